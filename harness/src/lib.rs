@@ -1,0 +1,28 @@
+//! # jitsi-harness
+//!
+//! Rechecks, for every Jitsi Meet release, **who holds moderator** after each step of a join/leave
+//! scenario. Read top to bottom, the modules are the data flow:
+//!
+//! ```text
+//! scenarios/*.toml ─► scenario ─► runner ─► stack (containers) ─► Endpoints
+//!                                   │                                │
+//!                                   ├─► participant (bot | browser) ◄┘   token signs the JWTs they carry
+//!                                   ▼
+//!                                 timeline (who is owner/moderator after each step, per observer)
+//!                                   ├─► snapshot (insta YAML under snapshots/)
+//!                                   └─► report (progress, verdict table, JSON)
+//! ```
+//!
+//! `stack` never imports `participant`; only `runner` knows both. Only the binary writes to the terminal.
+
+pub mod participant;
+pub mod redact;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod snapshot;
+pub mod stack;
+pub mod timeline;
+pub mod token;
+pub mod versions;
+pub mod xmpp;

@@ -1,0 +1,178 @@
+//! Stack variants: named deployment profiles with docker-jitsi-meet meanings, defined once in
+//! `scenarios/variants.toml` and shared by every backend.
+//!
+//! A variant says *what* is deployed (JWT on, jicofo authentication off, auto-owner on, …); each backend
+//! turns it into its own configuration (`stack::fixture` into fixture env, `stack::jitsi` into the env of a
+//! given release, through `versions`). A knob a backend or a release cannot express is an error, never a
+//! silent approximation.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// One deployment profile. Field names are the knob names in `variants.toml`; an unknown knob is an error
+/// that lists the valid ones (serde's `deny_unknown_fields`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Filled from the table name in `variants.toml`.
+    #[serde(skip_deserializing, default)]
+    pub name: String,
+    /// What this profile is and where it comes from (a bug report, a docker-jitsi-meet default).
+    pub description: String,
+    /// `ENABLE_AUTH=1` + `AUTH_TYPE=jwt`: the main domain requires a JWT (`JWT_APP_ID`/`JWT_APP_SECRET`).
+    pub jwt: bool,
+    /// `JWT_ALLOW_EMPTY`: a connection without a token logs in on the main domain.
+    #[serde(default)]
+    pub allow_empty_token: bool,
+    /// `JICOFO_ENABLE_AUTH`: jicofo's AuthenticationRoleManager (every authenticated user is owner).
+    /// Unset: follows `ENABLE_AUTH` as docker-jitsi-meet does.
+    #[serde(default)]
+    pub jicofo_auth: Option<bool>,
+    /// `ENABLE_AUTO_OWNER`: jicofo's AutoOwnerRoleManager. Unset: jicofo's default (on).
+    #[serde(default)]
+    pub auto_owner: Option<bool>,
+    /// `ENABLE_GUESTS`: an anonymous guest domain next to the token domain.
+    #[serde(default)]
+    pub guests: bool,
+    /// Prosody's `token_affiliation` MUC module (owner from the JWT `moderator`/`affiliation` claim).
+    #[serde(default)]
+    pub token_affiliation: bool,
+    /// Prosody's `muc_wait_for_host` MUC module (guests wait until a token holder joins).
+    #[serde(default)]
+    pub wait_for_host: bool,
+    /// `ENABLE_LOBBY`. Unset: the release's default.
+    #[serde(default)]
+    pub lobby: Option<bool>,
+    /// Fault injection, only the fixture's focus stand-in implements it.
+    #[serde(default)]
+    pub faults: Faults,
+}
+
+/// Fault knobs of the fixture's focus stand-in (env `FOCUS_GRANT_DELAY_MS`, `FOCUS_NOT_READY_TIMES`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    /// Delay every owner grant by this many milliseconds.
+    #[serde(default)]
+    pub grant_delay_ms: u64,
+    /// Answer `ready='false'` to the first N conference requests of each room.
+    #[serde(default)]
+    pub not_ready_times: u32,
+}
+
+impl Faults {
+    pub fn is_none(&self) -> bool {
+        self == &Faults::default()
+    }
+}
+
+impl Variant {
+    /// Whether jicofo (or the focus stand-in) runs its AuthenticationRoleManager.
+    pub fn effective_jicofo_auth(&self) -> bool {
+        self.jicofo_auth.unwrap_or(self.jwt)
+    }
+
+    /// Whether jicofo runs its AutoOwnerRoleManager (only when authentication is off).
+    pub fn effective_auto_owner(&self) -> bool {
+        !self.effective_jicofo_auth() && self.auto_owner.unwrap_or(true)
+    }
+}
+
+/// All variants of a `variants.toml`, by name.
+#[derive(Clone, Debug, Default)]
+pub struct Variants {
+    pub path: PathBuf,
+    pub by_name: BTreeMap<String, Variant>,
+}
+
+/// Why `variants.toml` could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum VariantError {
+    #[error("cannot read variants file `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid variants file `{path}`: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("unknown variant `{name}` (known: {known})")]
+    Unknown { name: String, known: String },
+}
+
+impl Variants {
+    /// Reads and checks a variants file.
+    pub fn load(path: &Path) -> Result<Variants, VariantError> {
+        let text = std::fs::read_to_string(path).map_err(|source| VariantError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses the text of a variants file; `path` only names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Variants, VariantError> {
+        let raw: BTreeMap<String, Variant> =
+            toml::from_str(text).map_err(|e| VariantError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+        let by_name = raw
+            .into_iter()
+            .map(|(name, mut v)| {
+                v.name = name.clone();
+                (name, v)
+            })
+            .collect();
+        Ok(Variants {
+            path: path.to_owned(),
+            by_name,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Variant, VariantError> {
+        self.by_name.get(name).ok_or_else(|| VariantError::Unknown {
+            name: name.to_owned(),
+            known: self.names().join(", "),
+        })
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.by_name.keys().map(String::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_knob_lists_the_valid_ones() {
+        let err = Variants::parse(
+            Path::new("v.toml"),
+            "[x]\ndescription = \"d\"\njwt = true\nauto_ownr = true\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("auto_ownr"), "{err}");
+        for knob in ["allow_empty_token", "jicofo_auth", "auto_owner", "guests"] {
+            assert!(err.contains(knob), "{knob} missing from: {err}");
+        }
+    }
+
+    #[test]
+    fn effective_roles_follow_docker_defaults() {
+        let v = Variants::parse(
+            Path::new("v.toml"),
+            "[a]\ndescription = \"\"\njwt = true\n[b]\ndescription = \"\"\njwt = true\njicofo_auth = false\n",
+        )
+        .unwrap();
+        let a = v.get("a").unwrap();
+        assert!(a.effective_jicofo_auth() && !a.effective_auto_owner());
+        let b = v.get("b").unwrap();
+        assert!(!b.effective_jicofo_auth() && b.effective_auto_owner());
+        assert!(v.get("c").unwrap_err().to_string().contains("known: a, b"));
+    }
+}
