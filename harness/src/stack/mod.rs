@@ -5,6 +5,7 @@
 //! [`fixture`] (real Prosody + focus stand-in, built locally), [`jitsi`] (docker-jitsi-meet at a tag) and
 //! [`external`] (an existing deployment). `stack` never knows about participants.
 
+pub mod docker;
 pub mod external;
 pub mod fixture;
 pub mod jitsi;
@@ -137,5 +138,148 @@ impl Endpoints {
     /// A fresh HS256 signing key, for stacks the harness configures itself.
     pub fn random_hs256() -> SigningKey {
         SigningKey::Hs256(Secret::random(32))
+    }
+}
+
+/// How to start a stack.
+#[derive(Clone)]
+pub struct StartOptions {
+    /// Folder for this stack's container logs (created if missing).
+    pub artifacts: std::path::PathBuf,
+    /// Deadline for the whole stack to become ready.
+    pub startup_timeout: std::time::Duration,
+    /// Leave containers running after the run (`--keep-stack`); `close` then prints how to remove them.
+    pub keep: bool,
+    /// Progress lines for humans (image pulls, readiness), consumed by the reporter.
+    pub progress: Option<std::sync::Arc<dyn Fn(&str) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for StartOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartOptions")
+            .field("artifacts", &self.artifacts)
+            .field("startup_timeout", &self.startup_timeout)
+            .field("keep", &self.keep)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StartOptions {
+    pub fn new(artifacts: impl Into<std::path::PathBuf>) -> Self {
+        StartOptions {
+            artifacts: artifacts.into(),
+            startup_timeout: std::time::Duration::from_secs(60),
+            keep: false,
+            progress: None,
+        }
+    }
+
+    /// Reports a progress line.
+    pub fn progress(&self, line: &str) {
+        tracing::info!("{line}");
+        if let Some(p) = &self.progress {
+            p(line);
+        }
+    }
+}
+
+/// Why a stack could not be started, reached or closed.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Docker(#[from] docker::DockerError),
+    /// A variant knob this backend or release cannot express.
+    #[error("{stack} cannot express variant `{variant}`: {reason}")]
+    Unsupported {
+        stack: String,
+        variant: String,
+        reason: String,
+    },
+    /// A container did not become ready in time; carries the last lines of its log.
+    #[error("{container} was not ready within {} s (waiting for {condition}); last log lines:\n{log_tail}", waited.as_secs())]
+    NotReady {
+        container: String,
+        waited: std::time::Duration,
+        condition: String,
+        log_tail: String,
+    },
+    /// A container could not be created or started.
+    #[error("could not start {container}: {source}")]
+    Start {
+        container: String,
+        #[source]
+        source: testcontainers::TestcontainersError,
+    },
+    /// An image could not be pulled from any registry.
+    #[error("could not pull `{image}` (tried {tried}); {hint}")]
+    Pull {
+        image: String,
+        tried: String,
+        hint: String,
+    },
+    /// Something the stack needs on this machine is missing (binary, config, key).
+    #[error("{what}; {hint}")]
+    Missing { what: String, hint: String },
+    /// I/O on the artifacts folder.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running stack. Close it with [`Stack::close`]; dropping it removes its containers as a fallback.
+pub enum Stack {
+    Fixture(fixture::FixtureStack),
+    Jitsi(jitsi::JitsiStack),
+    External(external::ExternalStack),
+}
+
+impl Stack {
+    /// Starts `target` configured as `variant`.
+    pub async fn start(
+        target: &StackTarget,
+        variant: &Variant,
+        options: &StartOptions,
+    ) -> Result<Stack, StackError> {
+        std::fs::create_dir_all(&options.artifacts).map_err(|source| StackError::Io {
+            what: format!("cannot create {}", options.artifacts.display()),
+            source,
+        })?;
+        Ok(match target.family {
+            Family::Fixture => {
+                Stack::Fixture(fixture::FixtureStack::start(target, variant, options).await?)
+            }
+            Family::Jitsi => Stack::Jitsi(jitsi::JitsiStack::start(target, variant, options).await?),
+            Family::External => {
+                Stack::External(external::ExternalStack::start(target, variant, options).await?)
+            }
+        })
+    }
+
+    pub fn target(&self) -> &StackTarget {
+        match self {
+            Stack::Fixture(s) => s.target(),
+            Stack::Jitsi(s) => s.target(),
+            Stack::External(s) => s.target(),
+        }
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        match self {
+            Stack::Fixture(s) => s.endpoints(),
+            Stack::Jitsi(s) => s.endpoints(),
+            Stack::External(s) => s.endpoints(),
+        }
+    }
+
+    /// Saves logs, removes containers and networks (unless kept), reporting what failed.
+    pub async fn close(self) -> Result<(), StackError> {
+        match self {
+            Stack::Fixture(s) => s.close().await,
+            Stack::Jitsi(s) => s.close().await,
+            Stack::External(s) => s.close().await,
+        }
     }
 }

@@ -1,0 +1,484 @@
+//! Docker plumbing shared by the container backends (`fixture`, `jitsi`): one engine connection with a
+//! clear error when there is none, labels on every container and network, labelled per-run networks,
+//! ports published on 127.0.0.1 only, container logs followed into the artifacts folder, and the sweep of
+//! leftovers from runs that were killed (STYLE.md 2.6).
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use testcontainers::bollard::models::{NetworkCreateRequest, PortBinding};
+use testcontainers::bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use testcontainers::bollard::Docker;
+use testcontainers::core::logs::consumer::LogConsumer;
+use testcontainers::core::logs::LogFrame;
+use testcontainers::{ContainerRequest, Image, ImageExt};
+
+/// Label on every container and network: the run that created it.
+pub const LABEL_RUN: &str = "jitsi-harness.run-id";
+/// Label: the pid of the process that created it (a leftover whose process is gone is swept).
+pub const LABEL_PID: &str = "jitsi-harness.pid";
+/// Label: unix seconds when it was created (anything older than [`MAX_AGE`] is swept).
+pub const LABEL_STARTED: &str = "jitsi-harness.started";
+/// Label: the stack it belongs to, e.g. `fixture:13/jwt-auto-owner`.
+pub const LABEL_STACK: &str = "jitsi-harness.stack";
+
+/// Leftovers older than this are removed even if their process still seems alive (pid reuse).
+pub const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// How long a call to the engine may take before we call it unreachable.
+const ENGINE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What went wrong talking to Docker.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    /// No engine answers.
+    #[error("cannot reach the Docker engine: {reason}; {hint}")]
+    Unavailable { reason: String, hint: &'static str },
+    /// A required image is not on this machine.
+    #[error("image `{image}` is not present locally; {hint}")]
+    ImageMissing { image: String, hint: String },
+    /// An engine call failed.
+    #[error("docker {op} failed")]
+    Api {
+        op: String,
+        #[source]
+        source: testcontainers::bollard::errors::Error,
+    },
+}
+
+const ENGINE_HINT: &str = "start it (e.g. `systemctl start docker`), make sure you may use its socket \
+(root or the `docker` group), or point DOCKER_HOST at it";
+
+/// This process's run id: an 8-hex-digit random value, the same for every stack this process starts.
+pub fn run_id() -> &'static str {
+    static RUN_ID: OnceLock<String> = OnceLock::new();
+    RUN_ID.get_or_init(|| {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        id[..8].to_owned()
+    })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The labels every resource of `stack` carries.
+pub fn run_labels(stack: &str) -> Vec<(String, String)> {
+    vec![
+        (LABEL_RUN.to_owned(), run_id().to_owned()),
+        (LABEL_PID.to_owned(), std::process::id().to_string()),
+        (LABEL_STARTED.to_owned(), unix_now().to_string()),
+        (LABEL_STACK.to_owned(), stack.to_owned()),
+    ]
+}
+
+/// Connects to the engine (DOCKER_HOST or the local socket) and checks it answers.
+pub async fn connect() -> Result<Docker, DockerError> {
+    let docker = Docker::connect_with_defaults().map_err(|e| DockerError::Unavailable {
+        reason: e.to_string(),
+        hint: ENGINE_HINT,
+    })?;
+    match tokio::time::timeout(ENGINE_DEADLINE, docker.ping()).await {
+        Ok(Ok(_)) => Ok(docker),
+        Ok(Err(e)) => Err(DockerError::Unavailable {
+            reason: e.to_string(),
+            hint: ENGINE_HINT,
+        }),
+        Err(_) => Err(DockerError::Unavailable {
+            reason: format!("no answer to ping within {} s", ENGINE_DEADLINE.as_secs()),
+            hint: ENGINE_HINT,
+        }),
+    }
+}
+
+/// Whether `image` (`repo:tag`) is present locally.
+pub async fn image_present(docker: &Docker, image: &str) -> Result<bool, DockerError> {
+    match docker.inspect_image(image).await {
+        Ok(_) => Ok(true),
+        Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }) => Ok(false),
+        Err(source) => Err(DockerError::Api {
+            op: format!("inspect image {image}"),
+            source,
+        }),
+    }
+}
+
+/// Label value of an image, if the image exists and has it.
+pub async fn image_label(docker: &Docker, image: &str, label: &str) -> Option<String> {
+    let inspect = docker.inspect_image(image).await.ok()?;
+    inspect.config?.labels?.get(label).cloned()
+}
+
+/// Publishes `ports` (tcp) of a container on 127.0.0.1 only, each on a free host port.
+///
+/// testcontainers binds published ports on every interface; the brief requires loopback, so the port
+/// bindings are rewritten after testcontainers applied its defaults.
+pub fn publish_on_loopback<I: Image>(
+    request: ContainerRequest<I>,
+    ports: &[u16],
+) -> ContainerRequest<I> {
+    let ports = ports.to_vec();
+    request.with_host_config_modifier(move |host| {
+        host.publish_all_ports = Some(false);
+        host.port_bindings = Some(
+            ports
+                .iter()
+                .map(|p| {
+                    (
+                        format!("{p}/tcp"),
+                        Some(vec![PortBinding {
+                            host_ip: Some("127.0.0.1".to_owned()),
+                            host_port: Some(String::new()),
+                        }]),
+                    )
+                })
+                .collect(),
+        );
+    })
+}
+
+/// Adds the run labels to a container request.
+pub fn with_run_labels<I: Image>(request: ContainerRequest<I>, stack: &str) -> ContainerRequest<I> {
+    request.with_labels(run_labels(stack))
+}
+
+/// A user-defined bridge network owned by one stack: created with the run labels, removed by
+/// [`LabelledNetwork::close`] or, as a fallback, on drop.
+#[derive(Debug)]
+pub struct LabelledNetwork {
+    name: String,
+    removed: bool,
+}
+
+impl LabelledNetwork {
+    /// Creates `jitsi-harness-<run>-<suffix>`.
+    pub async fn create(docker: &Docker, suffix: &str, stack: &str) -> Result<Self, DockerError> {
+        let name = format!("jitsi-harness-{}-{suffix}", run_id());
+        let labels: HashMap<String, String> = run_labels(stack).into_iter().collect();
+        docker
+            .create_network(NetworkCreateRequest {
+                name: name.clone(),
+                driver: Some("bridge".to_owned()),
+                labels: Some(labels),
+                ..Default::default()
+            })
+            .await
+            .map_err(|source| DockerError::Api {
+                op: format!("create network {name}"),
+                source,
+            })?;
+        Ok(LabelledNetwork {
+            name,
+            removed: false,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Removes the network (its containers must be gone first).
+    pub async fn close(mut self, docker: &Docker) -> Result<(), DockerError> {
+        self.removed = true;
+        remove_network_retrying(docker, &self.name).await
+    }
+}
+
+async fn remove_network_retrying(docker: &Docker, name: &str) -> Result<(), DockerError> {
+    // A container removed a moment ago can still hold an endpoint: retry briefly.
+    let mut last = None;
+    for _ in 0..20 {
+        match docker.remove_network(name).await {
+            Ok(()) => return Ok(()),
+            Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            }) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    match last {
+        Some(source) => Err(DockerError::Api {
+            op: format!("remove network {name}"),
+            source,
+        }),
+        None => Ok(()),
+    }
+}
+
+impl Drop for LabelledNetwork {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        let name = self.name.clone();
+        block_on_side_runtime(async move {
+            if let Ok(docker) = connect().await {
+                if let Err(e) = remove_network_retrying(&docker, &name).await {
+                    tracing::warn!("could not remove network {name} on drop: {e}");
+                }
+            }
+        });
+    }
+}
+
+/// Runs `fut` to completion on a fresh runtime in a helper thread and waits for it. Usable from `Drop`,
+/// signal handlers and panics, inside or outside a tokio runtime.
+pub fn block_on_side_runtime<F>(fut: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let worker = std::thread::spawn(move || {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(fut),
+            Err(e) => tracing::warn!("cleanup runtime could not start: {e}"),
+        }
+    });
+    let _ = worker.join();
+}
+
+/// The last lines of a container's output, kept for error messages, while the whole output goes to a file.
+#[derive(Clone, Debug, Default)]
+pub struct LogTail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// How many lines [`LogTail`] keeps.
+const TAIL_LINES: usize = 40;
+
+impl LogTail {
+    fn push(&self, line: String) {
+        if let Ok(mut lines) = self.lines.lock() {
+            if lines.len() == TAIL_LINES {
+                lines.pop_front();
+            }
+            lines.push_back(line);
+        }
+    }
+
+    /// The last `n` lines, oldest first, joined with newlines.
+    pub fn last(&self, n: usize) -> String {
+        match self.lines.lock() {
+            Ok(lines) => {
+                let skip = lines.len().saturating_sub(n);
+                lines.iter().skip(skip).cloned().collect::<Vec<_>>().join("\n")
+            }
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Whether any kept line contains `needle`.
+    pub fn contains(&self, needle: &str) -> bool {
+        self.lines
+            .lock()
+            .map(|l| l.iter().any(|line| line.contains(needle)))
+            .unwrap_or(false)
+    }
+}
+
+/// Follows a container's stdout and stderr into `path` (created, appended) and a [`LogTail`].
+/// Secrets in env never reach the log: the images do not echo their env.
+pub fn log_consumer(path: &Path) -> (impl LogConsumer + 'static, LogTail) {
+    let tail = LogTail::default();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .ok()
+        .map(Mutex::new);
+    if file.is_none() {
+        tracing::warn!("cannot write container log to {}", path.display());
+    }
+    let consumer_tail = tail.clone();
+    let consumer = move |frame: &LogFrame| {
+        let (stream, bytes) = match frame {
+            LogFrame::StdOut(b) => ("out", b),
+            LogFrame::StdErr(b) => ("err", b),
+        };
+        let text = String::from_utf8_lossy(bytes);
+        for line in text.lines() {
+            let line = crate::redact::redact_url(line);
+            if let Some(file) = &file {
+                if let Ok(mut f) = file.lock() {
+                    let _ = writeln!(f, "{stream} {line}");
+                }
+            }
+            consumer_tail.push(line);
+        }
+    };
+    (consumer, tail)
+}
+
+/// What [`sweep_leftovers`] removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Sweep {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // kill(pid, 0): no signal sent, only existence and permission are checked.
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 has no side effect.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+fn is_leftover(labels: &HashMap<String, String>, only_run: Option<&str>) -> bool {
+    let Some(run) = labels.get(LABEL_RUN) else {
+        return false;
+    };
+    if let Some(only) = only_run {
+        return run == only;
+    }
+    if run == run_id() {
+        return false;
+    }
+    let pid_gone = labels
+        .get(LABEL_PID)
+        .and_then(|p| p.parse::<u32>().ok())
+        .map(|p| !pid_alive(p))
+        .unwrap_or(true);
+    let too_old = labels
+        .get(LABEL_STARTED)
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(|s| unix_now().saturating_sub(s) > MAX_AGE.as_secs())
+        .unwrap_or(true);
+    pid_gone || too_old
+}
+
+/// Removes labelled containers and networks whose process is gone or that are older than [`MAX_AGE`]
+/// (leftovers of a SIGKILLed or OOM-killed run). Never touches this process's own resources.
+pub async fn sweep_leftovers(docker: &Docker) -> Result<Sweep, DockerError> {
+    remove_labelled(docker, None).await
+}
+
+/// Removes every container and network of run `run` (used on Ctrl-C and by `jitsi-harness clean`).
+pub async fn remove_run(docker: &Docker, run: &str) -> Result<Sweep, DockerError> {
+    remove_labelled(docker, Some(run)).await
+}
+
+async fn remove_labelled(docker: &Docker, only_run: Option<&str>) -> Result<Sweep, DockerError> {
+    let filters: HashMap<&str, Vec<&str>> = HashMap::from([("label", vec![LABEL_RUN])]);
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(|source| DockerError::Api {
+            op: "list containers".into(),
+            source,
+        })?;
+    let mut sweep = Sweep::default();
+    for c in containers {
+        let labels = c.labels.unwrap_or_default();
+        if !is_leftover(&labels, only_run) {
+            continue;
+        }
+        let Some(id) = c.id else { continue };
+        let name = c
+            .names
+            .and_then(|n| n.first().cloned())
+            .unwrap_or_else(|| id.clone());
+        match docker
+            .remove_container(
+                &id,
+                Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()),
+            )
+            .await
+        {
+            Ok(()) => sweep.containers.push(name.trim_start_matches('/').to_owned()),
+            Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
+                status_code: 404 | 409,
+                ..
+            }) => {}
+            Err(source) => {
+                return Err(DockerError::Api {
+                    op: format!("remove container {name}"),
+                    source,
+                })
+            }
+        }
+    }
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(|source| DockerError::Api {
+            op: "list networks".into(),
+            source,
+        })?;
+    for n in networks {
+        let labels = n.labels.unwrap_or_default();
+        if !is_leftover(&labels, only_run) {
+            continue;
+        }
+        let Some(name) = n.name else { continue };
+        remove_network_retrying(docker, &name).await?;
+        sweep.networks.push(name);
+    }
+    Ok(sweep)
+}
+
+/// Where a stack writes its container logs: `<artifacts>/<stack dir>/<container>.log`.
+pub fn log_path(dir: &Path, container: &str) -> PathBuf {
+    dir.join(format!("{container}.log"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_run_is_never_a_leftover() {
+        let labels: HashMap<String, String> = run_labels("x").into_iter().collect();
+        assert!(!is_leftover(&labels, None));
+        assert!(is_leftover(&labels, Some(run_id())));
+    }
+
+    #[test]
+    fn dead_process_or_old_run_is_a_leftover() {
+        let mut labels: HashMap<String, String> = run_labels("x").into_iter().collect();
+        labels.insert(LABEL_RUN.into(), "other".into());
+        // Our own pid is alive and the run is fresh: kept.
+        assert!(!is_leftover(&labels, None));
+        labels.insert(LABEL_PID.into(), u32::MAX.to_string());
+        assert!(is_leftover(&labels, None));
+        labels.insert(LABEL_PID.into(), std::process::id().to_string());
+        labels.insert(LABEL_STARTED.into(), "1".into());
+        assert!(is_leftover(&labels, None));
+        // Unlabelled resources are never ours.
+        assert!(!is_leftover(&HashMap::new(), None));
+    }
+
+    #[test]
+    fn log_tail_keeps_the_last_lines() {
+        let tail = LogTail::default();
+        for i in 0..100 {
+            tail.push(format!("line {i}"));
+        }
+        assert_eq!(tail.last(2), "line 98\nline 99");
+        assert!(tail.contains("line 60") && !tail.contains("line 59"));
+    }
+}
