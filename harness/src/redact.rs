@@ -75,6 +75,11 @@ pub fn redact_url(url: &str) -> String {
         if !boundary {
             continue;
         }
+        // A quoted value (an XML attribute `token='…'`) keeps its quote.
+        if let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
+            out.push(quote);
+            rest = &rest[1..];
+        }
         let end = rest
             .find(|c: char| matches!(c, '&' | '#' | ' ' | '"' | '\'' | '<' | '>') || c.is_whitespace())
             .unwrap_or(rest.len());
@@ -104,6 +109,11 @@ mod tests {
         assert!(!r.contains("eyJhbGciOiJIUzI1NiJ9.eyJ.sig"), "{r}");
         assert!(r.contains("token=eyJhbG…(28 bytes)&x=1"), "{r}");
         assert_eq!(redact_url("https://h/room?jwt=abcdefgh"), "https://h/room?jwt=abcdef…(8 bytes)");
+        // An XML attribute keeps its quotes.
+        assert_eq!(
+            redact_url("<conference token='abcdefghij' room='r'/>"),
+            "<conference token='abcdef…(10 bytes)' room='r'/>"
+        );
         // Not a parameter: left alone.
         assert_eq!(redact_url("mytoken=1"), "mytoken=1");
     }

@@ -1,0 +1,412 @@
+//! MUC occupants as presence announces them, a live roster, and the muc#admin query.
+//!
+//! Prosody broadcasts each occupant as `<x xmlns='http://jabber.org/protocol/muc#user'><item
+//! affiliation=… role=… jid=…/><status code=…/></x>`; status 110 marks one's own presence, 201 a room
+//! just created, 307 a kick (research jitsi-moderator.md §3.4). Attribute order differs between Prosody
+//! 0.12 and 13, so everything here works on parsed values, never on strings.
+
+use std::collections::BTreeMap;
+
+use minidom::Element;
+use serde::Serialize;
+use xmpp_parsers::iq::{IqResultPayload, IqSetPayload};
+use xmpp_parsers::jid::{BareJid, FullJid};
+use xmpp_parsers::muc::user::{Affiliation, MucUser, Role, Status};
+use xmpp_parsers::presence::{Presence, Type as PresenceType};
+use xso::{AsXml, FromXml};
+
+use super::ns;
+
+/// One occupant as last announced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Occupant {
+    /// The occupant's nick (resource of its occupant JID).
+    pub nick: String,
+    #[serde(serialize_with = "ser_affiliation")]
+    pub affiliation: Affiliation,
+    #[serde(serialize_with = "ser_role")]
+    pub role: Role,
+    /// The real JID, when the room shows it (Jitsi rooms are `whois=anyone`).
+    #[serde(serialize_with = "ser_jid")]
+    pub jid: Option<FullJid>,
+}
+
+fn ser_affiliation<S: serde::Serializer>(a: &Affiliation, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(affiliation_str(a))
+}
+fn ser_role<S: serde::Serializer>(r: &Role, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(role_str(r))
+}
+fn ser_jid<S: serde::Serializer>(j: &Option<FullJid>, s: S) -> Result<S::Ok, S::Error> {
+    match j {
+        Some(j) => s.serialize_str(j.as_str()),
+        None => s.serialize_none(),
+    }
+}
+
+/// `owner`, `admin`, `member`, `outcast`, `none`.
+pub fn affiliation_str(a: &Affiliation) -> &'static str {
+    match a {
+        Affiliation::Owner => "owner",
+        Affiliation::Admin => "admin",
+        Affiliation::Member => "member",
+        Affiliation::Outcast => "outcast",
+        Affiliation::None => "none",
+    }
+}
+
+/// `moderator`, `participant`, `visitor`, `none`.
+pub fn role_str(r: &Role) -> &'static str {
+    match r {
+        Role::Moderator => "moderator",
+        Role::Participant => "participant",
+        Role::Visitor => "visitor",
+        Role::None => "none",
+    }
+}
+
+impl Occupant {
+    /// Role `moderator` (what Jitsi's UI and `isModerator()` show).
+    pub fn is_moderator(&self) -> bool {
+        self.role == Role::Moderator
+    }
+
+    /// Affiliation `owner` (what jicofo grants).
+    pub fn is_owner(&self) -> bool {
+        self.affiliation == Affiliation::Owner
+    }
+}
+
+/// What one presence from a room says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OccupantEvent {
+    /// An occupant is (still) present, maybe with a new affiliation or role.
+    Available {
+        occupant: Occupant,
+        /// Status 110: this is our own presence.
+        is_self: bool,
+        /// Status 201: the room was created by this join.
+        created: bool,
+    },
+    /// An occupant left (or was kicked).
+    Unavailable {
+        nick: String,
+        is_self: bool,
+        /// Status 307.
+        kicked: bool,
+    },
+    /// The room refused a join or a change: `<presence type='error'>`.
+    Error {
+        nick: String,
+        /// The defined condition, e.g. `not-allowed`, `registration-required`.
+        condition: String,
+        text: Option<String>,
+    },
+}
+
+/// Interprets a presence from `room`; `None` if it is not from that room or carries no occupant data.
+pub fn occupant_event(presence: &Presence, room: &BareJid) -> Option<OccupantEvent> {
+    let from = presence.from.as_ref()?.try_as_full().ok()?;
+    if from.to_bare() != *room {
+        return None;
+    }
+    let nick = from.resource().as_str().to_owned();
+    if presence.type_ == PresenceType::Error {
+        let error = presence.payloads.iter().find(|p| p.name() == "error");
+        let (condition, text) = error.map(error_condition).unwrap_or_default();
+        return Some(OccupantEvent::Error {
+            nick,
+            condition,
+            text,
+        });
+    }
+    let user = presence
+        .payloads
+        .iter()
+        .find(|p| p.is("x", xmpp_parsers::ns::MUC_USER))
+        .and_then(|el| MucUser::try_from(el.clone()).ok())?;
+    let is_self = user.status.contains(&Status::SelfPresence);
+    match presence.type_ {
+        PresenceType::Unavailable => Some(OccupantEvent::Unavailable {
+            nick,
+            is_self,
+            kicked: user.status.contains(&Status::Kicked),
+        }),
+        PresenceType::None => {
+            let item = user.items.first()?;
+            Some(OccupantEvent::Available {
+                occupant: Occupant {
+                    nick,
+                    affiliation: item.affiliation.clone(),
+                    role: item.role.clone(),
+                    jid: item.jid.clone(),
+                },
+                is_self,
+                created: user.status.contains(&Status::RoomHasBeenCreated),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The defined condition and text of an `<error/>` element.
+pub fn error_condition(error: &Element) -> (String, Option<String>) {
+    let mut condition = String::from("undefined-condition");
+    let mut text = None;
+    for child in error.children() {
+        if child.ns() != ns::STANZAS {
+            continue;
+        }
+        if child.name() == "text" {
+            text = Some(child.text());
+        } else {
+            condition = child.name().to_owned();
+        }
+    }
+    (condition, text)
+}
+
+/// The room as one occupant sees it, kept up to date from presences.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Roster {
+    /// Occupants by nick, including oneself once joined.
+    pub occupants: BTreeMap<String, Occupant>,
+    /// Our own nick, once our self-presence arrived.
+    pub own_nick: Option<String>,
+    /// The focus's real bare JID (from the conference answer): its occupant is not a participant.
+    pub focus_jid: Option<String>,
+}
+
+impl Roster {
+    /// Applies one event; returns whether the roster changed.
+    pub fn apply(&mut self, event: &OccupantEvent) -> bool {
+        match event {
+            OccupantEvent::Available {
+                occupant, is_self, ..
+            } => {
+                if *is_self {
+                    self.own_nick = Some(occupant.nick.clone());
+                }
+                let previous = self.occupants.insert(occupant.nick.clone(), occupant.clone());
+                previous.as_ref() != Some(occupant)
+            }
+            OccupantEvent::Unavailable { nick, is_self, .. } => {
+                if *is_self {
+                    self.own_nick = None;
+                    let had = !self.occupants.is_empty();
+                    self.occupants.clear();
+                    return had;
+                }
+                self.occupants.remove(nick).is_some()
+            }
+            OccupantEvent::Error { .. } => false,
+        }
+    }
+
+    /// Our own occupant, once joined.
+    pub fn me(&self) -> Option<&Occupant> {
+        self.own_nick.as_ref().and_then(|n| self.occupants.get(n))
+    }
+
+    /// Whether this occupant is the focus (jicofo): its real JID's bare part is the focus JID, or, when the
+    /// JID is hidden, its nick is jicofo's default `focus`.
+    pub fn is_focus(&self, occupant: &Occupant) -> bool {
+        match (&occupant.jid, &self.focus_jid) {
+            (Some(jid), Some(focus)) => jid.to_bare().as_str() == focus,
+            _ => occupant.nick == "focus",
+        }
+    }
+
+    /// Participants (everyone but the focus), by nick.
+    pub fn participants(&self) -> impl Iterator<Item = &Occupant> {
+        self.occupants.values().filter(|o| !self.is_focus(o))
+    }
+}
+
+/// `<query xmlns='http://jabber.org/protocol/muc#admin'>`: jicofo grants owner with one item
+/// `affiliation='owner' jid='BARE_JID'` (ChatRoomImpl.kt grantOwnership @7ebb13dc); a kick is
+/// `role='none' nick='…'` (XEP-0045 §8.2).
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Eq)]
+#[xml(namespace = ns::MUC_ADMIN, name = "query")]
+pub struct MucAdmin {
+    #[xml(child(n = ..))]
+    pub items: Vec<AdminItem>,
+}
+
+/// One `<item/>` of a muc#admin query.
+#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Eq)]
+#[xml(namespace = ns::MUC_ADMIN, name = "item")]
+pub struct AdminItem {
+    #[xml(attribute(default))]
+    pub affiliation: Option<String>,
+    #[xml(attribute(default))]
+    pub role: Option<String>,
+    #[xml(attribute(default))]
+    pub jid: Option<String>,
+    #[xml(attribute(default))]
+    pub nick: Option<String>,
+}
+
+impl IqSetPayload for MucAdmin {}
+impl IqResultPayload for MucAdmin {}
+
+impl MucAdmin {
+    /// Make the user with this bare JID owner.
+    pub fn grant_owner(bare_jid: &BareJid) -> Self {
+        MucAdmin {
+            items: vec![AdminItem {
+                affiliation: Some("owner".into()),
+                role: None,
+                jid: Some(bare_jid.to_string()),
+                nick: None,
+            }],
+        }
+    }
+
+    /// Kick the occupant with this nick.
+    pub fn kick(nick: &str) -> Self {
+        MucAdmin {
+            items: vec![AdminItem {
+                affiliation: None,
+                role: Some("none".into()),
+                jid: None,
+                nick: Some(nick.to_owned()),
+            }],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xmpp::stanza::from_wire;
+
+    fn presence(xml: &str) -> Presence {
+        Presence::try_from(from_wire(xml.parse::<Element>().unwrap())).unwrap()
+    }
+
+    fn room() -> BareJid {
+        BareJid::new("r1@muc.meet.jitsi").unwrap()
+    }
+
+    // Self-presence of the creator as Prosody 0.12.3 sends it (env-feasibility.md §3, occupant-id trimmed).
+    const P012_SELF: &str = "<presence xmlns='jabber:client' from='r1@muc.meet.jitsi/alice' \
+        to='a@meet.jitsi/r'><x xmlns='http://jabber.org/protocol/muc#user'><status code='201'/>\
+        <item jid='a@meet.jitsi/r' role='moderator' affiliation='owner'/><status code='110'/></x>\
+        <occupant-id xmlns='urn:xmpp:occupant-id:0' id='x'/></presence>";
+    // The same presence as Prosody 13.0.1 orders it.
+    const P13_SELF: &str = "<presence xmlns='jabber:client' to='a@meet.jitsi/r' \
+        from='r1@muc.meet.jitsi/alice'><x xmlns='http://jabber.org/protocol/muc#user'>\
+        <status code='201'/><item affiliation='owner' role='moderator' jid='a@meet.jitsi/r'/>\
+        <status code='110'/></x></presence>";
+
+    #[test]
+    fn self_presence_parses_the_same_on_both_prosody_versions() {
+        let a = occupant_event(&presence(P012_SELF), &room()).unwrap();
+        let b = occupant_event(&presence(P13_SELF), &room()).unwrap();
+        assert_eq!(a, b);
+        let OccupantEvent::Available {
+            occupant,
+            is_self,
+            created,
+        } = a
+        else {
+            panic!("not available: {a:?}")
+        };
+        assert!(is_self && created);
+        assert_eq!(occupant.nick, "alice");
+        assert!(occupant.is_owner() && occupant.is_moderator());
+        assert_eq!(occupant.jid.unwrap().as_str(), "a@meet.jitsi/r");
+    }
+
+    #[test]
+    fn other_occupant_leaving_and_kicked() {
+        let left = "<presence xmlns='jabber:client' from='r1@muc.meet.jitsi/alice' type='unavailable'>\
+            <x xmlns='http://jabber.org/protocol/muc#user'><item role='none' affiliation='owner'/></x></presence>";
+        assert_eq!(
+            occupant_event(&presence(left), &room()),
+            Some(OccupantEvent::Unavailable {
+                nick: "alice".into(),
+                is_self: false,
+                kicked: false
+            })
+        );
+        let kicked = "<presence xmlns='jabber:client' type='unavailable' from='r1@muc.meet.jitsi/bob'>\
+            <x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>\
+            <status code='307'/><status code='110'/></x></presence>";
+        assert_eq!(
+            occupant_event(&presence(kicked), &room()),
+            Some(OccupantEvent::Unavailable {
+                nick: "bob".into(),
+                is_self: true,
+                kicked: true
+            })
+        );
+    }
+
+    #[test]
+    fn join_error_names_the_condition() {
+        // What mod_token_verification answers for a wrong room claim (research §4).
+        let err = "<presence xmlns='jabber:client' from='other@muc.meet.jitsi/alice' type='error'>\
+            <error type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+            <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Room and token mismatched</text></error></presence>";
+        let room = BareJid::new("other@muc.meet.jitsi").unwrap();
+        assert_eq!(
+            occupant_event(&presence(err), &room),
+            Some(OccupantEvent::Error {
+                nick: "alice".into(),
+                condition: "not-allowed".into(),
+                text: Some("Room and token mismatched".into())
+            })
+        );
+    }
+
+    #[test]
+    fn presence_from_another_room_is_ignored() {
+        assert_eq!(
+            occupant_event(&presence(P13_SELF), &BareJid::new("r2@muc.meet.jitsi").unwrap()),
+            None
+        );
+    }
+
+    #[test]
+    fn roster_tracks_roles_and_hides_the_focus() {
+        let mut roster = Roster {
+            focus_jid: Some("focus@focus.meet.jitsi".into()),
+            ..Default::default()
+        };
+        let focus = "<presence xmlns='jabber:client' from='r1@muc.meet.jitsi/focus'>\
+            <x xmlns='http://jabber.org/protocol/muc#user'>\
+            <item affiliation='owner' role='moderator' jid='focus@focus.meet.jitsi/focus'/></x></presence>";
+        let bob = "<presence xmlns='jabber:client' from='r1@muc.meet.jitsi/bob'>\
+            <x xmlns='http://jabber.org/protocol/muc#user'>\
+            <item affiliation='none' role='participant' jid='b@meet.jitsi/r'/></x></presence>";
+        let bob_owner = bob
+            .replace("affiliation='none'", "affiliation='owner'")
+            .replace("'participant'", "'moderator'");
+        for xml in [focus, P012_SELF, bob] {
+            assert!(roster.apply(&occupant_event(&presence(xml), &room()).unwrap()));
+        }
+        assert_eq!(roster.me().unwrap().nick, "alice");
+        let names: Vec<_> = roster.participants().map(|o| o.nick.as_str()).collect();
+        assert_eq!(names, ["alice", "bob"]);
+        assert!(!roster.occupants["bob"].is_moderator());
+        assert!(roster.apply(&occupant_event(&presence(&bob_owner), &room()).unwrap()));
+        assert!(roster.occupants["bob"].is_moderator());
+        // The same presence again changes nothing.
+        assert!(!roster.apply(&occupant_event(&presence(&bob_owner), &room()).unwrap()));
+    }
+
+    #[test]
+    fn admin_queries_round_trip() {
+        let grant = MucAdmin::grant_owner(&BareJid::new("b@meet.jitsi").unwrap());
+        let el = Element::from(grant.clone());
+        assert_eq!(el.ns(), ns::MUC_ADMIN);
+        let item = el.children().next().unwrap();
+        assert_eq!(item.attr("affiliation"), Some("owner"));
+        assert_eq!(item.attr("jid"), Some("b@meet.jitsi"));
+        assert_eq!(MucAdmin::try_from(el).unwrap(), grant);
+        let kick = MucAdmin::kick("bob");
+        assert_eq!(MucAdmin::try_from(Element::from(kick.clone())).unwrap(), kick);
+    }
+}

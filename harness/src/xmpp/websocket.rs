@@ -1,0 +1,442 @@
+//! XMPP over WebSocket (RFC 7395) for the bots: connect, open, SASL ANONYMOUS, bind.
+//!
+//! Every WebSocket text message is one complete element, so no streaming XML parser is needed:
+//! `<open/>`/`<close/>` frame the stream and each stanza is parsed with minidom, then typed with
+//! xmpp-parsers. There is no automatic reconnect: a dropped connection is an error the caller sees.
+//! The JWT travels in the URL query (`?room=…&token=…`), as Jitsi's mod_auth_token reads it
+//! (research jitsi-moderator.md §4); the URL is never logged unredacted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use minidom::Element;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use xmpp_parsers::jid::FullJid;
+
+use super::ns;
+use super::stanza::{from_wire, to_wire};
+use super::transcript::{Direction, Transcript};
+use crate::redact::redact_url;
+
+/// What went wrong on an XMPP WebSocket connection. URLs in messages are redacted.
+#[derive(Debug, thiserror::Error)]
+pub enum XmppError {
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("TLS handshake with {url} failed: {reason}")]
+    Tls { url: String, reason: String },
+    #[error("no {what} within {} ms", deadline.as_millis())]
+    Timeout { what: String, deadline: Duration },
+    #[error("authentication refused: {condition}{}", text.as_deref().map(|t| format!(" ({t})")).unwrap_or_default())]
+    AuthRefused {
+        condition: String,
+        text: Option<String>,
+    },
+    #[error("server closed the stream: {condition}{}", text.as_deref().map(|t| format!(" ({t})")).unwrap_or_default())]
+    StreamError {
+        condition: String,
+        text: Option<String>,
+    },
+    #[error("connection closed by the server{}", reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    Closed { reason: Option<String> },
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+impl XmppError {
+    fn io(url: &str, e: tokio_tungstenite::tungstenite::Error) -> Self {
+        use tokio_tungstenite::tungstenite::Error as E;
+        let url = redact_url(url);
+        match e {
+            E::Tls(t) => XmppError::Tls {
+                url,
+                reason: t.to_string(),
+            },
+            E::Io(io) if io.to_string().contains("certificate") => XmppError::Tls {
+                url,
+                reason: io.to_string(),
+            },
+            E::Http(resp) => XmppError::Connect {
+                url,
+                reason: format!("HTTP {} instead of a WebSocket upgrade", resp.status()),
+            },
+            other => XmppError::Connect {
+                url,
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+/// Deadlines for one connection's setup.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// TCP + TLS + WebSocket upgrade.
+    pub connect: Duration,
+    /// Each reply during open/SASL/bind.
+    pub reply: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        // Loopback handshakes take milliseconds (env-feasibility.md §3: 5–85 ms); these only bound failures.
+        Timeouts {
+            connect: Duration::from_secs(5),
+            reply: Duration::from_secs(5),
+        }
+    }
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// One XMPP stream over a WebSocket.
+pub struct XmppWebSocket {
+    ws: Ws,
+    transcript: Option<Transcript>,
+}
+
+impl std::fmt::Debug for XmppWebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("XmppWebSocket")
+    }
+}
+
+/// A rustls verifier that accepts any certificate: docker-jitsi-meet serves a self-signed one, and the
+/// harness only ever talks to stacks it was pointed at. Used only with `insecure_tls`.
+#[derive(Debug)]
+struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_connector(insecure: bool) -> Result<Connector, XmppError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| XmppError::Protocol(format!("TLS configuration: {e}")))?;
+    let config = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+            .with_no_client_auth()
+    } else {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    Ok(Connector::Rustls(Arc::new(config)))
+}
+
+/// Small buffers: hundreds of bots share one process, and XMPP frames are small
+/// (tungstenite's default read buffer is 128 KiB per connection).
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(Some(1 << 20))
+}
+
+impl XmppWebSocket {
+    /// Opens the WebSocket (`ws://` or `wss://`, subprotocol `xmpp`).
+    pub async fn connect(
+        url: &str,
+        insecure_tls: bool,
+        timeouts: Timeouts,
+        transcript: Option<Transcript>,
+    ) -> Result<Self, XmppError> {
+        let mut request = url
+            .into_client_request()
+            .map_err(|e| XmppError::io(url, e))?;
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("xmpp"));
+        if let Some(t) = &transcript {
+            t.record(Direction::Note, &format!("connect {url}"));
+        }
+        let connector = if url.starts_with("wss:") {
+            Some(tls_connector(insecure_tls)?)
+        } else {
+            Some(Connector::Plain)
+        };
+        let connecting = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(ws_config()),
+            true,
+            connector,
+        );
+        let (ws, _response) = tokio::time::timeout(timeouts.connect, connecting)
+            .await
+            .map_err(|_| XmppError::Timeout {
+                what: format!("WebSocket connection to {}", redact_url(url)),
+                deadline: timeouts.connect,
+            })?
+            .map_err(|e| XmppError::io(url, e))?;
+        Ok(XmppWebSocket { ws, transcript })
+    }
+
+    fn note(&self, direction: Direction, text: &str) {
+        if let Some(t) = &self.transcript {
+            t.record(direction, text);
+        }
+    }
+
+    /// Sends one element. Stanzas built with xmpp-parsers are moved to the wire namespace.
+    pub async fn send(&mut self, element: Element) -> Result<(), XmppError> {
+        let text = String::from(&to_wire(element));
+        self.note(Direction::Sent, &text);
+        self.ws
+            .send(Message::text(text))
+            .await
+            .map_err(|e| XmppError::Closed {
+                reason: Some(e.to_string()),
+            })
+    }
+
+    /// Sends a WebSocket ping (keepalive; the pong comes back through [`Self::recv_event`]).
+    pub async fn ping(&mut self) -> Result<(), XmppError> {
+        self.ws
+            .send(Message::Ping(Default::default()))
+            .await
+            .map_err(|e| XmppError::Closed {
+                reason: Some(e.to_string()),
+            })
+    }
+
+    /// The next event: an element, or a pong. No deadline here: callers select on one.
+    pub async fn recv_event(&mut self) -> Result<Incoming, XmppError> {
+        loop {
+            let message = match self.ws.next().await {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    self.note(Direction::Note, &format!("connection error: {e}"));
+                    return Err(XmppError::Closed {
+                        reason: Some(e.to_string()),
+                    });
+                }
+                None => {
+                    self.note(Direction::Note, "connection closed");
+                    return Err(XmppError::Closed { reason: None });
+                }
+            };
+            match message {
+                Message::Text(text) => {
+                    self.note(Direction::Received, text.as_str());
+                    let element: Element = text
+                        .as_str()
+                        .parse()
+                        .map_err(|e| XmppError::Protocol(format!("unparsable frame: {e}")))?;
+                    if element.is("close", ns::FRAMING) {
+                        return Err(XmppError::Closed {
+                            reason: Some("server sent <close/>".into()),
+                        });
+                    }
+                    if element.name() == "error" && element.ns() == "http://etherx.jabber.org/streams" {
+                        let (condition, text) = stream_error(&element);
+                        return Err(XmppError::StreamError { condition, text });
+                    }
+                    return Ok(Incoming::Element(from_wire(element)));
+                }
+                Message::Pong(_) => return Ok(Incoming::Pong),
+                Message::Close(frame) => {
+                    self.note(Direction::Note, "WebSocket close frame");
+                    return Err(XmppError::Closed {
+                        reason: frame.map(|f| f.reason.to_string()).filter(|r| !r.is_empty()),
+                    });
+                }
+                // Pings are answered by tungstenite itself; binary frames are not XMPP.
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next element within `deadline`.
+    pub async fn recv(&mut self, deadline: Duration, what: &str) -> Result<Element, XmppError> {
+        let fut = async {
+            loop {
+                if let Incoming::Element(e) = self.recv_event().await? {
+                    return Ok(e);
+                }
+            }
+        };
+        tokio::time::timeout(deadline, fut)
+            .await
+            .map_err(|_| XmppError::Timeout {
+                what: what.to_owned(),
+                deadline,
+            })?
+    }
+
+    /// Ends the stream politely: `<close/>`, then the WebSocket close handshake (bounded).
+    pub async fn close(mut self) {
+        let close = Element::builder("close", ns::FRAMING).build();
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            let _ = self.send(close).await;
+            let _ = self.ws.close(None).await;
+        })
+        .await;
+        self.note(Direction::Note, "closed");
+    }
+
+    /// Drops the connection without any goodbye (the scenario's `disconnect`).
+    pub fn abort(self) {
+        self.note(Direction::Note, "dropped the socket (abrupt disconnect)");
+        drop(self.ws);
+    }
+
+    fn open_frame(domain: &str) -> Element {
+        Element::builder("open", ns::FRAMING)
+            .attr(minidom::rxml::xml_ncname!("to").into(), domain)
+            .attr(minidom::rxml::xml_ncname!("version").into(), "1.0")
+            .build()
+    }
+
+    /// Opens the stream to `domain` and reads `<open/>` and `<stream:features/>`.
+    async fn open(&mut self, domain: &str, timeouts: Timeouts) -> Result<Element, XmppError> {
+        self.send(Self::open_frame(domain)).await?;
+        let open = self.recv(timeouts.reply, "stream <open/> answer").await?;
+        if !open.is("open", ns::FRAMING) {
+            return Err(XmppError::Protocol(format!(
+                "expected <open/>, got <{}>",
+                open.name()
+            )));
+        }
+        let features = self.recv(timeouts.reply, "stream features").await?;
+        if features.name() != "features" {
+            return Err(XmppError::Protocol(format!(
+                "expected <stream:features/>, got <{}>",
+                features.name()
+            )));
+        }
+        Ok(features)
+    }
+
+    /// Open → SASL ANONYMOUS → open → bind. Returns the JID the server assigned.
+    ///
+    /// A token the server refuses ends here with [`XmppError::AuthRefused`] and its reason
+    /// (`not-allowed` with "token required", "token has expired", …).
+    pub async fn login(&mut self, domain: &str, timeouts: Timeouts) -> Result<FullJid, XmppError> {
+        let features = self.open(domain, timeouts).await?;
+        let offers_anonymous = features
+            .get_child("mechanisms", ns::SASL)
+            .map(|m| m.children().any(|c| c.text() == "ANONYMOUS"))
+            .unwrap_or(false);
+        if !offers_anonymous {
+            return Err(XmppError::AuthRefused {
+                condition: "no ANONYMOUS mechanism offered".into(),
+                text: Some(format!(
+                    "domain `{domain}` does not accept token/anonymous logins"
+                )),
+            });
+        }
+        let auth = Element::builder("auth", ns::SASL)
+            .attr(minidom::rxml::xml_ncname!("mechanism").into(), "ANONYMOUS")
+            .build();
+        self.send(auth).await?;
+        let answer = self.recv(timeouts.reply, "SASL answer").await?;
+        match answer.name() {
+            "success" => {}
+            "failure" => {
+                let mut condition = String::from("failure");
+                let mut text = None;
+                for c in answer.children() {
+                    if c.name() == "text" {
+                        text = Some(c.text());
+                    } else {
+                        condition = c.name().to_owned();
+                    }
+                }
+                return Err(XmppError::AuthRefused { condition, text });
+            }
+            other => {
+                return Err(XmppError::Protocol(format!(
+                    "expected SASL success or failure, got <{other}>"
+                )))
+            }
+        }
+        self.open(domain, timeouts).await?;
+        let bind = xmpp_parsers::iq::Iq::from_set("bind", xmpp_parsers::bind::BindQuery::new(None));
+        self.send(bind.into()).await?;
+        let reply = self.recv(timeouts.reply, "resource binding answer").await?;
+        let iq = xmpp_parsers::iq::Iq::try_from(reply)
+            .map_err(|e| XmppError::Protocol(format!("bind answer: {e}")))?;
+        match iq {
+            xmpp_parsers::iq::Iq::Result {
+                payload: Some(payload),
+                ..
+            } => {
+                let bound = xmpp_parsers::bind::BindResponse::try_from(payload)
+                    .map_err(|e| XmppError::Protocol(format!("bind answer: {e}")))?;
+                Ok(FullJid::from(bound))
+            }
+            other => Err(XmppError::Protocol(format!(
+                "resource binding failed: {other:?}"
+            ))),
+        }
+    }
+}
+
+/// What [`XmppWebSocket::recv_event`] yields.
+#[derive(Debug)]
+pub enum Incoming {
+    Element(Element),
+    Pong,
+}
+
+fn stream_error(el: &Element) -> (String, Option<String>) {
+    let mut condition = String::from("undefined-condition");
+    let mut text = None;
+    for c in el.children() {
+        if c.name() == "text" {
+            text = Some(c.text());
+        } else {
+            condition = c.name().to_owned();
+        }
+    }
+    (condition, text)
+}
