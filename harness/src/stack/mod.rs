@@ -7,6 +7,7 @@
 
 pub mod docker;
 pub mod external;
+pub mod focus;
 pub mod fixture;
 pub mod jitsi;
 pub mod variant;
