@@ -27,6 +27,9 @@ pub const LABEL_STARTED: &str = "jitsi-harness.started";
 /// Label: the stack it belongs to, e.g. `fixture:13/jwt-auto-owner`.
 pub const LABEL_STACK: &str = "jitsi-harness.stack";
 
+/// Label: the stack was started with `--keep-stack`; the automatic sweep leaves it alone.
+pub const LABEL_KEEP: &str = "jitsi-harness.keep";
+
 /// Leftovers older than this are removed even if their process still seems alive (pid reuse).
 pub const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
@@ -186,6 +189,12 @@ impl LabelledNetwork {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Gives up ownership: the network stays (`--keep-stack`). Returns its name.
+    pub fn into_kept(mut self) -> String {
+        self.removed = true;
+        self.name.clone()
     }
 
     /// Removes the network (its containers must be gone first).
@@ -348,7 +357,7 @@ fn is_leftover(labels: &HashMap<String, String>, only_run: Option<&str>) -> bool
     if let Some(only) = only_run {
         return run == only;
     }
-    if run == run_id() {
+    if run == run_id() || labels.contains_key(LABEL_KEEP) {
         return false;
     }
     let pid_gone = labels
@@ -370,12 +379,42 @@ pub async fn sweep_leftovers(docker: &Docker) -> Result<Sweep, DockerError> {
     remove_labelled(docker, None).await
 }
 
+/// Sweeps leftovers once per process (the first stack start does it), logging what it removed.
+pub async fn sweep_once(docker: &Docker) {
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    SWEPT
+        .get_or_init(|| async {
+            match sweep_leftovers(docker).await {
+                Ok(s) if s.containers.is_empty() && s.networks.is_empty() => {}
+                Ok(s) => tracing::warn!(
+                    "removed leftovers of killed runs: containers {:?}, networks {:?}",
+                    s.containers,
+                    s.networks
+                ),
+                Err(e) => tracing::warn!("could not sweep leftovers: {e}"),
+            }
+        })
+        .await;
+}
+
+/// Removes every resource a `--keep-stack` run left (`jitsi-harness clean --kept`).
+pub async fn remove_kept(docker: &Docker) -> Result<Sweep, DockerError> {
+    remove_labelled_where(docker, |labels| labels.contains_key(LABEL_KEEP)).await
+}
+
 /// Removes every container and network of run `run` (used on Ctrl-C and by `jitsi-harness clean`).
 pub async fn remove_run(docker: &Docker, run: &str) -> Result<Sweep, DockerError> {
     remove_labelled(docker, Some(run)).await
 }
 
 async fn remove_labelled(docker: &Docker, only_run: Option<&str>) -> Result<Sweep, DockerError> {
+    remove_labelled_where(docker, |labels| is_leftover(labels, only_run)).await
+}
+
+async fn remove_labelled_where(
+    docker: &Docker,
+    select: impl Fn(&HashMap<String, String>) -> bool,
+) -> Result<Sweep, DockerError> {
     let filters: HashMap<&str, Vec<&str>> = HashMap::from([("label", vec![LABEL_RUN])]);
     let containers = docker
         .list_containers(Some(
@@ -392,7 +431,7 @@ async fn remove_labelled(docker: &Docker, only_run: Option<&str>) -> Result<Swee
     let mut sweep = Sweep::default();
     for c in containers {
         let labels = c.labels.unwrap_or_default();
-        if !is_leftover(&labels, only_run) {
+        if !select(&labels) {
             continue;
         }
         let Some(id) = c.id else { continue };
@@ -431,7 +470,7 @@ async fn remove_labelled(docker: &Docker, only_run: Option<&str>) -> Result<Swee
         })?;
     for n in networks {
         let labels = n.labels.unwrap_or_default();
-        if !is_leftover(&labels, only_run) {
+        if !select(&labels) {
             continue;
         }
         let Some(name) = n.name else { continue };
@@ -468,6 +507,9 @@ mod tests {
         labels.insert(LABEL_PID.into(), std::process::id().to_string());
         labels.insert(LABEL_STARTED.into(), "1".into());
         assert!(is_leftover(&labels, None));
+        // Kept stacks survive the automatic sweep.
+        labels.insert(LABEL_KEEP.into(), "1".into());
+        assert!(!is_leftover(&labels, None));
         // Unlabelled resources are never ours.
         assert!(!is_leftover(&HashMap::new(), None));
     }
