@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +101,291 @@ impl Serialize for Token {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&short_token(&self.0))
     }
+}
+
+/// The `aud` claim Jitsi's own token tools put in (`jitsi`). Prosody accepts any audience unless
+/// `asap_accepted_audiences` is set (default `*`, research §4).
+pub const DEFAULT_AUDIENCE: &str = "jitsi";
+
+/// Default token lifetime: an hour outlasts any scenario, so a valid token never expires mid-run.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// `nbf` is set this many seconds before `now`: Prosody rejects a token while `now < nbf` (research §4), and the
+/// container's clock may lag the harness's a little.
+pub const CLOCK_SKEW_SECS: u64 = 10;
+
+/// How far [`TokenOverrides::expired`] and [`TokenOverrides::not_yet_valid`] move `exp` / `nbf` from `now`: far
+/// beyond any clock skew or validator leeway, so the token is unambiguously out of its validity window.
+pub const OVERRIDE_SHIFT_SECS: u64 = 3600;
+
+/// The participant the token speaks for: `context.user` in the claims.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// `context.user.id`; jicofo reads it (with `context.group`) only to choose main room or visitor node.
+    pub id: String,
+    /// `context.user.name`, the display name.
+    pub name: String,
+    /// `context.user.email`, left out when `None`.
+    pub email: Option<String>,
+}
+
+impl UserInfo {
+    /// A user without an email.
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
+        UserInfo {
+            id: id.into(),
+            name: name.into(),
+            email: None,
+        }
+    }
+
+    /// With `context.user.email`.
+    pub fn with_email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+}
+
+/// What a valid token for one participant says, before a scenario's [`TokenOverrides`] bend it.
+///
+/// ```
+/// use harness::token::{TokenRequest, UserInfo};
+/// let request = TokenRequest::new("harness", "meet.jitsi", "r1", UserInfo::new("alice", "Alice"))
+///     .with_group("g1")
+///     .with_now(1_700_000_000);
+/// assert_eq!(request.audience, "jitsi");
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[must_use]
+pub struct TokenRequest {
+    /// `iss`: the app id (docker-jitsi-meet `JWT_APP_ID`); Prosody accepts only issuers in
+    /// `asap_accepted_issuers`, by default just `app_id`.
+    pub app_id: String,
+    /// `aud`, [`DEFAULT_AUDIENCE`] unless changed.
+    pub audience: String,
+    /// `sub`: the XMPP domain (e.g. `meet.jitsi`); Prosody checks it only with `enable_domain_verification`.
+    pub sub: String,
+    /// `room`: the room the participant joins; mod_token_verification compares it, lower-cased, with the room
+    /// node at MUC join (or accepts `*`).
+    pub room: String,
+    /// `context.user`.
+    pub user: UserInfo,
+    /// `context.group`, left out when `None`.
+    pub group: Option<String>,
+    /// `context.features` (e.g. `{"recording": true}`), inserted as given; left out when `None`.
+    pub features: Option<serde_json::Value>,
+    /// `exp` − `iat`; [`DEFAULT_LIFETIME`] unless changed. Whole seconds count.
+    pub lifetime: Duration,
+    /// The time the token is minted at, in unix seconds; `None` = now
+    /// ([`jsonwebtoken::get_current_timestamp`]). Tests fix it for determinism.
+    pub now: Option<u64>,
+}
+
+impl TokenRequest {
+    /// A request with the default audience and lifetime, no group, no features, minted at the current time.
+    pub fn new(
+        app_id: impl Into<String>,
+        sub: impl Into<String>,
+        room: impl Into<String>,
+        user: UserInfo,
+    ) -> Self {
+        TokenRequest {
+            app_id: app_id.into(),
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            sub: sub.into(),
+            room: room.into(),
+            user,
+            group: None,
+            features: None,
+            lifetime: DEFAULT_LIFETIME,
+            now: None,
+        }
+    }
+
+    /// With another `aud`.
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = audience.into();
+        self
+    }
+
+    /// With `context.group`.
+    pub fn with_group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// With `context.features`.
+    pub fn with_features(mut self, features: serde_json::Value) -> Self {
+        self.features = Some(features);
+        self
+    }
+
+    /// With another lifetime.
+    pub fn with_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Minted at `now` (unix seconds) instead of the current time.
+    pub fn with_now(mut self, now: u64) -> Self {
+        self.now = Some(now);
+        self
+    }
+}
+
+/// The claims [`mint`] signs: those of `request`, bent by `overrides` (everything but the signature).
+///
+/// Built: `iss`, `aud`, `sub`, `room`, `iat` = now, `nbf` = now − [`CLOCK_SKEW_SECS`], `exp` = now + lifetime,
+/// `context.user` {`id`, `name`, `email` if any}, `context.group` and `context.features` if any.
+/// `context.user.moderator` is never set by default: only a scenario sets it, because only prosody's
+/// mod_token_affiliation honours it and jicofo never does (research §0.5).
+///
+/// Then the overrides, in this order: `room`; `expired` (`exp` = now − [`OVERRIDE_SHIFT_SECS`]);
+/// `not_yet_valid` (`nbf` = now + [`OVERRIDE_SHIFT_SECS`]); every `claims` entry by dotted path, creating
+/// missing objects and inserting the JSON value as given (`"true"` stays a string); every `remove` path
+/// (removing something absent is not an error). A path that is empty, has an empty segment, or walks through
+/// a non-object (`room.x` while `room` is a string) is [`TokenError::InvalidPath`].
+pub fn claims(
+    request: &TokenRequest,
+    overrides: &TokenOverrides,
+) -> Result<serde_json::Value, TokenError> {
+    use serde_json::{json, Map, Value};
+
+    let now = request
+        .now
+        .unwrap_or_else(jsonwebtoken::get_current_timestamp);
+    let mut user = Map::new();
+    user.insert("id".into(), json!(request.user.id));
+    user.insert("name".into(), json!(request.user.name));
+    if let Some(email) = &request.user.email {
+        user.insert("email".into(), json!(email));
+    }
+    let mut context = Map::new();
+    context.insert("user".into(), Value::Object(user));
+    if let Some(group) = &request.group {
+        context.insert("group".into(), json!(group));
+    }
+    if let Some(features) = &request.features {
+        context.insert("features".into(), features.clone());
+    }
+    let mut claims = json!({
+        "iss": request.app_id,
+        "aud": request.audience,
+        "sub": request.sub,
+        "room": request.room,
+        "iat": now,
+        "nbf": now.saturating_sub(CLOCK_SKEW_SECS),
+        "exp": now.saturating_add(request.lifetime.as_secs()),
+        "context": context,
+    });
+
+    if let Some(room) = &overrides.room {
+        set_path(&mut claims, "room", json!(room))?;
+    }
+    if overrides.expired {
+        set_path(
+            &mut claims,
+            "exp",
+            json!(now.saturating_sub(OVERRIDE_SHIFT_SECS)),
+        )?;
+    }
+    if overrides.not_yet_valid {
+        set_path(
+            &mut claims,
+            "nbf",
+            json!(now.saturating_add(OVERRIDE_SHIFT_SECS)),
+        )?;
+    }
+    for (path, value) in &overrides.claims {
+        set_path(&mut claims, path, value.clone())?;
+    }
+    for path in &overrides.remove {
+        remove_path(&mut claims, path)?;
+    }
+    Ok(claims)
+}
+
+/// Splits a dotted path into its segments, refusing empty ones (`""`, `"a..b"`, `".a"`).
+fn segments(path: &str) -> Result<Vec<&str>, TokenError> {
+    let segments: Vec<&str> = path.split('.').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(TokenError::InvalidPath {
+            path: path.to_owned(),
+            reason: "empty segment".to_owned(),
+        });
+    }
+    Ok(segments)
+}
+
+/// The error for a path whose prefix `walked` is not an object.
+fn not_an_object(path: &str, walked: &[&str], found: &serde_json::Value) -> TokenError {
+    let kind = match found {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    };
+    TokenError::InvalidPath {
+        path: path.to_owned(),
+        reason: format!("`{}` is {kind}, not an object", walked.join(".")),
+    }
+}
+
+/// Sets `path` in `root` to `value`, creating missing intermediate objects.
+fn set_path(
+    root: &mut serde_json::Value,
+    path: &str,
+    value: serde_json::Value,
+) -> Result<(), TokenError> {
+    let segments = segments(path)?;
+    let (last, parents) = segments
+        .split_last()
+        .ok_or_else(|| TokenError::InvalidPath {
+            path: path.to_owned(),
+            reason: "empty path".to_owned(),
+        })?;
+    let mut node = root;
+    for (depth, segment) in parents.iter().enumerate() {
+        let serde_json::Value::Object(map) = node else {
+            return Err(not_an_object(path, &segments[..depth], node));
+        };
+        node = map
+            .entry(*segment)
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+    }
+    let serde_json::Value::Object(map) = node else {
+        return Err(not_an_object(path, parents, node));
+    };
+    map.insert((*last).to_owned(), value);
+    Ok(())
+}
+
+/// Removes `path` from `root`; a path that is already absent is left alone.
+fn remove_path(root: &mut serde_json::Value, path: &str) -> Result<(), TokenError> {
+    let segments = segments(path)?;
+    let (last, parents) = segments
+        .split_last()
+        .ok_or_else(|| TokenError::InvalidPath {
+            path: path.to_owned(),
+            reason: "empty path".to_owned(),
+        })?;
+    let mut node = root;
+    for (depth, segment) in parents.iter().enumerate() {
+        let serde_json::Value::Object(map) = node else {
+            return Err(not_an_object(path, &segments[..depth], node));
+        };
+        match map.get_mut(*segment) {
+            Some(child) => node = child,
+            None => return Ok(()),
+        }
+    }
+    let serde_json::Value::Object(map) = node else {
+        return Err(not_an_object(path, parents, node));
+    };
+    map.remove(*last);
+    Ok(())
 }
 
 /// Why a token could not be minted or read. Messages name what failed and never contain a token or a key.
@@ -234,6 +520,177 @@ mod base64url {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fixed minting time (2023-11-14T22:13:20Z), so claims are deterministic.
+    const NOW: u64 = 1_700_000_000;
+
+    fn request() -> TokenRequest {
+        TokenRequest::new(
+            "harness-app",
+            "meet.jitsi",
+            "r1",
+            UserInfo::new("alice-id", "Alice").with_email("alice@example.org"),
+        )
+        .with_group("team-a")
+        .with_features(serde_json::json!({"recording": true, "livestreaming": false}))
+        .with_now(NOW)
+    }
+
+    fn overrides(toml_text: &str) -> TokenOverrides {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn claims_carry_the_request_and_no_moderator_flag() {
+        let c = claims(&request(), &TokenOverrides::default()).unwrap();
+        assert_eq!(
+            c,
+            serde_json::json!({
+                "iss": "harness-app",
+                "aud": "jitsi",
+                "sub": "meet.jitsi",
+                "room": "r1",
+                "iat": NOW,
+                "nbf": NOW - 10,
+                "exp": NOW + 3600,
+                "context": {
+                    "user": {"id": "alice-id", "name": "Alice", "email": "alice@example.org"},
+                    "group": "team-a",
+                    "features": {"recording": true, "livestreaming": false},
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn optional_claims_are_left_out_when_absent() {
+        let bare = TokenRequest::new("app", "meet.jitsi", "r1", UserInfo::new("bob", "Bob"))
+            .with_audience("other")
+            .with_lifetime(Duration::from_secs(60))
+            .with_now(NOW);
+        let c = claims(&bare, &TokenOverrides::default()).unwrap();
+        assert_eq!(c["aud"], "other");
+        assert_eq!(c["exp"], NOW + 60);
+        assert_eq!(
+            c["context"],
+            serde_json::json!({"user": {"id": "bob", "name": "Bob"}})
+        );
+    }
+
+    #[test]
+    fn claim_overrides_keep_their_json_type() {
+        let as_string = overrides(r#"claims = { "context.user.moderator" = "true" }"#);
+        let c = claims(&request(), &as_string).unwrap();
+        assert_eq!(c["context"]["user"]["moderator"], serde_json::json!("true"));
+        assert!(c["context"]["user"]["moderator"].is_string());
+
+        let as_bool = overrides(r#"claims = { "context.user.moderator" = true }"#);
+        let c = claims(&request(), &as_bool).unwrap();
+        assert_eq!(c["context"]["user"]["moderator"], serde_json::json!(true));
+
+        // Wrong types for Prosody-checked claims too: `exp` as a string, `room` as a number.
+        let wrong = overrides(r#"claims = { exp = "soon", room = 7 }"#);
+        let c = claims(&request(), &wrong).unwrap();
+        assert_eq!(c["exp"], serde_json::json!("soon"));
+        assert_eq!(c["room"], serde_json::json!(7));
+    }
+
+    #[test]
+    fn nested_override_creates_missing_objects() {
+        let o = overrides(
+            r#"claims = { "context.user.affiliation" = "owner", "context.tenant.name" = "t1" }"#,
+        );
+        let c = claims(&request(), &o).unwrap();
+        assert_eq!(c["context"]["user"]["affiliation"], "owner");
+        assert_eq!(c["context"]["user"]["id"], "alice-id", "siblings are kept");
+        assert_eq!(c["context"]["tenant"], serde_json::json!({"name": "t1"}));
+    }
+
+    #[test]
+    fn remove_drops_claims_and_ignores_absent_ones() {
+        let o = overrides(r#"remove = ["exp", "context.user", "context.nothing.here", "nope"]"#);
+        let c = claims(&request(), &o).unwrap();
+        assert!(c.get("exp").is_none());
+        assert!(c["context"].get("user").is_none());
+        assert_eq!(c["context"]["group"], "team-a");
+        assert_eq!(c["room"], "r1");
+    }
+
+    #[test]
+    fn expired_puts_exp_an_hour_before_now() {
+        let c = claims(&request(), &overrides("expired = true")).unwrap();
+        assert_eq!(c["exp"], NOW - 3600);
+        assert!(c["exp"].as_u64().unwrap() < NOW);
+        assert_eq!(c["nbf"], NOW - 10, "nbf untouched");
+    }
+
+    #[test]
+    fn not_yet_valid_puts_nbf_an_hour_after_now() {
+        let c = claims(&request(), &overrides("not_yet_valid = true")).unwrap();
+        assert_eq!(c["nbf"], NOW + 3600);
+        assert!(c["nbf"].as_u64().unwrap() > NOW);
+        assert_eq!(c["exp"], NOW + 3600, "exp untouched");
+    }
+
+    #[test]
+    fn room_override_sets_the_room_claim() {
+        let c = claims(&request(), &overrides(r#"room = "*""#)).unwrap();
+        assert_eq!(c["room"], "*");
+    }
+
+    #[test]
+    fn overrides_apply_room_then_times_then_claims_then_remove() {
+        let o = overrides(
+            r#"
+            room = "*"
+            expired = true
+            claims = { room = "from-claims", exp = 5, "context.group" = "g2" }
+            remove = ["context.group"]
+            "#,
+        );
+        let c = claims(&request(), &o).unwrap();
+        assert_eq!(c["room"], "from-claims");
+        assert_eq!(c["exp"], 5);
+        assert!(c["context"].get("group").is_none());
+    }
+
+    #[test]
+    fn path_through_a_string_is_an_error_naming_the_path() {
+        let err = claims(&request(), &overrides(r#"claims = { "room.x" = 1 }"#)).unwrap_err();
+        assert!(matches!(&err, TokenError::InvalidPath { path, .. } if path == "room.x"));
+        assert_eq!(
+            err.to_string(),
+            "invalid claim path `room.x`: `room` is a string, not an object"
+        );
+
+        let err = claims(
+            &request(),
+            &overrides(r#"claims = { "context.user.id.first" = "a" }"#),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid claim path `context.user.id.first`: `context.user.id` is a string, not an object"
+        );
+
+        let err = claims(&request(), &overrides(r#"remove = ["iat.x.y"]"#)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid claim path `iat.x.y`: `iat` is a number, not an object"
+        );
+
+        for bad in ["", "a..b", ".room", "room."] {
+            let o = TokenOverrides {
+                remove: vec![bad.to_owned()],
+                ..TokenOverrides::default()
+            };
+            let err = claims(&request(), &o).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("invalid claim path `{bad}`: empty segment")
+            );
+        }
+    }
 
     #[test]
     fn base64url_matches_rfc4648_vectors() {
