@@ -22,7 +22,12 @@ pub enum SigningKey {
     /// HS256 with the app secret (docker-jitsi-meet `JWT_APP_SECRET`).
     Hs256(Secret),
     /// RS256 with a PEM private key; `kid` names the public key Prosody fetches from its key server.
-    Rs256 { private_pem: Secret, kid: String },
+    Rs256 {
+        /// The RSA private key, PEM (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`).
+        private_pem: Secret,
+        /// The header `kid`; Prosody fetches `<asap_key_server>/<sha256hex(kid)>.pem` (research §4).
+        kid: String,
+    },
 }
 
 /// How a scenario bends a participant's token away from a valid one (`[participants.NAME.token]`).
@@ -388,6 +393,167 @@ fn remove_path(root: &mut serde_json::Value, path: &str) -> Result<(), TokenErro
     Ok(())
 }
 
+/// Mints the token for one participant: [`claims`] of `request` bent by `overrides`, signed as
+/// `overrides.signature` says. This is the only place a token is made.
+///
+/// * [`Signature::Valid`]: [`SigningKey::Hs256`] signs HS256 with the app secret (Prosody's `app_secret`);
+///   [`SigningKey::Rs256`] signs RS256 with header `kid`, which Prosody turns into
+///   `<asap_key_server>/<sha256hex(kid)>.pem` to fetch the public key (research §4). Header `typ` is `JWT`
+///   either way (newer luajwtjitsi requires it).
+/// * [`Signature::WrongSecret`]: HS256 with a fresh [`Secret::random`] of 32 bytes, whatever the stack's key
+///   kind; an RS256 stack's `kid` is kept in the header, so only the signature (and `alg`) is wrong. The
+///   random secret is dropped right away.
+/// * [`Signature::None`]: header `{"alg":"none","typ":"JWT"}` and an empty signature (`header.claims.`),
+///   assembled here because jsonwebtoken refuses `none`. Prosody must reject it (research §4).
+///
+/// Errors: [`TokenError::InvalidPath`] from the overrides; [`TokenError::InvalidKey`] when the RS256 PEM is not
+/// an RSA private key (checked only when it signs, i.e. for [`Signature::Valid`]); [`TokenError::Sign`].
+pub fn mint(
+    key: &SigningKey,
+    request: &TokenRequest,
+    overrides: &TokenOverrides,
+) -> Result<Token, TokenError> {
+    let claims = claims(request, overrides)?;
+    let jwt = match overrides.signature {
+        Signature::Valid => match key {
+            SigningKey::Hs256(secret) => sign_hs256(secret, None, &claims)?,
+            SigningKey::Rs256 { private_pem, kid } => sign_rs256(private_pem, kid, &claims)?,
+        },
+        Signature::WrongSecret => {
+            let kid = match key {
+                SigningKey::Hs256(_) => None,
+                SigningKey::Rs256 { kid, .. } => Some(kid.clone()),
+            };
+            sign_hs256(&Secret::random(32), kid, &claims)?
+        }
+        Signature::None => unsigned(&claims)?,
+    };
+    Ok(Token(jwt))
+}
+
+fn sign_hs256(
+    secret: &Secret,
+    kid: Option<String>,
+    claims: &serde_json::Value,
+) -> Result<String, TokenError> {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = kid;
+    // Prosody uses the app secret's bytes as the HMAC key, as given (not base64-decoded).
+    let key = EncodingKey::from_secret(secret.expose().as_bytes());
+    jsonwebtoken::encode(&header, claims, &key).map_err(|source| TokenError::Sign {
+        alg: "HS256",
+        source,
+    })
+}
+
+fn sign_rs256(
+    private_pem: &Secret,
+    kid: &str,
+    claims: &serde_json::Value,
+) -> Result<String, TokenError> {
+    use jsonwebtoken::errors::ErrorKind;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let invalid_key = |source| TokenError::InvalidKey {
+        kid: kid.to_owned(),
+        source,
+    };
+    // PEM framing is checked here; whether the DER inside is an RSA *private* key only when signing.
+    let key = EncodingKey::from_rsa_pem(private_pem.expose().as_bytes()).map_err(invalid_key)?;
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, &key).map_err(|source| match source.kind() {
+        ErrorKind::InvalidRsaKey(_)
+        | ErrorKind::InvalidKeyFormat
+        | ErrorKind::RsaFailedSigning
+        | ErrorKind::Signing(_) => invalid_key(source),
+        _ => TokenError::Sign {
+            alg: "RS256",
+            source,
+        },
+    })
+}
+
+/// `header.claims.` with `alg: none`: what an attacker would send; Prosody refuses `none` and an empty `alg`.
+fn unsigned(claims: &serde_json::Value) -> Result<String, TokenError> {
+    let header = serde_json::json!({"alg": "none", "typ": "JWT"});
+    let header = serde_json::to_vec(&header).map_err(|source| TokenError::Serialize {
+        part: "header",
+        source,
+    })?;
+    let claims = serde_json::to_vec(claims).map_err(|source| TokenError::Serialize {
+        part: "claims",
+        source,
+    })?;
+    Ok(format!(
+        "{}.{}.",
+        base64url::encode(&header),
+        base64url::encode(&claims)
+    ))
+}
+
+/// A one-line summary of a token that is safe for logs and transcripts: the header's `alg` (and `kid`), then
+/// `iss`, `aud`, `sub`, `room`, `exp` and `nbf` relative to `iat`, `context.user.id`, and `moderator`,
+/// `affiliation` and `group` when present, e.g.
+/// `HS256 iss=app aud=jitsi sub=meet.jitsi room=r1 exp=+3600s nbf=-10s user=alice`.
+///
+/// Never the signature, the raw token or a key. Absent claims show as `(absent)`; a string that could be read
+/// as another JSON type (or is empty or has spaces) is quoted, so `moderator="true"` and `moderator=true` differ.
+/// A token that cannot be decoded is described by its [`short_token`] and the reason.
+pub fn describe(token: &Token) -> String {
+    use std::fmt::Write;
+
+    let (header, claims) = match decode_unverified(token.expose()) {
+        Ok(parts) => parts,
+        Err(e) => return format!("undecodable token {token} ({e})"),
+    };
+    let mut out = show(header.get("alg"));
+    if let Some(kid) = header.get("kid") {
+        let _ = write!(out, " kid={}", show(Some(kid)));
+    }
+    for name in ["iss", "aud", "sub", "room"] {
+        let _ = write!(out, " {name}={}", show(claims.get(name)));
+    }
+    let iat = claims.get("iat").and_then(serde_json::Value::as_i64);
+    for name in ["exp", "nbf"] {
+        let value = claims.get(name);
+        match (value.and_then(serde_json::Value::as_i64), iat) {
+            (Some(at), Some(iat)) => {
+                let _ = write!(out, " {name}={:+}s", at.saturating_sub(iat));
+            }
+            _ => {
+                let _ = write!(out, " {name}={}", show(value));
+            }
+        }
+    }
+    let user = claims.get("context").and_then(|c| c.get("user"));
+    let _ = write!(out, " user={}", show(user.and_then(|u| u.get("id"))));
+    for name in ["moderator", "affiliation"] {
+        if let Some(value) = user.and_then(|u| u.get(name)) {
+            let _ = write!(out, " {name}={}", show(Some(value)));
+        }
+    }
+    if let Some(group) = claims.get("context").and_then(|c| c.get("group")) {
+        let _ = write!(out, " group={}", show(Some(group)));
+    }
+    out
+}
+
+/// A claim value for [`describe`]: plain strings bare, anything else as compact JSON.
+fn show(value: Option<&serde_json::Value>) -> String {
+    match value {
+        None => "(absent)".to_owned(),
+        Some(serde_json::Value::String(s))
+            if !s.is_empty()
+                && !s.contains(|c: char| c.is_whitespace() || c == '"')
+                && serde_json::from_str::<serde_json::Value>(s).is_err() =>
+        {
+            s.clone()
+        }
+        Some(other) => other.to_string(),
+    }
+}
+
 /// Why a token could not be minted or read. Messages name what failed and never contain a token or a key.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -689,6 +855,326 @@ mod tests {
                 err.to_string(),
                 format!("invalid claim path `{bad}`: empty segment")
             );
+        }
+    }
+
+    // THROWAWAY TEST KEY: generated once for these unit tests with `openssl genrsa 2048` and
+    // `openssl rsa -pubout`. It protects nothing and must never be used by a stack.
+    const TEST_RSA_PRIVATE_PEM: &str = "\
+-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDkYIh5ML8I3DOa
+FwNajpIc6XWs6payJ/juPVbIiUVa6VosuONbsXymDrLhg5nXXCvM8B+AcKOqhhf6
+z1SMHuIghVLMzYVXlgn9pN3SznfRpsbsbMUMwqo74kGk9s5HDMI+6jSh4dNl3C+V
+zRCz6J+l2Sp4J1ddyLBqixZdLJdFuq48vyfZHdTHhYOW5XKAZHwUrGEO26AyeNth
+krlHXb+DGrz+EBSkoVK20q+qpft8Ti103IzkVPEM/L36exzeNb5XIeje+dfF3ryl
+/HdUHNMVahx6Ez0zo9mWm2KYtnijJgplsCA7oRoHEnpWkj0FMAh35ZfQggjJ2sBI
+al84OB0PAgMBAAECggEAPzbbP9R25IBzRiE9m+jf1+HlYT40BU9cL7HJ3ktk57O0
+8rEgucZIrvxdll+ji0GnnBwRVC+Zlf91Dscp63k29XKCB0+SK7rLvCpQ/mOJNf54
+jIPVDWGq1lWb/woT8gW9lMWmWPLV3ZmTkF8JUws+eZ1BjK2zGLIO5wbl41eO7c0n
+RX5vqpbbrvMLlqm4tMmUXjy8sPtB7RD2vxEGAm/Vj2UtMdFoeN1iP34INZC2D0XE
+pbmFuqdGC0Rr3pC1+6ZRD+sxhpyn/crxx0gUOZ8wo4bM0xk800b8lYn1RTcRdFfE
+gy6JpM5Mk3YrRxU1hna2xS0NbTy8obEB/WqJ1nxUYQKBgQDz548SFcZb+iMx4u0N
+dnAs9L3Aw7yP4xwEb1+zKbweNELsqu6zSHSKPjZZrwYDsVmqxCnEghSEB2hHIEjz
+dlqAmZxgSLQGdDEVmANQuUw3XTvbwIw2LrT/Hnom7OLbRIfB8STxfGwcN0mS+nrN
+jn6UbMS2+i2bLJ6ZGkqLaSr2rwKBgQDvs9lCHCCfGRz+OihXoA91YMorKs/+vjNN
+q6Y2bAMS8TL0jrs0b/9TlvRp278wau6Vpl98ph3XaYA9X8IsuyYPdNreuQc3Db5l
+QP2KIJWaHyoT5/2VgGb0xEj2FQb+j4jeuKXXv4oYkIC3ljn1hNDkRXEnQJsBJlwo
+GwfBctrXoQKBgDD6+n9OQiRsai71fFdsxoAwsf6JEE/w8sptN1G6et2x7xKqDP+R
++F1euvltrY6GShSCCkU9PjN5bVaDREMoLGqQ7pdjYku9f7HvchL+8zBXF9M8qqui
+25Q0IaG5hqEz9PNcouef7fIIpEzQ4mJvUDosUaDRQuFbp4nlfrzaZNdfAoGAb+fC
+0f5XrG8I/hcgpmfvT5k0SRrfp8ocIXK1Ukry1HEOnOXVuBFhXiDnUlRo2a3SXMMj
+aQoUfHCgkgaWnFNy3VxsofY3zBf6f0LsGwRDU4ShHFH+LUGYz0Sj217NuSJBf9ks
+c6DUU8uCjDLyNBEhhLB2tyCOPOcvtvmHkWSRjoECgYEAm+N5YBnwsD64J/fd9Z//
+DmYvsnGd2xZM3vf2okSJRahZc96q1CC+QyGWTZJvrAObRmG7C/qR/DG0BVafUWCr
+jrQnZIWGAqa0WJuIATKRtWfNUGcpafpGrUmVDRbmKg2djvsqqPZdVoSkm+OTvUHI
+vx3O/y+CVNVxVWinW0eGAH0=
+-----END PRIVATE KEY-----
+";
+
+    // Public half of the throwaway test key above.
+    const TEST_RSA_PUBLIC_PEM: &str = "\
+-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA5GCIeTC/CNwzmhcDWo6S
+HOl1rOqWsif47j1WyIlFWulaLLjjW7F8pg6y4YOZ11wrzPAfgHCjqoYX+s9UjB7i
+IIVSzM2FV5YJ/aTd0s530abG7GzFDMKqO+JBpPbORwzCPuo0oeHTZdwvlc0Qs+if
+pdkqeCdXXciwaosWXSyXRbquPL8n2R3Ux4WDluVygGR8FKxhDtugMnjbYZK5R12/
+gxq8/hAUpKFSttKvqqX7fE4tdNyM5FTxDPy9+nsc3jW+VyHo3vnXxd68pfx3VBzT
+FWocehM9M6PZlptimLZ4oyYKZbAgO6EaBxJ6VpI9BTAId+WX0IIIydrASGpfODgd
+DwIDAQAB
+-----END PUBLIC KEY-----
+";
+
+    const APP_SECRET: &str = "test-app-secret-4f1d9c";
+
+    fn hs256_key() -> SigningKey {
+        SigningKey::Hs256(Secret::new(APP_SECRET))
+    }
+
+    fn rs256_key() -> SigningKey {
+        SigningKey::Rs256 {
+            private_pem: Secret::new(TEST_RSA_PRIVATE_PEM),
+            kid: "harness/test-key".to_owned(),
+        }
+    }
+
+    /// Checks audience `jitsi` and issuer `harness-app` and requires every time claim; `exp` itself is
+    /// checked field by field instead, since the fixed [`NOW`] lies in the past.
+    fn validation(alg: jsonwebtoken::Algorithm) -> jsonwebtoken::Validation {
+        let mut v = jsonwebtoken::Validation::new(alg);
+        v.set_audience(&["jitsi"]);
+        v.set_issuer(&["harness-app"]);
+        v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        v.validate_exp = false;
+        v
+    }
+
+    #[track_caller]
+    fn assert_request_claims(c: &serde_json::Value) {
+        assert_eq!(c["iss"], "harness-app");
+        assert_eq!(c["aud"], "jitsi");
+        assert_eq!(c["sub"], "meet.jitsi");
+        assert_eq!(c["room"], "r1");
+        assert_eq!(c["iat"], NOW);
+        assert_eq!(
+            c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(),
+            3600
+        );
+        assert_eq!(c["nbf"], NOW - 10);
+        assert_eq!(c["context"]["user"]["id"], "alice-id");
+        assert_eq!(c["context"]["user"]["name"], "Alice");
+        assert_eq!(c["context"]["user"]["email"], "alice@example.org");
+        assert!(c["context"]["user"].get("moderator").is_none());
+        assert_eq!(c["context"]["group"], "team-a");
+        assert_eq!(c["context"]["features"]["recording"], true);
+        assert_eq!(c["context"]["features"]["livestreaming"], false);
+    }
+
+    #[test]
+    fn hs256_token_verifies_and_carries_every_claim() {
+        let token = mint(&hs256_key(), &request(), &TokenOverrides::default()).unwrap();
+        let key = jsonwebtoken::DecodingKey::from_secret(APP_SECRET.as_bytes());
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            token.expose(),
+            &key,
+            &validation(jsonwebtoken::Algorithm::HS256),
+        )
+        .unwrap();
+        assert_eq!(data.header.alg, jsonwebtoken::Algorithm::HS256);
+        assert_eq!(data.header.typ.as_deref(), Some("JWT"));
+        assert_eq!(data.header.kid, None);
+        assert_request_claims(&data.claims);
+        // decode_unverified reads the same claims.
+        let (header, claims) = decode_unverified(token.expose()).unwrap();
+        assert_eq!(header, serde_json::json!({"alg": "HS256", "typ": "JWT"}));
+        assert_eq!(claims, data.claims);
+    }
+
+    #[test]
+    fn rs256_token_has_kid_and_verifies_with_the_public_key() {
+        let token = mint(&rs256_key(), &request(), &TokenOverrides::default()).unwrap();
+        let (header, _) = decode_unverified(token.expose()).unwrap();
+        assert_eq!(header["alg"], "RS256");
+        assert_eq!(header["kid"], "harness/test-key");
+        assert_eq!(header["typ"], "JWT");
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(TEST_RSA_PUBLIC_PEM.as_bytes()).unwrap();
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            token.expose(),
+            &key,
+            &validation(jsonwebtoken::Algorithm::RS256),
+        )
+        .unwrap();
+        assert_eq!(data.header.kid.as_deref(), Some("harness/test-key"));
+        assert_request_claims(&data.claims);
+    }
+
+    #[test]
+    fn current_time_token_passes_full_validation_and_time_overrides_fail_it() {
+        let now = TokenRequest {
+            now: None,
+            ..request()
+        };
+        let key = jsonwebtoken::DecodingKey::from_secret(APP_SECRET.as_bytes());
+        let mut v = validation(jsonwebtoken::Algorithm::HS256);
+        v.validate_exp = true;
+        v.validate_nbf = true;
+        v.leeway = 0;
+        let check = |o: &str| {
+            let token = mint(&hs256_key(), &now, &overrides(o)).unwrap();
+            jsonwebtoken::decode::<serde_json::Value>(token.expose(), &key, &v)
+                .map(|_| ())
+                .map_err(|e| e.into_kind())
+        };
+        assert!(check("").is_ok());
+        assert!(matches!(
+            check("expired = true"),
+            Err(jsonwebtoken::errors::ErrorKind::ExpiredSignature)
+        ));
+        assert!(matches!(
+            check("not_yet_valid = true"),
+            Err(jsonwebtoken::errors::ErrorKind::ImmatureSignature)
+        ));
+    }
+
+    #[test]
+    fn wrong_secret_fails_verification_with_the_real_secret() {
+        let o = overrides(r#"signature = "wrong-secret""#);
+        let token = mint(&hs256_key(), &request(), &o).unwrap();
+        let key = jsonwebtoken::DecodingKey::from_secret(APP_SECRET.as_bytes());
+        let err = jsonwebtoken::decode::<serde_json::Value>(
+            token.expose(),
+            &key,
+            &validation(jsonwebtoken::Algorithm::HS256),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err.kind(),
+            jsonwebtoken::errors::ErrorKind::InvalidSignature
+        ));
+        let (_, claims) = decode_unverified(token.expose()).unwrap();
+        assert_request_claims(&claims);
+
+        // An RS256 stack gets an HS256 token that keeps the kid.
+        let token = mint(&rs256_key(), &request(), &o).unwrap();
+        let (header, _) = decode_unverified(token.expose()).unwrap();
+        assert_eq!(
+            header,
+            serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": "harness/test-key"})
+        );
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(TEST_RSA_PUBLIC_PEM.as_bytes()).unwrap();
+        assert!(jsonwebtoken::decode::<serde_json::Value>(
+            token.expose(),
+            &key,
+            &validation(jsonwebtoken::Algorithm::RS256)
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn alg_none_token_has_an_empty_signature() {
+        let o = overrides(r#"signature = "none""#);
+        for key in [hs256_key(), rs256_key()] {
+            let token = mint(&key, &request(), &o).unwrap();
+            assert!(token.expose().ends_with('.'));
+            assert_eq!(token.expose().matches('.').count(), 2);
+            let (header, claims) = decode_unverified(token.expose()).unwrap();
+            assert_eq!(header, serde_json::json!({"alg": "none", "typ": "JWT"}));
+            assert_request_claims(&claims);
+        }
+    }
+
+    #[test]
+    fn describe_is_one_safe_line() {
+        let token = mint(&hs256_key(), &request(), &TokenOverrides::default()).unwrap();
+        assert_eq!(
+            describe(&token),
+            "HS256 iss=harness-app aud=jitsi sub=meet.jitsi room=r1 exp=+3600s nbf=-10s \
+             user=alice-id group=team-a"
+        );
+        let o = overrides(
+            r#"
+            expired = true
+            room = "*"
+            claims = { "context.user.moderator" = "true", "context.user.affiliation" = "owner" }
+            remove = ["iss"]
+            signature = "none"
+            "#,
+        );
+        let token = mint(&rs256_key(), &request(), &o).unwrap();
+        assert_eq!(
+            describe(&token),
+            "none iss=(absent) aud=jitsi sub=meet.jitsi room=* exp=-3600s nbf=-10s user=alice-id \
+             moderator=\"true\" affiliation=owner group=team-a"
+        );
+        let o = overrides(r#"claims = { "context.user.moderator" = true, iat = "x" }"#);
+        let token = mint(&rs256_key(), &request(), &o).unwrap();
+        assert_eq!(
+            describe(&token),
+            format!(
+                "RS256 kid=harness/test-key iss=harness-app aud=jitsi sub=meet.jitsi room=r1 \
+                 exp={} nbf={} user=alice-id moderator=true group=team-a",
+                NOW + 3600,
+                NOW - 10
+            )
+        );
+        let garbage = Token::new("not-a-jwt-at-all");
+        assert_eq!(
+            describe(&garbage),
+            "undecodable token not-a-…(16 bytes) (cannot decode the token: expected 3 \
+             dot-separated parts, found 1)"
+        );
+    }
+
+    #[test]
+    fn tokens_and_secrets_never_print() {
+        let signatures = ["valid", "wrong-secret", "none"];
+        for key in [hs256_key(), rs256_key()] {
+            for signature in signatures {
+                let o = overrides(&format!("signature = \"{signature}\""));
+                let token = mint(&key, &request(), &o).unwrap();
+                let raw = token.expose();
+                let printed = [
+                    format!("{token}"),
+                    format!("{token:?}"),
+                    serde_json::to_string(&token).unwrap(),
+                    describe(&token),
+                    format!("{key:?}"),
+                ];
+                // The signing input (header.claims) is as revealing as the whole token.
+                let signing_input = &raw[..raw.rfind('.').unwrap()];
+                for p in &printed {
+                    assert!(!p.contains(signing_input), "{signature}: {p}");
+                    assert!(!p.contains(APP_SECRET), "{signature}: {p}");
+                    assert!(!p.contains("BEGIN"), "{signature}: {p}");
+                    assert!(
+                        !p.contains(&TEST_RSA_PRIVATE_PEM[28..60]),
+                        "{signature}: {p}"
+                    );
+                    if let Some(sig) = raw.rsplit('.').next().filter(|s| !s.is_empty()) {
+                        assert!(!p.contains(sig), "{signature}: {p}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_rs256_pem_error_never_shows_the_key() {
+        let body = &TEST_RSA_PRIVATE_PEM[28..92];
+        let bad_keys = [
+            // Not PEM at all.
+            format!("not a pem {body}"),
+            // PEM framing around a corrupted body.
+            format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"),
+            // A valid RSA PEM, but the public half.
+            TEST_RSA_PUBLIC_PEM.to_owned(),
+        ];
+        for pem in bad_keys {
+            let key = SigningKey::Rs256 {
+                private_pem: Secret::new(pem.clone()),
+                kid: "k1".to_owned(),
+            };
+            let err = mint(&key, &request(), &TokenOverrides::default()).unwrap_err();
+            assert!(
+                matches!(&err, TokenError::InvalidKey { kid, .. } if kid == "k1"),
+                "{err:?}"
+            );
+            assert_eq!(
+                err.to_string(),
+                "the RS256 signing key (kid `k1`) is not a valid RSA PEM private key"
+            );
+            let mut chain = format!("{err} {err:?}");
+            let mut source = std::error::Error::source(&err);
+            while let Some(s) = source {
+                chain.push_str(&format!(" {s} {s:?}"));
+                source = s.source();
+            }
+            for line in pem
+                .lines()
+                .filter(|l| l.len() > 8 && !l.starts_with("-----"))
+            {
+                assert!(!chain.contains(line), "{chain}");
+            }
+            assert!(!chain.contains(body), "{chain}");
         }
     }
 
