@@ -69,7 +69,10 @@ pub fn redact_url(url: &str) -> String {
         };
         // Only a parameter name: preceded by start, `?`, `&`, `#` or whitespace/quote.
         let boundary = at == 0
-            || matches!(rest.as_bytes()[at - 1], b'?' | b'&' | b'#' | b' ' | b'"' | b'\'');
+            || matches!(
+                rest.as_bytes()[at - 1],
+                b'?' | b'&' | b'#' | b' ' | b'"' | b'\''
+            );
         out.push_str(&rest[..at + key_len]);
         rest = &rest[at + key_len..];
         if !boundary {
@@ -81,7 +84,9 @@ pub fn redact_url(url: &str) -> String {
             rest = &rest[1..];
         }
         let end = rest
-            .find(|c: char| matches!(c, '&' | '#' | ' ' | '"' | '\'' | '<' | '>') || c.is_whitespace())
+            .find(|c: char| {
+                matches!(c, '&' | '#' | ' ' | '"' | '\'' | '<' | '>') || c.is_whitespace()
+            })
             .unwrap_or(rest.len());
         if end > 0 {
             out.push_str(&short_token(&rest[..end]));
@@ -104,11 +109,15 @@ mod tests {
 
     #[test]
     fn urls_lose_their_tokens() {
-        let url = "ws://127.0.0.1:5280/xmpp-websocket?room=r1&token=eyJhbGciOiJIUzI1NiJ9.eyJ.sig&x=1";
+        let url =
+            "ws://127.0.0.1:5280/xmpp-websocket?room=r1&token=eyJhbGciOiJIUzI1NiJ9.eyJ.sig&x=1";
         let r = redact_url(url);
         assert!(!r.contains("eyJhbGciOiJIUzI1NiJ9.eyJ.sig"), "{r}");
         assert!(r.contains("token=eyJhbG…(28 bytes)&x=1"), "{r}");
-        assert_eq!(redact_url("https://h/room?jwt=abcdefgh"), "https://h/room?jwt=abcdef…(8 bytes)");
+        assert_eq!(
+            redact_url("https://h/room?jwt=abcdefgh"),
+            "https://h/room?jwt=abcdef…(8 bytes)"
+        );
         // An XML attribute keeps its quotes.
         assert_eq!(
             redact_url("<conference token='abcdefghij' room='r'/>"),

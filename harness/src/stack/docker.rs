@@ -54,7 +54,8 @@ pub enum DockerError {
     },
 }
 
-const ENGINE_HINT: &str = "start it (e.g. `systemctl start docker`), make sure you may use its socket \
+const ENGINE_HINT: &str =
+    "start it (e.g. `systemctl start docker`), make sure you may use its socket \
 (root or the `docker` group), or point DOCKER_HOST at it";
 
 /// This process's run id: an 8-hex-digit random value, the same for every stack this process starts.
@@ -285,7 +286,12 @@ impl LogTail {
         match self.lines.lock() {
             Ok(lines) => {
                 let skip = lines.len().saturating_sub(n);
-                lines.iter().skip(skip).cloned().collect::<Vec<_>>().join("\n")
+                lines
+                    .iter()
+                    .skip(skip)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n")
             }
             Err(_) => String::new(),
         }
@@ -442,11 +448,18 @@ async fn remove_labelled_where(
         match docker
             .remove_container(
                 &id,
-                Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()),
+                Some(
+                    RemoveContainerOptionsBuilder::new()
+                        .force(true)
+                        .v(true)
+                        .build(),
+                ),
             )
             .await
         {
-            Ok(()) => sweep.containers.push(name.trim_start_matches('/').to_owned()),
+            Ok(()) => sweep
+                .containers
+                .push(name.trim_start_matches('/').to_owned()),
             Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
                 status_code: 404 | 409,
                 ..

@@ -77,7 +77,12 @@ pub struct FixtureSpec {
 
 impl FixtureSpec {
     /// Maps a variant onto the fixture, or says which knob it cannot express.
-    pub fn new(target: &StackTarget, variant: &Variant, secret: &Secret, component_secret: &Secret) -> Result<Self, StackError> {
+    pub fn new(
+        target: &StackTarget,
+        variant: &Variant,
+        secret: &Secret,
+        component_secret: &Secret,
+    ) -> Result<Self, StackError> {
         let unsupported = |reason: &str| StackError::Unsupported {
             stack: target.to_string(),
             variant: variant.name.clone(),
@@ -111,7 +116,10 @@ impl FixtureSpec {
             ("XMPP_GUEST_DOMAIN".into(), GUEST_DOMAIN.into()),
             ("ENABLE_AUTH".into(), b(variant.jwt)),
             ("ENABLE_GUESTS".into(), b(variant.guests)),
-            ("JICOFO_COMPONENT_SECRET".into(), EnvValue::Secret(component_secret.clone())),
+            (
+                "JICOFO_COMPONENT_SECRET".into(),
+                EnvValue::Secret(component_secret.clone()),
+            ),
         ];
         if variant.jwt {
             prosody_env.extend([
@@ -124,10 +132,22 @@ impl FixtureSpec {
         let mut focus_env = vec![
             ("XMPP_DOMAIN".into(), DOMAIN.into()),
             ("XMPP_MUC_DOMAIN".into(), MUC_DOMAIN.into()),
-            ("JICOFO_COMPONENT_SECRET".into(), EnvValue::Secret(component_secret.clone())),
-            ("JICOFO_ENABLE_AUTH".into(), b(variant.effective_jicofo_auth())),
-            ("FOCUS_GRANT_DELAY_MS".into(), variant.faults.grant_delay_ms.to_string().into()),
-            ("FOCUS_NOT_READY_TIMES".into(), variant.faults.not_ready_times.to_string().into()),
+            (
+                "JICOFO_COMPONENT_SECRET".into(),
+                EnvValue::Secret(component_secret.clone()),
+            ),
+            (
+                "JICOFO_ENABLE_AUTH".into(),
+                b(variant.effective_jicofo_auth()),
+            ),
+            (
+                "FOCUS_GRANT_DELAY_MS".into(),
+                variant.faults.grant_delay_ms.to_string().into(),
+            ),
+            (
+                "FOCUS_NOT_READY_TIMES".into(),
+                variant.faults.not_ready_times.to_string().into(),
+            ),
         ];
         if let Some(auto_owner) = variant.auto_owner {
             focus_env.push(("ENABLE_AUTO_OWNER".into(), b(auto_owner)));
@@ -154,7 +174,8 @@ pub fn locate_focus_binary() -> Result<PathBuf, StackError> {
         } else {
             Err(StackError::Missing {
                 what: format!("{FOCUS_BIN_ENV}={} is not a file", path.display()),
-                hint: "build it with `cargo build --bin jitsi-harness-focus` or unset the variable".into(),
+                hint: "build it with `cargo build --bin jitsi-harness-focus` or unset the variable"
+                    .into(),
             })
         };
     }
@@ -286,7 +307,13 @@ impl FixtureStack {
             docker::log_consumer(&docker::log_path(&options.artifacts, "focus"));
         let mut request = GenericImage::new(IMAGE_REPO, target.version.as_str())
             .with_cmd([FOCUS_IN_CONTAINER])
-            .with_network(stack.network.as_ref().map(|n| n.name().to_owned()).unwrap_or_default())
+            .with_network(
+                stack
+                    .network
+                    .as_ref()
+                    .map(|n| n.name().to_owned())
+                    .unwrap_or_default(),
+            )
             .with_container_name(&focus_name)
             .with_mount(
                 Mount::bind_mount(focus_bin.to_string_lossy(), FOCUS_IN_CONTAINER)
@@ -349,7 +376,10 @@ impl FixtureStack {
             return Ok(());
         }
         let mut first_error = None;
-        for (name, container) in [("focus", self.focus.take()), ("prosody", self.prosody.take())] {
+        for (name, container) in [
+            ("focus", self.focus.take()),
+            ("prosody", self.prosody.take()),
+        ] {
             if let Some(c) = container {
                 if let Err(source) = c.rm().await {
                     first_error.get_or_insert(StackError::Start {
@@ -435,7 +465,9 @@ async fn wait_for_websocket(
 
 async fn http_ok(port: u16, path: &str) -> bool {
     let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
         s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {DOMAIN}\r\n\r\n").as_bytes())
             .await
             .ok()?;
@@ -529,15 +561,36 @@ guests = true
         assert_eq!(auth.image, "jitsi-harness/fixture-prosody:13");
         assert_eq!(env(&auth.prosody_env, "ENABLE_AUTH").as_deref(), Some("1"));
         assert_eq!(env(&auth.prosody_env, "AUTH_TYPE").as_deref(), Some("jwt"));
-        assert_eq!(env(&auth.prosody_env, "ENABLE_GUESTS").as_deref(), Some("1"));
-        assert_eq!(env(&auth.prosody_env, "JWT_ALLOW_EMPTY").as_deref(), Some("0"));
-        assert_eq!(env(&auth.focus_env, "JICOFO_ENABLE_AUTH").as_deref(), Some("1"));
+        assert_eq!(
+            env(&auth.prosody_env, "ENABLE_GUESTS").as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            env(&auth.prosody_env, "JWT_ALLOW_EMPTY").as_deref(),
+            Some("0")
+        );
+        assert_eq!(
+            env(&auth.focus_env, "JICOFO_ENABLE_AUTH").as_deref(),
+            Some("1")
+        );
         assert_eq!(env(&auth.focus_env, "ENABLE_AUTO_OWNER"), None);
         let auto = FixtureSpec::new(&t, v.get("auto").unwrap(), &s, &c).unwrap();
-        assert_eq!(env(&auto.focus_env, "JICOFO_ENABLE_AUTH").as_deref(), Some("0"));
-        assert_eq!(env(&auto.focus_env, "ENABLE_AUTO_OWNER").as_deref(), Some("1"));
-        assert_eq!(env(&auto.focus_env, "FOCUS_GRANT_DELAY_MS").as_deref(), Some("250"));
-        assert_eq!(env(&auto.focus_env, "FOCUS_NOT_READY_TIMES").as_deref(), Some("2"));
+        assert_eq!(
+            env(&auto.focus_env, "JICOFO_ENABLE_AUTH").as_deref(),
+            Some("0")
+        );
+        assert_eq!(
+            env(&auto.focus_env, "ENABLE_AUTO_OWNER").as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            env(&auto.focus_env, "FOCUS_GRANT_DELAY_MS").as_deref(),
+            Some("250")
+        );
+        assert_eq!(
+            env(&auto.focus_env, "FOCUS_NOT_READY_TIMES").as_deref(),
+            Some("2")
+        );
     }
 
     #[test]
@@ -549,7 +602,10 @@ guests = true
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("fixture:0.12") && e.contains("token_affiliation"), "{e}");
+        assert!(
+            e.contains("fixture:0.12") && e.contains("token_affiliation"),
+            "{e}"
+        );
         let e = FixtureSpec::new(&t, v.get("anon-guests").unwrap(), &s, &s)
             .err()
             .unwrap()
@@ -568,6 +624,9 @@ guests = true
         assert!(!printed.contains("secret-value"), "{printed}");
         assert!(printed.contains("JWT_APP_SECRET"));
         // The containers still get the real values.
-        assert_eq!(env(&spec.prosody_env, "JWT_APP_SECRET").as_deref(), Some("app-secret-value"));
+        assert_eq!(
+            env(&spec.prosody_env, "JWT_APP_SECRET").as_deref(),
+            Some("app-secret-value")
+        );
     }
 }

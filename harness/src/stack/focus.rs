@@ -202,7 +202,13 @@ pub struct Focus {
     next_id: u64,
 }
 
-fn error_iq(id: String, to: Option<Jid>, from: Option<Jid>, condition: DefinedCondition, text: &str) -> Stanza {
+fn error_iq(
+    id: String,
+    to: Option<Jid>,
+    from: Option<Jid>,
+    condition: DefinedCondition,
+    text: &str,
+) -> Stanza {
     let error = StanzaError::new(
         match condition {
             DefinedCondition::NotAuthorized => ErrorType::Auth,
@@ -238,7 +244,9 @@ impl Focus {
     }
 
     fn focus_full(&self) -> Option<Jid> {
-        format!("{}/{FOCUS_NICK}", self.config.focus_bare()).parse().ok()
+        format!("{}/{FOCUS_NICK}", self.config.focus_bare())
+            .parse()
+            .ok()
     }
 
     fn id(&mut self, prefix: &str) -> String {
@@ -340,7 +348,15 @@ impl Focus {
         to: Option<Jid>,
         payload: Element,
     ) -> Vec<Outgoing> {
-        let reply_error = |cond, text: &str| vec![Self::now(error_iq(id.clone(), from.clone(), to.clone(), cond, text))];
+        let reply_error = |cond, text: &str| {
+            vec![Self::now(error_iq(
+                id.clone(),
+                from.clone(),
+                to.clone(),
+                cond,
+                text,
+            ))]
+        };
         let Ok(request) = Conference::try_from(payload) else {
             return reply_error(DefinedCondition::BadRequest, "malformed conference request");
         };
@@ -351,7 +367,10 @@ impl Focus {
             return reply_error(DefinedCondition::BadRequest, "room is not a JID");
         };
         if room.domain().as_str() != self.config.muc_domain {
-            return reply_error(DefinedCondition::BadRequest, "room is not on the MUC domain");
+            return reply_error(
+                DefinedCondition::BadRequest,
+                "room is not on the MUC domain",
+            );
         }
         let on_login_domain = sender.domain().as_str() == self.config.login_domain;
         let mut authenticated = false;
@@ -531,7 +550,11 @@ impl Focus {
                 if is_new {
                     println!(
                         "focus: {room}: {nick} joined ({})",
-                        member.jid.as_ref().map(|j| j.as_str()).unwrap_or("real JID hidden")
+                        member
+                            .jid
+                            .as_ref()
+                            .map(|j| j.as_str())
+                            .unwrap_or("real JID hidden")
                     );
                     if self.config.authentication {
                         // AuthenticationRoleManager: owner for every member with a session.
@@ -564,7 +587,9 @@ impl Focus {
                     // jicofo stops a conference when its last participant leaves; the room goes away.
                     println!("focus: {room}: empty, leaving");
                     self.rooms.remove(&room);
-                    if let (Some(occupant), Some(from)) = (self.occupant_jid(&room), self.focus_full()) {
+                    if let (Some(occupant), Some(from)) =
+                        (self.occupant_jid(&room), self.focus_full())
+                    {
                         out.push(Self::now(
                             Presence::new(PresenceType::Unavailable)
                                 .with_from(from)
@@ -594,14 +619,18 @@ impl Focus {
             .map(|(nick, m)| (self.hash_rank(room, nick), nick.clone(), m.clone()))
             .collect();
         order.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        if let Some((_, nick, _)) = order.iter().find(|(_, _, m)| m.affiliation == Affiliation::Owner) {
+        if let Some((_, nick, _)) = order
+            .iter()
+            .find(|(_, _, m)| m.affiliation == Affiliation::Owner)
+        {
             println!("focus: {room}: adopting existing owner {nick}");
             if let Some(state) = self.rooms.get_mut(room) {
                 state.owner = Some(nick.clone());
             }
             return Vec::new();
         }
-        let Some((_, nick, member)) = order.into_iter().find(|(_, _, m)| m.role != Role::Visitor) else {
+        let Some((_, nick, member)) = order.into_iter().find(|(_, _, m)| m.role != Role::Visitor)
+        else {
             return Vec::new();
         };
         let Some(jid) = member.jid else {
@@ -622,8 +651,9 @@ impl Focus {
 pub async fn run_from_env() -> Result<(), FocusError> {
     let config = FocusConfig::from_env()?;
     let server = std::env::var("XMPP_SERVER").unwrap_or_else(|_| "xmpp.meet.jitsi:5347".into());
-    let secret = std::env::var("JICOFO_COMPONENT_SECRET")
-        .map_err(|_| FocusError::MissingEnv { var: "JICOFO_COMPONENT_SECRET" })?;
+    let secret = std::env::var("JICOFO_COMPONENT_SECRET").map_err(|_| FocusError::MissingEnv {
+        var: "JICOFO_COMPONENT_SECRET",
+    })?;
     run(config, &server, &secret).await
 }
 
@@ -724,7 +754,9 @@ mod tests {
     }
 
     fn request(from: &str, room: &str, machine_uid: Option<&str>) -> Stanza {
-        let uid = machine_uid.map(|m| format!(" machine-uid='{m}'")).unwrap_or_default();
+        let uid = machine_uid
+            .map(|m| format!(" machine-uid='{m}'"))
+            .unwrap_or_default();
         el(&format!(
             "<iq xmlns='jabber:client' type='set' id='c1' from='{from}' to='focus.meet.jitsi'>\
              <conference xmlns='http://jitsi.org/protocol/focus' room='{room}@muc.meet.jitsi'{uid}/></iq>"
@@ -767,9 +799,9 @@ mod tests {
     fn answers(out: &[Outgoing]) -> Vec<Result<Conference, String>> {
         out.iter()
             .filter_map(|o| match &o.stanza {
-                Stanza::Iq(Iq::Result { payload: Some(p), .. }) => {
-                    Some(Ok(Conference::try_from(p.clone()).unwrap()))
-                }
+                Stanza::Iq(Iq::Result {
+                    payload: Some(p), ..
+                }) => Some(Ok(Conference::try_from(p.clone()).unwrap())),
                 Stanza::Iq(Iq::Error { error, .. }) => Some(Err(format!(
                     "{:?}: {}",
                     error.defined_condition,
@@ -803,11 +835,29 @@ mod tests {
     fn auto_owner_grants_the_first_joiner_then_one_successor_in_hash_order() {
         let mut focus = Focus::new(config(false, true));
         create(&mut focus, "a@meet.jitsi/r", "r1");
-        let out = focus.handle(occupant("r1", "alice", "a@meet.jitsi/r", "none", "participant"));
+        let out = focus.handle(occupant(
+            "r1",
+            "alice",
+            "a@meet.jitsi/r",
+            "none",
+            "participant",
+        ));
         assert_eq!(grants(&out), ["a@meet.jitsi"]);
-        focus.handle(occupant("r1", "alice", "a@meet.jitsi/r", "owner", "moderator"));
-        for (nick, jid) in [("bob", "b@meet.jitsi/r"), ("carol", "c@meet.jitsi/r"), ("dave", "d@meet.jitsi/r")] {
-            assert!(grants(&focus.handle(occupant("r1", nick, jid, "none", "participant"))).is_empty());
+        focus.handle(occupant(
+            "r1",
+            "alice",
+            "a@meet.jitsi/r",
+            "owner",
+            "moderator",
+        ));
+        for (nick, jid) in [
+            ("bob", "b@meet.jitsi/r"),
+            ("carol", "c@meet.jitsi/r"),
+            ("dave", "d@meet.jitsi/r"),
+        ] {
+            assert!(
+                grants(&focus.handle(occupant("r1", nick, jid, "none", "participant"))).is_empty()
+            );
         }
         let out = focus.handle(left("r1", "alice"));
         let granted = grants(&out);
@@ -827,11 +877,30 @@ mod tests {
         // silently fall back to join order (jicofo's is a hash map's order).
         let mut successors = HashSet::new();
         for seed in 0..32 {
-            let mut focus = Focus::new(FocusConfig { seed, ..config(false, true) });
+            let mut focus = Focus::new(FocusConfig {
+                seed,
+                ..config(false, true)
+            });
             create(&mut focus, "a@meet.jitsi/r", "r1");
-            focus.handle(occupant("r1", "alice", "a@meet.jitsi/r", "none", "participant"));
-            focus.handle(occupant("r1", "alice", "a@meet.jitsi/r", "owner", "moderator"));
-            for (nick, jid) in [("bob", "b@meet.jitsi/r"), ("carol", "c@meet.jitsi/r"), ("dave", "d@meet.jitsi/r")] {
+            focus.handle(occupant(
+                "r1",
+                "alice",
+                "a@meet.jitsi/r",
+                "none",
+                "participant",
+            ));
+            focus.handle(occupant(
+                "r1",
+                "alice",
+                "a@meet.jitsi/r",
+                "owner",
+                "moderator",
+            ));
+            for (nick, jid) in [
+                ("bob", "b@meet.jitsi/r"),
+                ("carol", "c@meet.jitsi/r"),
+                ("dave", "d@meet.jitsi/r"),
+            ] {
                 focus.handle(occupant("r1", nick, jid, "none", "participant"));
             }
             successors.extend(grants(&focus.handle(left("r1", "alice"))));
@@ -843,11 +912,35 @@ mod tests {
     fn auto_owner_adopts_an_existing_owner_instead_of_granting() {
         let mut focus = Focus::new(config(false, true));
         create(&mut focus, "a@meet.jitsi/r", "r1");
-        focus.handle(occupant("r1", "alice", "a@meet.jitsi/r", "none", "participant"));
-        focus.handle(occupant("r1", "alice", "a@meet.jitsi/r", "owner", "moderator"));
+        focus.handle(occupant(
+            "r1",
+            "alice",
+            "a@meet.jitsi/r",
+            "none",
+            "participant",
+        ));
+        focus.handle(occupant(
+            "r1",
+            "alice",
+            "a@meet.jitsi/r",
+            "owner",
+            "moderator",
+        ));
         // bob was made owner by alice (a moderator's grant) and stays when alice leaves.
-        focus.handle(occupant("r1", "bob", "b@meet.jitsi/r", "owner", "moderator"));
-        focus.handle(occupant("r1", "carol", "c@meet.jitsi/r", "none", "participant"));
+        focus.handle(occupant(
+            "r1",
+            "bob",
+            "b@meet.jitsi/r",
+            "owner",
+            "moderator",
+        ));
+        focus.handle(occupant(
+            "r1",
+            "carol",
+            "c@meet.jitsi/r",
+            "none",
+            "participant",
+        ));
         assert!(grants(&focus.handle(left("r1", "alice"))).is_empty());
     }
 
@@ -856,17 +949,39 @@ mod tests {
         let mut focus = Focus::new(config(true, true));
         create(&mut focus, "a@meet.jitsi/r", "r1");
         assert_eq!(
-            grants(&focus.handle(occupant("r1", "alice", "a@meet.jitsi/r", "none", "participant"))),
+            grants(&focus.handle(occupant(
+                "r1",
+                "alice",
+                "a@meet.jitsi/r",
+                "none",
+                "participant"
+            ))),
             ["a@meet.jitsi"]
         );
         answers(&focus.handle(request("b@meet.jitsi/r", "r1", Some("m2"))));
         assert_eq!(
-            grants(&focus.handle(occupant("r1", "bob", "b@meet.jitsi/r", "none", "participant"))),
+            grants(&focus.handle(occupant(
+                "r1",
+                "bob",
+                "b@meet.jitsi/r",
+                "none",
+                "participant"
+            ))),
             ["b@meet.jitsi"]
         );
         let guest = answers(&focus.handle(request("g@guest.meet.jitsi/r", "r1", Some("m3"))));
-        assert!(guest[0].as_ref().unwrap().is_ready(), "guests may join an existing room");
-        assert!(grants(&focus.handle(occupant("r1", "guest", "g@guest.meet.jitsi/r", "none", "participant"))).is_empty());
+        assert!(
+            guest[0].as_ref().unwrap().is_ready(),
+            "guests may join an existing room"
+        );
+        assert!(grants(&focus.handle(occupant(
+            "r1",
+            "guest",
+            "g@guest.meet.jitsi/r",
+            "none",
+            "participant"
+        )))
+        .is_empty());
         // Nobody is elected when the owners leave: auto-owner is off under authentication.
         focus.handle(left("r1", "alice"));
         assert!(grants(&focus.handle(left("r1", "bob"))).is_empty());
@@ -876,16 +991,29 @@ mod tests {
     fn authentication_mode_refuses_guest_room_creation_and_missing_machine_uid() {
         let mut focus = Focus::new(config(true, true));
         let guest = answers(&focus.handle(request("g@guest.meet.jitsi/r", "r9", Some("m"))));
-        assert!(guest[0].as_ref().unwrap_err().starts_with("NotAuthorized"), "{guest:?}");
+        assert!(
+            guest[0].as_ref().unwrap_err().starts_with("NotAuthorized"),
+            "{guest:?}"
+        );
         let no_uid = answers(&focus.handle(request("a@meet.jitsi/r", "r9", None)));
-        assert!(no_uid[0].as_ref().unwrap_err().contains("machine-uid"), "{no_uid:?}");
+        assert!(
+            no_uid[0].as_ref().unwrap_err().contains("machine-uid"),
+            "{no_uid:?}"
+        );
     }
 
     #[test]
     fn no_role_manager_grants_nothing() {
         let mut focus = Focus::new(config(false, false));
         create(&mut focus, "a@meet.jitsi/r", "r1");
-        assert!(grants(&focus.handle(occupant("r1", "alice", "a@meet.jitsi/r", "none", "participant"))).is_empty());
+        assert!(grants(&focus.handle(occupant(
+            "r1",
+            "alice",
+            "a@meet.jitsi/r",
+            "none",
+            "participant"
+        )))
+        .is_empty());
     }
 
     #[test]
@@ -899,8 +1027,17 @@ mod tests {
             let a = answers(&focus.handle(request("a@meet.jitsi/r", "r1", Some("m"))));
             assert!(!a[0].as_ref().unwrap().is_ready());
         }
-        assert!(create(&mut focus, "a@meet.jitsi/r", "r1")[0].as_ref().unwrap().is_ready());
-        let out = focus.handle(occupant("r1", "alice", "a@meet.jitsi/r", "none", "participant"));
+        assert!(create(&mut focus, "a@meet.jitsi/r", "r1")[0]
+            .as_ref()
+            .unwrap()
+            .is_ready());
+        let out = focus.handle(occupant(
+            "r1",
+            "alice",
+            "a@meet.jitsi/r",
+            "none",
+            "participant",
+        ));
         assert_eq!(out[0].delay, Duration::from_millis(300));
     }
 
@@ -908,12 +1045,22 @@ mod tests {
     fn leaves_an_emptied_room_so_it_can_be_created_again() {
         let mut focus = Focus::new(config(false, true));
         create(&mut focus, "a@meet.jitsi/r", "r1");
-        focus.handle(occupant("r1", "alice", "a@meet.jitsi/r", "none", "participant"));
+        focus.handle(occupant(
+            "r1",
+            "alice",
+            "a@meet.jitsi/r",
+            "none",
+            "participant",
+        ));
         let out = focus.handle(left("r1", "alice"));
-        assert!(out.iter().any(|o| matches!(&o.stanza, Stanza::Presence(p) if p.type_ == PresenceType::Unavailable)));
+        assert!(out.iter().any(
+            |o| matches!(&o.stanza, Stanza::Presence(p) if p.type_ == PresenceType::Unavailable)
+        ));
         // A new request joins again.
         let out = focus.handle(request("b@meet.jitsi/r", "r1", Some("m")));
-        assert!(out.iter().any(|o| matches!(&o.stanza, Stanza::Presence(p) if p.type_ == PresenceType::None)));
+        assert!(out
+            .iter()
+            .any(|o| matches!(&o.stanza, Stanza::Presence(p) if p.type_ == PresenceType::None)));
     }
 
     #[test]
@@ -926,10 +1073,15 @@ mod tests {
             e.to_string(),
             "ENABLE_AUTO_OWNER=\"maybe\" is invalid: not a boolean (use 1/0, true/false)"
         );
-        assert_eq!(parse_number("FOCUS_NOT_READY_TIMES", Some(" 3".into()), 0u32).unwrap(), 3);
-        assert!(parse_number("FOCUS_GRANT_DELAY_MS", Some("-1".into()), 0u64)
-            .unwrap_err()
-            .to_string()
-            .contains("FOCUS_GRANT_DELAY_MS"));
+        assert_eq!(
+            parse_number("FOCUS_NOT_READY_TIMES", Some(" 3".into()), 0u32).unwrap(),
+            3
+        );
+        assert!(
+            parse_number("FOCUS_GRANT_DELAY_MS", Some("-1".into()), 0u64)
+                .unwrap_err()
+                .to_string()
+                .contains("FOCUS_GRANT_DELAY_MS")
+        );
     }
 }

@@ -7,8 +7,8 @@
 
 pub mod docker;
 pub mod external;
-pub mod focus;
 pub mod fixture;
+pub mod focus;
 pub mod jitsi;
 pub mod variant;
 
@@ -76,7 +76,10 @@ impl FromStr for StackTarget {
             reason,
         };
         let (family, version) = s.split_once(':').ok_or_else(|| {
-            err("expected FAMILY:VERSION, e.g. fixture:13, jitsi:stable-11146, external:NAME".into())
+            err(
+                "expected FAMILY:VERSION, e.g. fixture:13, jitsi:stable-11146, external:NAME"
+                    .into(),
+            )
         })?;
         let family = match family {
             "fixture" => Family::Fixture,
@@ -252,7 +255,9 @@ impl Stack {
             Family::Fixture => {
                 Stack::Fixture(fixture::FixtureStack::start(target, variant, options).await?)
             }
-            Family::Jitsi => Stack::Jitsi(jitsi::JitsiStack::start(target, variant, options).await?),
+            Family::Jitsi => {
+                Stack::Jitsi(jitsi::JitsiStack::start(target, variant, options).await?)
+            }
             Family::External => {
                 Stack::External(external::ExternalStack::start(target, variant, options).await?)
             }

@@ -108,7 +108,8 @@ mod tests {
 
     #[test]
     fn request_round_trips() {
-        let req = Conference::request("r1@muc.meet.jitsi", "m-1").with_property("startAudioMuted", "9");
+        let req =
+            Conference::request("r1@muc.meet.jitsi", "m-1").with_property("startAudioMuted", "9");
         let el = Element::from(req.clone());
         assert_eq!(el.name(), "conference");
         assert_eq!(el.ns(), ns::FOCUS);
@@ -128,7 +129,8 @@ mod tests {
         assert_eq!(c.focusjid.as_deref(), Some("focus@auth.meet.jitsi"));
         assert_eq!(c.session_id.as_deref(), Some("s1"));
         assert_eq!(c.property("externalAuth"), Some("true"));
-        let not_ready = "<conference xmlns='http://jitsi.org/protocol/focus' room='r' ready='false'/>";
+        let not_ready =
+            "<conference xmlns='http://jitsi.org/protocol/focus' room='r' ready='false'/>";
         assert!(!Conference::try_from(not_ready.parse::<Element>().unwrap())
             .unwrap()
             .is_ready());

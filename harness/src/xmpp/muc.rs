@@ -187,7 +187,9 @@ impl Roster {
                 if *is_self {
                     self.own_nick = Some(occupant.nick.clone());
                 }
-                let previous = self.occupants.insert(occupant.nick.clone(), occupant.clone());
+                let previous = self
+                    .occupants
+                    .insert(occupant.nick.clone(), occupant.clone());
                 previous.as_ref() != Some(occupant)
             }
             OccupantEvent::Unavailable { nick, is_self, .. } => {
@@ -331,7 +333,8 @@ mod tests {
                 kicked: false
             })
         );
-        let kicked = "<presence xmlns='jabber:client' type='unavailable' from='r1@muc.meet.jitsi/bob'>\
+        let kicked =
+            "<presence xmlns='jabber:client' type='unavailable' from='r1@muc.meet.jitsi/bob'>\
             <x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>\
             <status code='307'/><status code='110'/></x></presence>";
         assert_eq!(
@@ -364,7 +367,10 @@ mod tests {
     #[test]
     fn presence_from_another_room_is_ignored() {
         assert_eq!(
-            occupant_event(&presence(P13_SELF), &BareJid::new("r2@muc.meet.jitsi").unwrap()),
+            occupant_event(
+                &presence(P13_SELF),
+                &BareJid::new("r2@muc.meet.jitsi").unwrap()
+            ),
             None
         );
     }
@@ -407,6 +413,9 @@ mod tests {
         assert_eq!(item.attr("jid"), Some("b@meet.jitsi"));
         assert_eq!(MucAdmin::try_from(el).unwrap(), grant);
         let kick = MucAdmin::kick("bob");
-        assert_eq!(MucAdmin::try_from(Element::from(kick.clone())).unwrap(), kick);
+        assert_eq!(
+            MucAdmin::try_from(Element::from(kick.clone())).unwrap(),
+            kick
+        );
     }
 }

@@ -57,11 +57,19 @@ mod tests {
         let xml = "<presence xmlns='jabber:client' from='r@muc.x/a'><status>hi</status>\
                    <x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/></x></presence>";
         let presence = Presence::try_from(from_wire(xml.parse().unwrap())).unwrap();
-        assert_eq!(presence.statuses.values().next().map(String::as_str), Some("hi"));
+        assert_eq!(
+            presence.statuses.values().next().map(String::as_str),
+            Some("hi")
+        );
         let wire = to_wire(Element::from(presence));
         assert_eq!(wire.ns(), JABBER_CLIENT);
-        assert_eq!(wire.get_child("status", JABBER_CLIENT).map(|s| s.text()), Some("hi".into()));
+        assert_eq!(
+            wire.get_child("status", JABBER_CLIENT).map(|s| s.text()),
+            Some("hi".into())
+        );
         // Foreign namespaces are left alone.
-        assert!(wire.get_child("x", "http://jabber.org/protocol/muc#user").is_some());
+        assert!(wire
+            .get_child("x", "http://jabber.org/protocol/muc#user")
+            .is_some());
     }
 }

@@ -75,7 +75,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("jh-transcript-{}", std::process::id()));
         let path = dir.join("t.log");
         let t = Transcript::create(&path).unwrap();
-        t.record(Direction::Note, "connect ws://h/xmpp-websocket?room=r&token=eyJSECRETSECRET");
+        t.record(
+            Direction::Note,
+            "connect ws://h/xmpp-websocket?room=r&token=eyJSECRETSECRET",
+        );
         t.record(Direction::Sent, "<conference token='eyJSECRETSECRET'/>");
         drop(t);
         let text = std::fs::read_to_string(&path).unwrap();

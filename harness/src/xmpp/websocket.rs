@@ -276,7 +276,9 @@ impl XmppWebSocket {
                             reason: Some("server sent <close/>".into()),
                         });
                     }
-                    if element.name() == "error" && element.ns() == "http://etherx.jabber.org/streams" {
+                    if element.name() == "error"
+                        && element.ns() == "http://etherx.jabber.org/streams"
+                    {
                         let (condition, text) = stream_error(&element);
                         return Err(XmppError::StreamError { condition, text });
                     }
@@ -286,7 +288,9 @@ impl XmppWebSocket {
                 Message::Close(frame) => {
                     self.note(Direction::Note, "WebSocket close frame");
                     return Err(XmppError::Closed {
-                        reason: frame.map(|f| f.reason.to_string()).filter(|r| !r.is_empty()),
+                        reason: frame
+                            .map(|f| f.reason.to_string())
+                            .filter(|r| !r.is_empty()),
                     });
                 }
                 // Pings are answered by tungstenite itself; binary frames are not XMPP.
