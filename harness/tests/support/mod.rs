@@ -1,0 +1,135 @@
+//! Shared helpers for the integration tests: runtimes, stacks from the repo's variants, tokens, bots.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use harness::participant::{Bot, BotConfig, BotError, BotJoin, BotTimeouts};
+use harness::stack::{Endpoints, Stack, StackTarget, StartOptions, Variant, Variants};
+use harness::token::{self, Token, TokenOverrides, TokenRequest, UserInfo};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A multi-thread runtime (testcontainers' drop needs one to clean up in place).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+pub fn variants() -> Variants {
+    Variants::load(&repo_root().join("scenarios/variants.toml")).expect("scenarios/variants.toml")
+}
+
+pub fn variant(name: &str) -> Variant {
+    variants().get(name).expect("variant").clone()
+}
+
+/// Where a test's container logs and transcripts go.
+pub fn artifacts(test: &str) -> PathBuf {
+    repo_root().join("target/test-artifacts").join(test)
+}
+
+/// Starts a fixture stack; panics with the stack's own error (which says what to do) if it cannot.
+pub async fn start(version: &str, variant: &Variant, test: &str) -> Stack {
+    let target: StackTarget = format!("fixture:{version}").parse().expect("target");
+    let mut options = StartOptions::new(artifacts(test));
+    options.startup_timeout = Duration::from_secs(60);
+    let t0 = Instant::now();
+    match Stack::start(&target, variant, &options).await {
+        Ok(stack) => {
+            eprintln!("{target} {} started in {:.2} s", variant.name, t0.elapsed().as_secs_f64());
+            stack
+        }
+        Err(e) => panic!("cannot start {target} for {}: {e}", variant.name),
+    }
+}
+
+/// A unique room name per test.
+pub fn room(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+pub fn bot_config(endpoints: &Endpoints, guest: bool) -> BotConfig {
+    BotConfig {
+        websocket: endpoints.websocket.clone(),
+        domain: if guest {
+            endpoints.guest_domain.clone().expect("variant has guests")
+        } else {
+            endpoints.domain.clone()
+        },
+        muc_domain: endpoints.muc_domain.clone(),
+        focus_domain: endpoints.focus_domain.clone(),
+        insecure_tls: endpoints.insecure_tls,
+        timeouts: BotTimeouts::default(),
+        skip_focus: false,
+    }
+}
+
+pub fn token_for(endpoints: &Endpoints, room: &str, nick: &str, overrides: &TokenOverrides) -> Token {
+    let request = TokenRequest::new(
+        endpoints.app_id.clone(),
+        endpoints.domain.clone(),
+        room.to_owned(),
+        UserInfo::new(format!("{nick}-id"), nick.to_owned()),
+    );
+    token::mint(&endpoints.signing, &request, overrides).expect("mint")
+}
+
+pub fn join_spec(room: &str, nick: &str, token: Option<Token>) -> BotJoin {
+    BotJoin {
+        room: room.to_owned(),
+        nick: nick.to_owned(),
+        token,
+        machine_uid: format!("machine-{nick}"),
+        display_name: Some(nick.to_owned()),
+        transcript: None,
+    }
+}
+
+/// A token user joins.
+pub async fn join(endpoints: &Endpoints, room: &str, nick: &str) -> Result<Bot, BotError> {
+    let token = token_for(endpoints, room, nick, &TokenOverrides::default());
+    Bot::join(&bot_config(endpoints, false), join_spec(room, nick, Some(token))).await
+}
+
+/// Moderator nicks (focus excluded) as `bot` sees them.
+pub fn moderators(bot: &Bot) -> Vec<String> {
+    bot.with_roster(|_, roster| {
+        roster
+            .participants()
+            .filter(|o| o.is_moderator())
+            .map(|o| o.nick.clone())
+            .collect()
+    })
+}
+
+/// Participant nicks (focus excluded) as `bot` sees them.
+pub fn participants(bot: &Bot) -> Vec<String> {
+    bot.with_roster(|_, roster| roster.participants().map(|o| o.nick.clone()).collect())
+}
+
+/// Waits until `check` holds for every bot, or panics naming what each bot saw.
+pub async fn wait_until(bots: &[&Bot], deadline: Duration, what: &str, check: impl Fn(&Bot) -> bool) {
+    let end = Instant::now() + deadline;
+    let mut changes: Vec<_> = bots.iter().map(|b| b.changes()).collect();
+    loop {
+        if bots.iter().all(|b| check(b)) {
+            return;
+        }
+        let remaining = end.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            let seen: Vec<String> = bots
+                .iter()
+                .map(|b| format!("{} sees moderators {:?} among {:?}", b.nick(), moderators(b), participants(b)))
+                .collect();
+            panic!("not within {deadline:?}: {what}\n{}", seen.join("\n"));
+        }
+        let any_change = futures::future::select_all(changes.iter_mut().map(|c| Box::pin(c.changed())));
+        let _ = tokio::time::timeout(remaining.min(Duration::from_millis(200)), any_change).await;
+    }
+}
