@@ -8,7 +8,9 @@
 pub mod docker;
 pub mod external;
 pub mod fixture;
+pub mod jicofo;
 pub mod jitsi;
+pub mod plan;
 pub mod variant;
 
 use std::fmt;
