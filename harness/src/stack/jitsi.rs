@@ -55,13 +55,17 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 /// Log lines quoted in a [`StackError::NotReady`].
 const TAIL: usize = 30;
 
-const PULL_HINT: &str =
-    "if no registry is reachable from here, pull the images on a machine that can \
-(`docker pull IMAGE`, then `docker save IMAGE | docker load` here), or run on the fixture stack \
-(`--stack fixture:13`)";
+const PULL_HINT: &str = "if no registry is reachable from here, pull the images on a machine that can \
+(`docker pull IMAGE`, `docker save -o jitsi.tar IMAGE...`) and load them here (`docker load -i jitsi.tar`), \
+or run on the fixture stack (`--stack fixture:13`)";
 
 /// A running docker-jitsi-meet stack.
 pub struct JitsiStack {
+    // Boxed: the state is large and `Stack` holds the backends side by side.
+    inner: Box<Inner>,
+}
+
+struct Inner {
     target: StackTarget,
     endpoints: Endpoints,
     plan: Plan,
@@ -111,7 +115,7 @@ impl JitsiStack {
         // Named `jitsi-harness-<run>-<stack>`, as `plan.network` says.
         let network = LabelledNetwork::create(&docker, &inputs.stack, &label).await?;
 
-        let mut stack = JitsiStack {
+        let mut stack = Inner {
             target: target.clone(),
             endpoints: placeholder_endpoints(&plan),
             plan,
@@ -132,7 +136,9 @@ impl JitsiStack {
                     "{target} ready in {} s",
                     started.elapsed().as_secs()
                 ));
-                Ok(stack)
+                Ok(JitsiStack {
+                    inner: Box::new(stack),
+                })
             }
             Err(e) => {
                 // Remove what was started (even with keep: a stack that never came up is no repro).
@@ -147,29 +153,31 @@ impl JitsiStack {
 
     /// The target this stack was started for.
     pub fn target(&self) -> &StackTarget {
-        &self.target
+        &self.inner.target
     }
 
     /// Where participants connect.
     pub fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
+        &self.inner.endpoints
     }
 
     /// The plan this stack was started from (real names; secrets redacted when printed).
     pub fn plan(&self) -> &Plan {
-        &self.plan
+        &self.inner.plan
     }
 
     /// Removes the containers (reverse start order) and the network, unless the stack is kept, in which
     /// case it reports how to remove them. Container logs were followed into the artifacts folder all along.
     pub async fn close(mut self) -> Result<(), StackError> {
-        if self.options.keep {
-            self.leave_running();
+        if self.inner.options.keep {
+            self.inner.leave_running();
             return Ok(());
         }
-        self.remove_all().await
+        self.inner.remove_all().await
     }
+}
 
+impl Inner {
     async fn start_stages(
         &mut self,
         repositories: &BTreeMap<Service, String>,
@@ -295,7 +303,7 @@ impl JitsiStack {
     }
 }
 
-impl Drop for JitsiStack {
+impl Drop for Inner {
     fn drop(&mut self) {
         // `close` drained everything already; otherwise the fields' own drops remove containers, then the
         // network. A kept stack stays up even when dropped without `close` (panic in a --keep run).
@@ -559,19 +567,9 @@ async fn wait_ready(
         },
         log_tail: running.tail.last(TAIL),
     };
-    let host_port = match wait {
-        WaitSpec::Http { port, .. } => Some(
-            running
-                .container
-                .get_host_port_ipv4(*port)
-                .await
-                .map_err(|source| StackError::Start {
-                    container: running.name.clone(),
-                    source,
-                })?,
-        ),
-        WaitSpec::Log { .. } => None,
-    };
+    // Resolved lazily: a container that died at once has no published port, and that is a NotReady with
+    // its exit code and log, not a port error.
+    let mut host_port = None;
     let mut last = String::new();
     loop {
         match wait {
@@ -580,17 +578,26 @@ async fn wait_ready(
                     return Ok(());
                 }
             }
-            WaitSpec::Http { path, status, .. } => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let port = host_port.unwrap_or_default();
-                match http_get("127.0.0.1", port, path, PROBE_TIMEOUT.min(left)).await {
-                    Ok(r) if r.status == *status => return Ok(()),
-                    Ok(r) => last = format!("HTTP {}", r.status),
-                    Err(e) => last = e.to_string(),
+            WaitSpec::Http { port, path, status } => {
+                if host_port.is_none() {
+                    match running.container.get_host_port_ipv4(*port).await {
+                        Ok(p) => host_port = Some(p),
+                        Err(e) => last = format!("port {port} not published: {e}"),
+                    }
+                }
+                if let Some(host_port) = host_port {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match http_get("127.0.0.1", host_port, path, PROBE_TIMEOUT.min(left)).await {
+                        Ok(r) if r.status == *status => return Ok(()),
+                        Ok(r) => last = format!("HTTP {}", r.status),
+                        Err(e) => last = e.to_string(),
+                    }
                 }
             }
         }
         if let Some(exit) = exited(docker, &running.name).await {
+            // Let the last lines of its output reach the tail.
+            tokio::time::sleep(Duration::from_millis(300)).await;
             return Err(not_ready(&format!("the container exited ({exit})")));
         }
         let left = deadline.saturating_duration_since(Instant::now());
@@ -722,5 +729,168 @@ mod tests {
         assert_eq!(e.web.as_deref(), Some("https://127.0.0.1:8443"));
         assert!(matches!(e.signing, SigningKey::Hs256(ref s) if s.expose() == "placeholder"));
         assert!(e.insecure_tls);
+    }
+
+    /// The runtime path (names, network, env, labels, loopback and fixed ports, tmpfs, log following, HTTP
+    /// and log waits, NotReady with the log tail, exit detection, removal) against a real Prosody: the
+    /// locally built fixture image, since no Jitsi image can be pulled here. Skipped (with a note on
+    /// stderr) without Docker or that image.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runtime_path_against_a_local_prosody_image() {
+        const REPO: &str = "jitsi-harness/fixture-prosody";
+        let Ok(docker) = docker::connect().await else {
+            eprintln!("skipped: Docker is not reachable");
+            return;
+        };
+        if !docker::image_present(&docker, &format!("{REPO}:13"))
+            .await
+            .unwrap_or(false)
+        {
+            eprintln!("skipped: {REPO}:13 is not built here");
+            return;
+        }
+        let artifacts = std::env::temp_dir().join(format!("jh-runtime-{}", std::process::id()));
+        std::fs::create_dir_all(&artifacts).unwrap();
+        let options = StartOptions::new(&artifacts);
+        let stack = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+        let network = LabelledNetwork::create(&docker, &stack, "test/jitsi-runtime")
+            .await
+            .unwrap();
+        let fixed = reserve_loopback_port().unwrap();
+        let spec =
+            |service: Service, env: &[(&'static str, &str)], waits: Vec<WaitSpec>| ContainerSpec {
+                service,
+                name: format!("jh-{}-{stack}-{service}", docker::run_id()),
+                stage: 1,
+                image: ImageSpec {
+                    repository: REPO.into(),
+                    tag: "13".into(),
+                    fallback_repository: REPO.into(),
+                },
+                env: env
+                    .iter()
+                    .map(|(k, v)| (*k, super::super::plan::EnvValue::Plain((*v).into())))
+                    .collect(),
+                ports: vec![
+                    super::super::plan::PortSpec {
+                        container: 5280,
+                        host: HostPort::Random,
+                        purpose: "",
+                    },
+                    super::super::plan::PortSpec {
+                        container: 5347,
+                        host: HostPort::Fixed(fixed),
+                        purpose: "",
+                    },
+                ],
+                tmpfs: BTreeMap::from([("/scratch", "size=1M,mode=1777")]),
+                waits,
+            };
+        let good = spec(
+            Service::Prosody,
+            &[("JICOFO_COMPONENT_SECRET", "x")],
+            vec![
+                WaitSpec::Http {
+                    port: 5280,
+                    path: "/xmpp-websocket",
+                    status: 200,
+                },
+                WaitSpec::Log {
+                    contains: "Serving 'bosh'",
+                },
+            ],
+        );
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(60);
+        let running = start_container(
+            &good,
+            REPO,
+            network.name(),
+            "test/jitsi-runtime",
+            &options,
+            deadline,
+        )
+        .await
+        .unwrap();
+        for w in &good.waits {
+            wait_ready(&docker, &running, w, started, deadline)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            running.container.get_host_port_ipv4(5347).await.unwrap(),
+            fixed
+        );
+        let inspect = docker.inspect_container(&good.name, None).await.unwrap();
+        let host = inspect.host_config.unwrap();
+        assert!(host.tmpfs.unwrap().contains_key("/scratch"));
+        let labels = inspect.config.unwrap().labels.unwrap();
+        assert_eq!(
+            labels.get(docker::LABEL_RUN).map(String::as_str),
+            Some(docker::run_id())
+        );
+        // A line that never comes: NotReady with the log tail, at the deadline.
+        let e = wait_ready(
+            &docker,
+            &running,
+            &WaitSpec::Log {
+                contains: "never printed",
+            },
+            started,
+            Instant::now() + Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            matches!(e, StackError::NotReady { .. }) && text.contains("Serving"),
+            "{text}"
+        );
+        let log = std::fs::read_to_string(docker::log_path(&artifacts, "prosody")).unwrap();
+        assert!(log.contains("Serving 'bosh'"));
+
+        // Without its secret the image exits at once: NotReady says so instead of waiting it out.
+        let bad = spec(
+            Service::Jicofo,
+            &[],
+            vec![WaitSpec::Http {
+                port: 5280,
+                path: "/",
+                status: 200,
+            }],
+        );
+        let mut bad = bad;
+        bad.ports.truncate(1);
+        let dead = start_container(
+            &bad,
+            REPO,
+            network.name(),
+            "test/jitsi-runtime",
+            &options,
+            deadline,
+        )
+        .await
+        .unwrap();
+        let t0 = Instant::now();
+        let e = wait_ready(&docker, &dead, &bad.waits[0], started, deadline)
+            .await
+            .unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(20));
+        let text = e.to_string();
+        assert!(
+            text.contains("exited") && text.contains("JICOFO_COMPONENT_SECRET"),
+            "{text}"
+        );
+
+        dead.container.rm().await.unwrap();
+        running.container.rm().await.unwrap();
+        network.close(&docker).await.unwrap();
+        for name in [&good.name, &bad.name] {
+            assert!(
+                docker.inspect_container(name, None).await.is_err(),
+                "{name} left behind"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&artifacts);
     }
 }
