@@ -130,7 +130,9 @@ impl Release {
 /// A stable tag the research has seen, with its date (DJM tag/commit date, research §1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KnownRelease {
+    /// The tag, e.g. `stable-10073-1`.
     pub tag: &'static str,
+    /// Its release number, e.g. 10073.
     pub number: u32,
     /// `YYYY-MM-DD`.
     pub date: &'static str,
@@ -319,9 +321,13 @@ impl Facts {
 /// One row of the table: from release `since` on, `fact` holds; `source` says where that is written.
 #[derive(Clone, Copy)]
 pub struct Change {
+    /// First release number the fact holds for.
     pub since: u32,
+    /// What changed, in words.
     pub fact: &'static str,
+    /// Where that is written (repo commit, file at a tag, PR), or INFERRED and from what.
     pub source: &'static str,
+    /// Applies the change to the facts of the release before.
     pub apply: fn(&mut Facts),
 }
 

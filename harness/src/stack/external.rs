@@ -96,9 +96,11 @@ struct RawToken {
 pub struct ExternalConfig {
     /// The file it came from.
     pub path: PathBuf,
+    /// Free text from the file.
     pub description: String,
     /// Variant names this deployment is configured as.
     pub variants: Vec<String>,
+    /// Where participants connect, with the signing key.
     pub endpoints: Endpoints,
 }
 
@@ -106,9 +108,11 @@ pub struct ExternalConfig {
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {problem}", path.display())]
 pub struct ExternalError {
+    /// The deployment file.
     pub path: PathBuf,
     /// e.g. "key `token.secret_env`: env variable STAGING_JWT_SECRET is not set".
     pub problem: String,
+    /// What to do about it.
     pub hint: String,
 }
 
@@ -373,10 +377,12 @@ impl ExternalStack {
         })
     }
 
+    /// The target this stack was started for.
     pub fn target(&self) -> &StackTarget {
         &self.target
     }
 
+    /// The deployment's endpoints and signing key.
     pub fn endpoints(&self) -> &Endpoints {
         &self.endpoints
     }

@@ -62,20 +62,24 @@ impl JicofoMember {
 /// Why jicofo's view could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum JicofoError {
+    /// The base URL is not `http://host:port`.
     #[error("invalid jicofo REST URL `{url}`: {reason}")]
     BadUrl { url: String, reason: String },
+    /// No HTTP answer (refused, timed out, garbled).
     #[error("GET {url} failed: {source}")]
     Http {
         url: String,
         #[source]
         source: HttpError,
     },
+    /// An answer other than 200 (e.g. REST or debug disabled); `body` is its start.
     #[error("GET {url} answered HTTP {status}: {body}")]
     Status {
         url: String,
         status: u16,
         body: String,
     },
+    /// The body is not JSON.
     #[error("GET {url} did not answer JSON: {source}")]
     Json {
         url: String,
@@ -267,21 +271,26 @@ pub(crate) fn parse_url(url: &str) -> Result<UrlParts, String> {
 /// An HTTP response: status and body (chunked encoding undone).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpResponse {
+    /// Status code, e.g. 200.
     pub status: u16,
+    /// The body, at most 8 MiB.
     pub body: Vec<u8>,
 }
 
 /// Why a GET failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
+    /// The deadline passed.
     #[error("no answer from {addr} within {} ms", waited.as_millis())]
     Timeout { addr: String, waited: Duration },
+    /// Connecting, writing or reading failed.
     #[error("{addr}: {source}")]
     Io {
         addr: String,
         #[source]
         source: std::io::Error,
     },
+    /// What came back is not an HTTP/1.x response.
     #[error("{addr} sent no valid HTTP response: {reason}")]
     Malformed { addr: String, reason: String },
 }

@@ -51,9 +51,13 @@ pub const JVM_MAX_MEMORY: &str = "512m";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Service {
+    /// XMPP server (token auth, MUC).
     Prosody,
+    /// The focus: creates rooms, hands out owner.
     Jicofo,
+    /// The videobridge (media).
     Jvb,
+    /// nginx with jitsi-meet and config.js.
     Web,
 }
 
@@ -124,6 +128,7 @@ pub struct PlanInputs {
     /// Host port (127.0.0.1) of the web container's HTTPS port; `PUBLIC_URL` must name it, so it is
     /// chosen before the container starts.
     pub web_https_host_port: u16,
+    /// The stack's passwords and JWT secret.
     pub secrets: StackSecrets,
 }
 
@@ -158,7 +163,9 @@ impl PlanInputs {
 /// An env value; secrets stay wrapped so that printing a plan cannot leak them.
 #[derive(Clone, Debug)]
 pub enum EnvValue {
+    /// Printed as is.
     Plain(String),
+    /// Printed as `[redacted]`.
     Secret(Secret),
 }
 
@@ -192,6 +199,7 @@ impl Serialize for EnvValue {
 pub struct ImageSpec {
     /// e.g. `ghcr.io/jitsi/web`.
     pub repository: String,
+    /// The release tag, e.g. `stable-11146`.
     pub tag: String,
     /// The same image in the other registry, e.g. `docker.io/jitsi/web`.
     pub fallback_repository: String,
@@ -236,8 +244,11 @@ impl Serialize for HostPort {
 /// A published tcp port.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PortSpec {
+    /// Port inside the container.
     pub container: u16,
+    /// Where it is published.
     pub host: HostPort,
+    /// What uses it.
     pub purpose: &'static str,
 }
 
@@ -247,12 +258,18 @@ pub struct PortSpec {
 pub enum WaitSpec {
     /// `GET path` on the host port published for container `port` answers `status`.
     Http {
+        /// Container port (its published host port is probed).
         port: u16,
+        /// Request path.
         path: &'static str,
+        /// Expected status code.
         status: u16,
     },
     /// The container's output contains this text.
-    Log { contains: &'static str },
+    Log {
+        /// Text to find.
+        contains: &'static str,
+    },
 }
 
 impl fmt::Display for WaitSpec {
@@ -269,16 +286,21 @@ impl fmt::Display for WaitSpec {
 /// One container of the plan.
 #[derive(Clone, Debug, Serialize)]
 pub struct ContainerSpec {
+    /// Which of the four.
     pub service: Service,
     /// Container name, also its DNS name on the stack network.
     pub name: String,
     /// Containers of one stage start together; a stage starts when the previous one is ready.
     pub stage: u8,
+    /// What to run.
     pub image: ImageSpec,
+    /// The container's env (only the variables it reads).
     pub env: BTreeMap<&'static str, EnvValue>,
+    /// Published ports, all on 127.0.0.1.
     pub ports: Vec<PortSpec>,
     /// tmpfs mounts (path → options), as docker-jitsi-meet's compose file has them.
     pub tmpfs: BTreeMap<&'static str, &'static str>,
+    /// Readiness conditions, checked in order after the stage started.
     pub waits: Vec<WaitSpec>,
 }
 
@@ -286,14 +308,23 @@ pub struct ContainerSpec {
 /// for the host port published for that container port.
 #[derive(Clone, Debug, Serialize)]
 pub struct EndpointsSpec {
+    /// Bots' WebSocket URL (prosody directly).
     pub websocket: String,
+    /// BOSH URL (prosody directly).
     pub bosh: String,
+    /// Browsers' base URL (web, HTTPS, the `PUBLIC_URL`).
     pub web: String,
+    /// jicofo's REST base URL.
     pub jicofo_rest: String,
+    /// Main XMPP domain.
     pub domain: &'static str,
+    /// Conference MUC domain.
     pub muc_domain: &'static str,
+    /// Focus component domain.
     pub focus_domain: &'static str,
+    /// Guest domain, with `guests`.
     pub guest_domain: Option<&'static str>,
+    /// The `iss` of valid tokens.
     pub app_id: &'static str,
 }
 
@@ -302,7 +333,9 @@ pub struct EndpointsSpec {
 pub struct Plan {
     /// e.g. `jitsi:stable-11146`.
     pub target: String,
+    /// The variant's name.
     pub variant: String,
+    /// The parsed tag.
     pub release: Release,
     /// The known release whose facts were used (see `versions::Facts::facts_of`).
     pub facts_of: String,
@@ -310,7 +343,9 @@ pub struct Plan {
     pub note: Option<String>,
     /// The stack's own bridge network (`LabelledNetwork` names it `jitsi-harness-<run>-<stack>`).
     pub network: String,
+    /// In start order.
     pub containers: Vec<ContainerSpec>,
+    /// How the endpoints are formed.
     pub endpoints: EndpointsSpec,
     /// The per-run secrets (also in `containers[].env`, redacted there).
     #[serde(skip)]
@@ -436,8 +471,11 @@ const EVERYONE: &[Service] = &Service::ALL;
 /// One env variable and the containers that get it (research/docker-jitsi-meet.md §3 says who reads what).
 #[derive(Clone, Debug)]
 pub struct EnvEntry {
+    /// Variable name.
     pub name: &'static str,
+    /// Its value.
     pub value: EnvValue,
+    /// The containers that read it.
     pub to: &'static [Service],
 }
 
