@@ -52,6 +52,9 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause between readiness probes.
 const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+/// Extra time for one engine operation (create, start, remove) beyond the stack deadline: a healthy
+/// engine needs well under a second; 30 s covers a busy CI host without hanging forever on a stuck one.
+const ENGINE_GRACE: Duration = Duration::from_secs(30);
 /// Log lines quoted in a [`StackError::NotReady`].
 const TAIL: usize = 30;
 
@@ -263,8 +266,22 @@ impl Inner {
         let mut first_error = None;
         while let Some(running) = self.containers.pop() {
             let name = running.name.clone();
-            if let Err(e) = running.container.rm().await {
-                first_error.get_or_insert(removal_error(&name, e));
+            match tokio::time::timeout(ENGINE_GRACE, running.container.rm()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(removal_error(&name, e));
+                }
+                Err(_) => {
+                    first_error.get_or_insert(StackError::Missing {
+                        what: format!(
+                            "Docker did not remove container {name} within {} s",
+                            ENGINE_GRACE.as_secs()
+                        ),
+                        hint: format!(
+                            "remove it with `jitsi-harness clean` or `docker rm -f {name}`"
+                        ),
+                    });
+                }
             }
         }
         if let Some(network) = self.network.take() {
@@ -536,10 +553,22 @@ async fn start_container(
             host.tmpfs = Some(tmpfs.clone());
         }
     });
-    let container = request.start().await.map_err(|source| StackError::Start {
-        container: spec.name.clone(),
-        source,
-    })?;
+    // testcontainers bounds starting by the startup timeout but not creating; bound both.
+    let limit = deadline.saturating_duration_since(Instant::now()) + ENGINE_GRACE;
+    let container = match tokio::time::timeout(limit, request.start()).await {
+        Ok(started) => started.map_err(|source| StackError::Start {
+            container: spec.name.clone(),
+            source,
+        })?,
+        Err(_) => {
+            return Err(StackError::NotReady {
+                container: format!("{} ({})", spec.name, spec.service),
+                waited: limit,
+                condition: "Docker to create and start it".into(),
+                log_tail: tail.last(TAIL),
+            })
+        }
+    };
     Ok(Running {
         service: spec.service,
         name: spec.name.clone(),
