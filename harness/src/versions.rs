@@ -1,17 +1,721 @@
-//! Per-release facts of docker-jitsi-meet (TODO).
+//! docker-jitsi-meet releases and THE table of per-release facts (STYLE.md 2.4).
+//!
+//! In: a tag as written on the command line (`stable-11146-2`, `stable`, `unstable`, `unstable-2026-11-01`).
+//! Out: a [`Release`] and its [`Facts`]: registry, web ports, which env variables exist, which Prosody
+//! modules ship, how to tell that a container is ready. Every "since stable-NNNN" of the project lives in
+//! [`CHANGES`], an ordered list folded over [`Facts::OLDEST`]; nothing else in the code compares release
+//! numbers. A Jitsi release that changes something is one row here plus one reviewed snapshot diff.
+//!
+//! Sources: `shared/research/docker-jitsi-meet.md` and `shared/research/jitsi-moderator.md`, checked against
+//! jitsi/docker-jitsi-meet (abbreviated DJM) at the tags named in each row. Rows marked INFERRED are
+//! conclusions from dates, not from a file that says so.
+
+use std::fmt;
 use std::str::FromStr;
 
-/// A docker-jitsi-meet tag.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Release(pub String);
+use serde::Serialize;
 
-#[derive(Debug, thiserror::Error)]
-#[error("unknown release form `{0}`")]
+/// A docker-jitsi-meet image tag.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Release {
+    /// `stable-NNNN` or the hotfix rebuild `stable-NNNN-N`.
+    Stable { number: u32, hotfix: Option<u32> },
+    /// `stable`: moving, the latest stable release.
+    LatestStable,
+    /// `unstable`: moving, the latest nightly build.
+    Unstable,
+    /// `unstable-YYYY-MM-DD`: the nightly build of that day.
+    Nightly { year: u16, month: u8, day: u8 },
+}
+
+/// Why a tag is not a docker-jitsi-meet release the harness understands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown release form `{0}`: expected stable-NNNN, stable-NNNN-N (hotfix), stable, unstable or unstable-YYYY-MM-DD (e.g. stable-11146-2)")]
 pub struct ReleaseError(pub String);
 
 impl FromStr for Release {
     type Err = ReleaseError;
+
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Release(s.to_owned()))
+        let err = || ReleaseError(s.to_owned());
+        let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        match s {
+            "stable" => return Ok(Release::LatestStable),
+            "unstable" => return Ok(Release::Unstable),
+            _ => {}
+        }
+        if let Some(rest) = s.strip_prefix("stable-") {
+            let mut parts = rest.split('-');
+            let number = parts.next().filter(|p| digits(p)).ok_or_else(err)?;
+            let hotfix = match parts.next() {
+                None => None,
+                Some(h) if digits(h) => Some(h.parse::<u32>().map_err(|_| err())?),
+                Some(_) => return Err(err()),
+            };
+            if parts.next().is_some() {
+                return Err(err());
+            }
+            let number = number.parse::<u32>().map_err(|_| err())?;
+            if number == 0 {
+                return Err(err());
+            }
+            return Ok(Release::Stable { number, hotfix });
+        }
+        if let Some(date) = s.strip_prefix("unstable-") {
+            // Exactly YYYY-MM-DD: per-architecture tags (`-amd64`) are not accepted, the multi-arch tag is.
+            let p: Vec<&str> = date.split('-').collect();
+            let well_formed = p.len() == 3
+                && p[0].len() == 4
+                && p[1].len() == 2
+                && p[2].len() == 2
+                && p.iter().all(|x| digits(x));
+            if !well_formed {
+                return Err(err());
+            }
+            let year = p[0].parse::<u16>().map_err(|_| err())?;
+            let month = p[1].parse::<u8>().map_err(|_| err())?;
+            let day = p[2].parse::<u8>().map_err(|_| err())?;
+            if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+                return Err(err());
+            }
+            return Ok(Release::Nightly { year, month, day });
+        }
+        Err(err())
+    }
+}
+
+impl fmt::Display for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Release::Stable {
+                number,
+                hotfix: None,
+            } => write!(f, "stable-{number}"),
+            Release::Stable {
+                number,
+                hotfix: Some(h),
+            } => write!(f, "stable-{number}-{h}"),
+            Release::LatestStable => f.write_str("stable"),
+            Release::Unstable => f.write_str("unstable"),
+            Release::Nightly { year, month, day } => {
+                write!(f, "unstable-{year:04}-{month:02}-{day:02}")
+            }
+        }
+    }
+}
+
+impl Serialize for Release {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl Release {
+    /// The image tag (the same text the release was parsed from).
+    pub fn tag(&self) -> String {
+        self.to_string()
+    }
+
+    /// Whether the tag moves (`stable`, `unstable`, nightlies are rebuilt or replaced).
+    pub fn is_moving(&self) -> bool {
+        !matches!(self, Release::Stable { .. })
+    }
+
+    /// The facts of this release (see [`facts`]).
+    pub fn facts(&self) -> Facts {
+        facts(self)
+    }
+}
+
+/// A stable tag the research has seen, with its date (DJM tag/commit date, research §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnownRelease {
+    /// The tag, e.g. `stable-10073-1`.
+    pub tag: &'static str,
+    /// Its release number, e.g. 10073.
+    pub number: u32,
+    /// `YYYY-MM-DD`.
+    pub date: &'static str,
+}
+
+const fn known(tag: &'static str, number: u32, date: &'static str) -> KnownRelease {
+    KnownRelease { tag, number, date }
+}
+
+/// Every stable tag the harness knows facts for, oldest first (research/docker-jitsi-meet.md §1, cross-checked
+/// with `git tag` of DJM at 2e6b31d8). `stable-10073` exists only as `stable-10073-1`.
+pub const KNOWN_RELEASES: &[KnownRelease] = &[
+    known("stable-8719", 8719, "2023-06-14"),
+    known("stable-8922", 8922, "2023-09-01"),
+    known("stable-9078", 9078, "2023-11-14"),
+    known("stable-9111", 9111, "2023-11-21"),
+    known("stable-9220", 9220, "2024-01-29"),
+    known("stable-9258", 9258, "2024-02-15"),
+    known("stable-9364", 9364, "2024-03-18"),
+    known("stable-9457", 9457, "2024-04-24"),
+    known("stable-9584", 9584, "2024-07-02"),
+    known("stable-9646", 9646, "2024-08-05"),
+    known("stable-9753", 9753, "2024-09-26"),
+    known("stable-9779", 9779, "2024-10-22"),
+    known("stable-9823", 9823, "2024-11-12"),
+    known("stable-9909", 9909, "2024-12-17"),
+    known("stable-9955", 9955, "2025-01-13"),
+    known("stable-10008", 10008, "2025-02-03"),
+    known("stable-10073-1", 10073, "2025-02-28"),
+    known("stable-10078", 10078, "2025-02-28"),
+    known("stable-10133", 10133, "2025-03-20"),
+    known("stable-10169", 10169, "2025-04-08"),
+    known("stable-10184", 10184, "2025-04-10"),
+    known("stable-10314", 10314, "2025-06-05"),
+    known("stable-10431", 10431, "2025-07-24"),
+    known("stable-10532", 10532, "2025-09-29"),
+    known("stable-10590", 10590, "2025-10-20"),
+    known("stable-10655", 10655, "2025-11-24"),
+    known("stable-10710", 10710, "2026-01-14"),
+    known("stable-10741", 10741, "2026-02-02"),
+    known("stable-10888", 10888, "2026-03-30"),
+    known("stable-10978", 10978, "2026-05-20"),
+    known("stable-11031", 11031, "2026-06-08"),
+    known("stable-11146", 11146, "2026-08-03"),
+    known("stable-11146-1", 11146, "2026-08-05"),
+    known("stable-11146-2", 11146, "2026-08-17"),
+];
+
+/// The newest known release: what `stable` and `unstable` are taken to be.
+pub fn newest_known() -> KnownRelease {
+    // The list is a non-empty constant; `known_releases_are_sorted` pins the order.
+    KNOWN_RELEASES[KNOWN_RELEASES.len() - 1]
+}
+
+/// Where the images of a release are published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Registry {
+    /// `docker.io/jitsi/*` (Docker Hub), up to stable-11031.
+    #[serde(rename = "docker.io/jitsi")]
+    DockerHub,
+    /// `ghcr.io/jitsi/*` (GitHub Container Registry), from stable-11146.
+    #[serde(rename = "ghcr.io/jitsi")]
+    Ghcr,
+}
+
+impl Registry {
+    /// The repository prefix, e.g. `ghcr.io/jitsi`; an image is `<prefix>/<service>:<tag>`.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Registry::DockerHub => "docker.io/jitsi",
+            Registry::Ghcr => "ghcr.io/jitsi",
+        }
+    }
+}
+
+impl fmt::Display for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.prefix())
+    }
+}
+
+/// Which `token_affiliation` Prosody module a release's prosody image can load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenAffiliation {
+    /// Not in the image.
+    Unavailable,
+    /// jitsi-contrib/prosody-plugins `token_affiliation` (sets owner/member on `muc-occupant-joined`),
+    /// bundled under `/prosody-plugins-contrib`.
+    Contrib,
+    /// jitsi-meet's own rewritten module (owner already in the first presence, `muc-occupant-pre-join`).
+    Upstream,
+}
+
+/// Everything the harness needs to know about one release. Built only by [`facts`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Facts {
+    /// The tag these facts are for.
+    pub release: Release,
+    /// The known stable release whose facts these are (differs for moving and unknown tags).
+    pub facts_of: String,
+    /// Why `facts_of` differs from `release`, if it does.
+    pub note: Option<String>,
+    /// Registry the release's images are published to.
+    pub registry: Registry,
+    /// Registry tried when the first pull fails.
+    pub fallback_registry: Registry,
+    /// nginx HTTP port inside the web container.
+    pub web_http_port: u16,
+    /// nginx HTTPS port inside the web container.
+    pub web_https_port: u16,
+    /// Containers run as uid 1000 and need writable tmpfs on `/run` and `/tmp` (compose: read_only + tmpfs).
+    pub rootless: bool,
+    /// `JICOFO_ENABLE_AUTH` exists (before: jicofo authentication follows `ENABLE_AUTH`).
+    pub jicofo_enable_auth_env: bool,
+    /// `JICOFO_AUTH_TYPE` / `PROSODY_AUTH_TYPE` exist.
+    pub per_container_auth_type_env: bool,
+    /// `mod_muc_wait_for_host` and `mod_persistent_lobby` ship in the prosody image.
+    pub wait_for_host_module: bool,
+    /// `WAIT_FOR_HOST_DISABLE_AUTO_OWNERS` exists.
+    pub wait_for_host_disable_auto_owners_env: bool,
+    /// Which `token_affiliation` module `XMPP_MUC_MODULES=token_affiliation` loads.
+    pub token_affiliation: TokenAffiliation,
+    /// `XMPP_MODULES` are also loaded on the guest VirtualHost.
+    pub xmpp_modules_on_guest_domain: bool,
+    /// The web container resolves the jvb by name at start (`COLIBRI_WEBSOCKET_JVB_LOOKUP_NAME`, default `jvb`).
+    pub web_looks_up_jvb: bool,
+    /// Prosody requires TLS on c2s (5222); BOSH/WebSocket count as secure.
+    pub c2s_requires_tls: bool,
+    /// Prosody serves `GET /health` (only to loopback) and images have `healthcheck.sh`.
+    pub prosody_health_endpoint: bool,
+    /// Name of the env variable for the jibri/transcriber domain.
+    pub hidden_domain_env: &'static str,
+    /// Prosody series in the image.
+    pub prosody_series: &'static str,
+    /// Prosody renders `component_admins_as_room_owners = true` (Prosody 13: otherwise jicofo is no owner).
+    pub component_admins_as_room_owners: bool,
+    /// jicofo's REST binds 127.0.0.1 unless `JICOFO_ENABLE_REST=1` (which the harness always sets).
+    pub jicofo_rest_loopback_by_default: bool,
+    /// MUC nicknames must match `^[a-zA-Z0-9][a-zA-Z0-9_]*$` (`muc_resource_validate` on by default).
+    pub nick_validation: bool,
+    /// A prosody log line that means "service accounts exist" (register-setup service), if the release has one.
+    pub prosody_ready_log: Option<&'static str>,
+    /// The jicofo log line that means "prosody up, jicofo connected, a bridge registered".
+    pub jicofo_ready_log: &'static str,
+}
+
+impl Facts {
+    /// Facts before the first row of [`CHANGES`] (releases older than stable-8719, which the harness was not
+    /// checked against beyond `JICOFO_ENABLE_AUTH`).
+    pub const OLDEST: Facts = Facts {
+        release: Release::Stable {
+            number: 1,
+            hotfix: None,
+        },
+        facts_of: String::new(),
+        note: None,
+        registry: Registry::DockerHub,
+        fallback_registry: Registry::Ghcr,
+        web_http_port: 80,
+        web_https_port: 443,
+        rootless: false,
+        jicofo_enable_auth_env: false,
+        per_container_auth_type_env: false,
+        wait_for_host_module: false,
+        wait_for_host_disable_auto_owners_env: false,
+        token_affiliation: TokenAffiliation::Unavailable,
+        xmpp_modules_on_guest_domain: false,
+        web_looks_up_jvb: false,
+        c2s_requires_tls: false,
+        prosody_health_endpoint: false,
+        hidden_domain_env: "XMPP_RECORDER_DOMAIN",
+        // DJM prosody/Dockerfile installs the current `prosody` package of the Prosody project's Debian
+        // repository at build time; that was 0.12 until 13.0 (first in stable-10133, research §1).
+        prosody_series: "0.12",
+        component_admins_as_room_owners: false,
+        jicofo_rest_loopback_by_default: false,
+        nick_validation: false,
+        prosody_ready_log: None,
+        // jitsi/jicofo:jicofo-selector/src/main/kotlin/org/jitsi/jicofo/bridge/BridgeSelector.kt, the same
+        // wording at stable/jitsi-meet_8719 and stable/jitsi-meet_11146.
+        jicofo_ready_log: "Added new videobridge",
+    };
+}
+
+/// One row of the table: from release `since` on, `fact` holds; `source` says where that is written.
+#[derive(Clone, Copy)]
+pub struct Change {
+    /// First release number the fact holds for.
+    pub since: u32,
+    /// What changed, in words.
+    pub fact: &'static str,
+    /// Where that is written (repo commit, file at a tag, PR), or INFERRED and from what.
+    pub source: &'static str,
+    /// Applies the change to the facts of the release before.
+    pub apply: fn(&mut Facts),
+}
+
+impl fmt::Debug for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Change")
+            .field("since", &self.since)
+            .field("fact", &self.fact)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The per-release facts, oldest first. Keep sorted by `since` (a test checks).
+pub const CHANGES: &[Change] = &[
+    Change {
+        since: 8719,
+        fact: "JICOFO_ENABLE_AUTH exists: jicofo authentication can be off while prosody requires JWT",
+        source: "DJM 57a7c22e (PR #1561), jicofo/rootfs/defaults/jicofo.conf@stable-8719",
+        apply: |f| f.jicofo_enable_auth_env = true,
+    },
+    Change {
+        since: 8922,
+        fact: "JICOFO_AUTH_TYPE and PROSODY_AUTH_TYPE override AUTH_TYPE per container",
+        source: "DJM f18acb49",
+        apply: |f| f.per_container_auth_type_env = true,
+    },
+    Change {
+        since: 8922,
+        fact: "mod_muc_wait_for_host and mod_persistent_lobby ship in jitsi-meet-prosody (INFERRED)",
+        // jitsi/jitsi-meet PR #13613 added the module in 2023-07 (research/anchors.md); jicofo's tag
+        // stable/jitsi-meet_8719 is dated 2023-05-22 (before), stable/jitsi-meet_8922 2023-08-16 (after).
+        source: "INFERRED from jitsi/jitsi-meet PR #13613 (2023-07) and jitsi/jicofo tag dates",
+        apply: |f| f.wait_for_host_module = true,
+    },
+    Change {
+        since: 9111,
+        fact: "web runs `dig $COLIBRI_WEBSOCKET_JVB_LOOKUP_NAME` (default jvb) at start",
+        source: "DJM 825730d6, web/rootfs/etc/cont-init.d/10-config@stable-9111",
+        apply: |f| f.web_looks_up_jvb = true,
+    },
+    Change {
+        since: 9220,
+        fact: "prosody requires c2s TLS by default",
+        source: "DJM e41e4f48",
+        apply: |f| f.c2s_requires_tls = true,
+    },
+    Change {
+        since: 9457,
+        fact: "jitsi-contrib prosody plugins (with token_affiliation) are on prosody's plugin_paths",
+        source: "DJM b0f9eb2f, prosody/rootfs/defaults/conf.d/jitsi-meet.cfg.lua@stable-9457; \
+                 jitsi-contrib/prosody-plugins:token_affiliation/mod_token_affiliation.lua@v20240117",
+        apply: |f| f.token_affiliation = TokenAffiliation::Contrib,
+    },
+    Change {
+        since: 9584,
+        fact: "prosody serves /health (mod_http_health), images have healthcheck.sh",
+        source: "DJM c65d2bd2 (first in stable-9584)",
+        apply: |f| f.prosody_health_endpoint = true,
+    },
+    Change {
+        since: 9823,
+        fact: "XMPP_RECORDER_DOMAIN renamed XMPP_HIDDEN_DOMAIN (old name still read)",
+        source: "DJM 345f8c2a",
+        apply: |f| f.hidden_domain_env = "XMPP_HIDDEN_DOMAIN",
+    },
+    Change {
+        since: 10133,
+        fact: "Prosody 13 in the image",
+        source: "research/docker-jitsi-meet.md §1 (stable-10133 = de27c523)",
+        apply: |f| f.prosody_series = "13",
+    },
+    Change {
+        since: 10133,
+        fact: "component_admins_as_room_owners = true, so jicofo stays room owner on Prosody 13",
+        source: "DJM c44206c6, prosody/rootfs/defaults/prosody.cfg.lua",
+        apply: |f| f.component_admins_as_room_owners = true,
+    },
+    Change {
+        since: 10314,
+        fact: "jicofo REST binds 127.0.0.1 unless JICOFO_ENABLE_REST=1",
+        source: "jitsi/jicofo 486d8387a (in stable/jitsi-meet_10314)",
+        apply: |f| f.jicofo_rest_loopback_by_default = true,
+    },
+    Change {
+        since: 10314,
+        fact: "XMPP_MODULES are loaded on the guest VirtualHost too",
+        source: "DJM 4ff28768",
+        apply: |f| f.xmpp_modules_on_guest_domain = true,
+    },
+    Change {
+        since: 10655,
+        fact: "WAIT_FOR_HOST_DISABLE_AUTO_OWNERS exists",
+        source: "DJM 86f6a727, prosody/rootfs/defaults/conf.d/jitsi-meet.cfg.lua",
+        apply: |f| f.wait_for_host_disable_auto_owners_env = true,
+    },
+    Change {
+        since: 10741,
+        fact: "service accounts are registered by the register-setup service after prosody starts",
+        source: "DJM eab4bff7, prosody/rootfs/etc/services.d/70-register-setup/run@stable-10741",
+        apply: |f| {
+            f.prosody_ready_log =
+                Some("[register-setup] All users registered and roster modified")
+        },
+    },
+    Change {
+        since: 10978,
+        fact: "muc_resource_validate on by default: nicks must match ^[a-zA-Z0-9][a-zA-Z0-9_]*$",
+        source: "DJM 43ec99cb (PROSODY_ENABLE_MUC_RESOURCE_VALIDATE)",
+        apply: |f| f.nick_validation = true,
+    },
+    Change {
+        since: 11031,
+        fact: "token_affiliation is jitsi-meet's own module (INFERRED)",
+        // jitsi/jitsi-meet PR #17381 (merged 2026-05-07) imported and rewrote it; jicofo's tag
+        // jitsi-meet_11031 is dated 2026-06-04, so build 11031 has it. From stable-10888 the image bundles
+        // the newest jitsi-contrib tag at build time (DJM e127e5d4) and v20260523 renamed the contrib one
+        // token_affiliation_legacy. stable-10978 may already carry the upstream module (UNVERIFIED).
+        source: "INFERRED from jitsi/jitsi-meet PR #17381, jitsi/jicofo tag jitsi-meet_11031, \
+                 jitsi-contrib/prosody-plugins cd9b905d",
+        apply: |f| f.token_affiliation = TokenAffiliation::Upstream,
+    },
+    Change {
+        since: 11146,
+        fact: "images are published to ghcr.io/jitsi (Docker Hub as fallback)",
+        source: "DJM dcb7980b, 52b4ac89 (PR: no dual-publish)",
+        apply: |f| {
+            f.registry = Registry::Ghcr;
+            f.fallback_registry = Registry::DockerHub;
+        },
+    },
+    Change {
+        since: 11146,
+        fact: "rootless containers (uid 1000) with tmpfs /run and /tmp",
+        source: "DJM 086d047f (PR #2258), docker-compose.yml@stable-11146",
+        apply: |f| f.rootless = true,
+    },
+    Change {
+        since: 11146,
+        fact: "nginx in the web container listens on 8000/8443 (was 80/443)",
+        source: "DJM f8347236, web/rootfs/defaults/default@stable-11146",
+        apply: |f| {
+            f.web_http_port = 8000;
+            f.web_https_port = 8443;
+        },
+    },
+    Change {
+        since: 11146,
+        fact: "colibri websockets removed: web no longer resolves the jvb",
+        source: "DJM 9ea0cbba",
+        apply: |f| f.web_looks_up_jvb = false,
+    },
+];
+
+/// Which known release a tag's facts come from, and why, when that is not the tag itself.
+fn basis(release: &Release) -> (u32, String, Option<String>) {
+    let newest = newest_known();
+    match release {
+        Release::Stable { number, .. } => {
+            let tag = release.tag();
+            if KNOWN_RELEASES.iter().any(|k| k.tag == tag) {
+                return (*number, tag, None);
+            }
+            // A well-formed tag the research has not seen: the rows up to its number still apply, but a
+            // change made in it would be missing.
+            let nearest = KNOWN_RELEASES
+                .iter()
+                .rev()
+                .find(|k| k.number <= *number)
+                .map(|k| k.tag)
+                .unwrap_or("none (older than every known release)");
+            (
+                *number,
+                tag.clone(),
+                Some(format!(
+                    "{tag} is not a known release: facts of the rows up to {number} (nearest known: \
+                     {nearest}); a change first made in it would be missing"
+                )),
+            )
+        }
+        Release::LatestStable | Release::Unstable => (
+            newest.number,
+            newest.tag.to_owned(),
+            Some(format!(
+                "`{release}` is a moving tag: facts of the newest known release {}; a newer release may differ",
+                newest.tag
+            )),
+        ),
+        Release::Nightly { year, month, day } => {
+            let date = format!("{year:04}-{month:02}-{day:02}");
+            // A nightly contains at least every stable release tagged on or before its day.
+            match KNOWN_RELEASES.iter().rev().find(|k| k.date <= date.as_str()) {
+                Some(k) => (
+                    k.number,
+                    k.tag.to_owned(),
+                    Some(format!(
+                        "`{release}` is a nightly: facts of {}, the newest known release tagged on or \
+                         before {date}; changes merged after it are not known",
+                        k.tag
+                    )),
+                ),
+                None => (
+                    0,
+                    "none".to_owned(),
+                    Some(format!(
+                        "`{release}` is older than every known release: facts before stable-8719"
+                    )),
+                ),
+            }
+        }
+    }
+}
+
+/// The facts of `release`: [`Facts::OLDEST`] with every row of [`CHANGES`] up to the release applied.
+/// Moving tags (`stable`, `unstable`) get the newest known facts, nightlies those of the newest known
+/// release on or before their date, unknown stable numbers those of the rows up to their number; all three
+/// say so in [`Facts::note`].
+pub fn facts(release: &Release) -> Facts {
+    let (number, facts_of, note) = basis(release);
+    let mut f = Facts::OLDEST;
+    for change in CHANGES.iter().filter(|c| c.since <= number) {
+        (change.apply)(&mut f);
+    }
+    f.release = release.clone();
+    f.facts_of = facts_of;
+    f.note = note;
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: &str) -> Release {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn changes_are_sorted_by_since() {
+        assert!(CHANGES.windows(2).all(|w| w[0].since <= w[1].since));
+        assert!(CHANGES
+            .iter()
+            .all(|c| !c.source.is_empty() && !c.fact.is_empty()));
+    }
+
+    #[test]
+    fn known_releases_are_sorted_and_parse() {
+        assert!(KNOWN_RELEASES
+            .windows(2)
+            .all(|w| (w[0].number, w[0].date) <= (w[1].number, w[1].date)));
+        for k in KNOWN_RELEASES {
+            let release = r(k.tag);
+            assert_eq!(release.tag(), k.tag);
+            assert!(matches!(release, Release::Stable { number, .. } if number == k.number));
+        }
+    }
+
+    #[test]
+    fn every_tag_form_parses_and_prints_back() {
+        for tag in [
+            "stable-8719",
+            "stable-11146-2",
+            "stable-10073-1",
+            "stable",
+            "unstable",
+            "unstable-2026-11-01",
+        ] {
+            assert_eq!(r(tag).to_string(), tag);
+        }
+        assert_eq!(
+            r("stable-11146-2"),
+            Release::Stable {
+                number: 11146,
+                hotfix: Some(2)
+            }
+        );
+        assert_eq!(
+            r("unstable-2026-11-01"),
+            Release::Nightly {
+                year: 2026,
+                month: 11,
+                day: 1
+            }
+        );
+        assert!(r("stable").is_moving() && !r("stable-1").is_moving());
+    }
+
+    #[test]
+    fn bad_forms_are_errors_listing_the_accepted_forms() {
+        for bad in [
+            "",
+            "latest",
+            "11146",
+            "stable-",
+            "stable-abc",
+            "stable-0",
+            "stable-11146-",
+            "stable-11146-x",
+            "stable-11146-2-1",
+            "Stable-11146",
+            "unstable-",
+            "unstable-2026-1-01",
+            "unstable-2026-13-01",
+            "unstable-2026-11-00",
+            "unstable-2026-11-01-amd64",
+            "stable-99999999999",
+        ] {
+            let e = bad.parse::<Release>().unwrap_err().to_string();
+            assert!(e.contains(&format!("`{bad}`")), "{e}");
+            for form in ["stable-NNNN", "stable-NNNN-N", "unstable-YYYY-MM-DD"] {
+                assert!(e.contains(form), "{bad}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn facts_for_specific_tags() {
+        let f = facts(&r("stable-8719"));
+        assert_eq!(
+            (f.registry, f.web_http_port, f.web_https_port),
+            (Registry::DockerHub, 80, 443)
+        );
+        assert!(f.jicofo_enable_auth_env && !f.wait_for_host_module && !f.web_looks_up_jvb);
+        assert_eq!(f.token_affiliation, TokenAffiliation::Unavailable);
+        assert_eq!(f.note, None);
+
+        let f = facts(&r("stable-9111"));
+        assert!(f.web_looks_up_jvb && f.wait_for_host_module && !f.c2s_requires_tls);
+
+        let f = facts(&r("stable-10133"));
+        assert_eq!(f.prosody_series, "13");
+        assert!(f.component_admins_as_room_owners && !f.jicofo_rest_loopback_by_default);
+
+        let f = facts(&r("stable-10741"));
+        assert!(f.prosody_ready_log.is_some());
+        assert!(facts(&r("stable-10710")).prosody_ready_log.is_none());
+
+        let f = facts(&r("stable-11031"));
+        assert_eq!(
+            (f.registry, f.fallback_registry),
+            (Registry::DockerHub, Registry::Ghcr)
+        );
+        assert!(f.web_looks_up_jvb && f.nick_validation && !f.rootless);
+
+        for tag in ["stable-11146", "stable-11146-1", "stable-11146-2"] {
+            let f = facts(&r(tag));
+            assert_eq!(
+                (f.registry, f.fallback_registry),
+                (Registry::Ghcr, Registry::DockerHub)
+            );
+            assert_eq!((f.web_http_port, f.web_https_port), (8000, 8443));
+            assert!(f.rootless && !f.web_looks_up_jvb);
+            assert_eq!(f.facts_of, tag);
+        }
+    }
+
+    #[test]
+    fn moving_and_unknown_tags_say_whose_facts_they_get() {
+        let newest = newest_known().tag;
+        for tag in ["stable", "unstable"] {
+            let f = facts(&r(tag));
+            assert_eq!(f.facts_of, newest);
+            let note = f.note.unwrap();
+            assert!(note.contains("moving") && note.contains(newest), "{note}");
+        }
+        // A nightly between stable-10978 (2026-05-20) and stable-11031 (2026-06-08).
+        let f = facts(&r("unstable-2026-06-01"));
+        assert_eq!(f.facts_of, "stable-10978");
+        assert_eq!(f.registry, Registry::DockerHub);
+        let f = facts(&r("unstable-2030-01-01"));
+        assert_eq!(f.facts_of, newest);
+        let f = facts(&r("unstable-2020-01-01"));
+        assert_eq!(f.facts_of, "none");
+        assert!(!f.jicofo_enable_auth_env);
+        // Unknown stable number: the rows up to it.
+        let f = facts(&r("stable-11248-2"));
+        assert_eq!(f.registry, Registry::Ghcr);
+        assert!(f.note.unwrap().contains("not a known release"));
+        assert!(!facts(&r("stable-8615")).jicofo_enable_auth_env);
+    }
+
+    #[test]
+    fn facts_of_every_known_tag() {
+        let all: Vec<Facts> = KNOWN_RELEASES
+            .iter()
+            .map(|k| facts(&r(k.tag)))
+            .chain(["stable", "unstable"].iter().map(|t| facts(&r(t))))
+            .collect();
+        insta::assert_yaml_snapshot!("facts", all);
     }
 }

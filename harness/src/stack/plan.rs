@@ -1,0 +1,1044 @@
+//! The docker-jitsi-meet stack as a plain value: which containers, images, env, ports, tmpfs and readiness
+//! conditions a `jitsi:<tag>` target gets for a [`Variant`]. No Docker, no I/O: [`plan`] is what the spec
+//! snapshots pin and what `jitsi-harness plan` prints; `stack::jitsi` starts exactly this.
+//!
+//! In: a [`StackTarget`] (`jitsi:stable-11146`), a [`Variant`], and [`PlanInputs`] (names, secrets, the web
+//! host port: random in a real run, placeholders in [`plan`]). Out: a [`Plan`], printable as text
+//! ([`Plan::render_text`]) or JSON ([`Plan::to_json`]) with secrets shown as `[redacted]`.
+//!
+//! ## Networking
+//! docker-jitsi-meet's compose file gives prosody the network alias `xmpp.meet.jitsi` and reaches the jvb as
+//! `jvb`. testcontainers cannot set network aliases, and setting them with bollard would mean creating the
+//! containers ourselves. Every consumer of those names reads it from an env variable, though: jicofo and jvb
+//! connect to `XMPP_SERVER`, web's nginx proxies BOSH/WebSocket to `XMPP_BOSH_URL_BASE`, and web
+//! stable-9111…11031 resolves `COLIBRI_WEBSOCKET_JVB_LOOKUP_NAME` (DJM jicofo/rootfs/defaults/jicofo.conf,
+//! jvb/rootfs/defaults/jvb.conf, web/rootfs/defaults/meet.conf, web/rootfs/etc/cont-init.d/10-config; TLS
+//! to prosody is not verified: `disable-certificate-verification = true`). So each container gets a
+//! unique name (`jh-<run>-<stack>-<service>`) on the stack's own labelled bridge network, where Docker's
+//! DNS resolves container names, and the env points at those names. Unique names let several stacks run
+//! side by side; the XMPP domains (`meet.jitsi`, …) are virtual hosts, not DNS names, and keep their defaults.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::str::FromStr;
+
+use serde::{Serialize, Serializer};
+
+use super::{Family, StackError, StackTarget, Variant};
+use crate::redact::Secret;
+use crate::versions::{Facts, Release, TokenAffiliation};
+
+/// Main XMPP domain (template default `XMPP_DOMAIN`): token users log in here.
+pub const XMPP_DOMAIN: &str = "meet.jitsi";
+/// Conference MUC domain (template default `XMPP_MUC_DOMAIN`).
+pub const XMPP_MUC_DOMAIN: &str = "muc.meet.jitsi";
+/// Where clients send the focus conference request (client_proxy to `focus@auth.meet.jitsi`).
+pub const FOCUS_DOMAIN: &str = "focus.meet.jitsi";
+/// Anonymous guest domain (template default `XMPP_GUEST_DOMAIN`), only with `ENABLE_GUESTS=1`.
+pub const XMPP_GUEST_DOMAIN: &str = "guest.meet.jitsi";
+/// `JWT_APP_ID`: the `iss` tokens must carry (prosody's accepted issuers default to the app id).
+pub const JWT_APP_ID: &str = "jitsi-harness";
+/// Prosody's HTTP port (BOSH, WebSocket), the same in every release.
+pub const PROSODY_HTTP_PORT: u16 = 5280;
+/// jicofo's REST port.
+pub const JICOFO_REST_PORT: u16 = 8888;
+/// Heap cap per JVM. jicofo.sh and jvb.sh default to -Xmx3072m (jitsi/jicofo:resources/jicofo.sh,
+/// jitsi/jitsi-videobridge:resources/jvb.sh); two of those do not fit next to each other on a 2-core CI
+/// machine, and moderator scenarios carry no media. The value is a judgement, not a measurement.
+pub const JVM_MAX_MEMORY: &str = "512m";
+
+/// One container of the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    /// XMPP server (token auth, MUC).
+    Prosody,
+    /// The focus: creates rooms, hands out owner.
+    Jicofo,
+    /// The videobridge (media).
+    Jvb,
+    /// nginx with jitsi-meet and config.js.
+    Web,
+}
+
+impl Service {
+    /// In start order.
+    pub const ALL: [Service; 4] = [
+        Service::Prosody,
+        Service::Jicofo,
+        Service::Jvb,
+        Service::Web,
+    ];
+
+    /// The image and container suffix: `prosody`, `jicofo`, `jvb`, `web`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Prosody => "prosody",
+            Service::Jicofo => "jicofo",
+            Service::Jvb => "jvb",
+            Service::Web => "web",
+        }
+    }
+
+    /// Start stage (compose `depends_on`: prosody → jicofo + jvb → web).
+    pub fn stage(self) -> u8 {
+        match self {
+            Service::Prosody => 1,
+            Service::Jicofo | Service::Jvb => 2,
+            Service::Web => 3,
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Per-run secrets. Never printed: they serialize and display as `[redacted]`.
+#[derive(Clone, Debug)]
+pub struct StackSecrets {
+    /// `JICOFO_AUTH_PASSWORD` (focus@auth account; mandatory).
+    pub jicofo_auth_password: Secret,
+    /// `JVB_AUTH_PASSWORD` (jvb@auth account; mandatory).
+    pub jvb_auth_password: Secret,
+    /// `JWT_APP_SECRET` (HS256 key of the stack's tokens).
+    pub jwt_app_secret: Secret,
+}
+
+impl StackSecrets {
+    /// Fresh random secrets (32 random bytes each, hex).
+    pub fn random() -> Self {
+        StackSecrets {
+            jicofo_auth_password: Secret::random(32),
+            jvb_auth_password: Secret::random(32),
+            jwt_app_secret: Secret::random(32),
+        }
+    }
+}
+
+/// What differs between two plans of the same target and variant.
+#[derive(Clone, Debug)]
+pub struct PlanInputs {
+    /// Run id (the `jitsi-harness.run-id` label, `docker::run_id()`).
+    pub run: String,
+    /// Per-stack id, so several stacks of one run can coexist.
+    pub stack: String,
+    /// Host port (127.0.0.1) of the web container's HTTPS port; `PUBLIC_URL` must name it, so it is
+    /// chosen before the container starts.
+    pub web_https_host_port: u16,
+    /// The stack's passwords and JWT secret.
+    pub secrets: StackSecrets,
+}
+
+impl PlanInputs {
+    /// Stable placeholders: names `jh-RUN-STACK-*`, web on 127.0.0.1:8443 (docker-jitsi-meet's default
+    /// `HTTPS_PORT`), placeholder secrets. Used by [`plan`], the spec snapshots and `jitsi-harness plan`.
+    pub fn placeholder() -> Self {
+        PlanInputs {
+            run: "RUN".into(),
+            stack: "STACK".into(),
+            web_https_host_port: 8443,
+            secrets: StackSecrets {
+                jicofo_auth_password: Secret::new("placeholder"),
+                jvb_auth_password: Secret::new("placeholder"),
+                jwt_app_secret: Secret::new("placeholder"),
+            },
+        }
+    }
+
+    /// Inputs of a real run: a random stack id and random secrets.
+    pub fn random(run: &str, web_https_host_port: u16) -> Self {
+        let stack = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+        PlanInputs {
+            run: run.to_owned(),
+            stack,
+            web_https_host_port,
+            secrets: StackSecrets::random(),
+        }
+    }
+}
+
+/// An env value; secrets stay wrapped so that printing a plan cannot leak them.
+#[derive(Clone, Debug)]
+pub enum EnvValue {
+    /// Printed as is.
+    Plain(String),
+    /// Printed as `[redacted]`.
+    Secret(Secret),
+}
+
+impl EnvValue {
+    /// The real value, for the container's env only.
+    pub fn expose(&self) -> &str {
+        match self {
+            EnvValue::Plain(s) => s,
+            EnvValue::Secret(s) => s.expose(),
+        }
+    }
+}
+
+impl fmt::Display for EnvValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EnvValue::Plain(s) => f.write_str(s),
+            EnvValue::Secret(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl Serialize for EnvValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Image reference with the registry to fall back to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ImageSpec {
+    /// e.g. `ghcr.io/jitsi/web`.
+    pub repository: String,
+    /// The release tag, e.g. `stable-11146`.
+    pub tag: String,
+    /// The same image in the other registry, e.g. `docker.io/jitsi/web`.
+    pub fallback_repository: String,
+}
+
+impl ImageSpec {
+    /// `repository:tag`.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.repository, self.tag)
+    }
+
+    /// `fallback_repository:tag`.
+    pub fn fallback_reference(&self) -> String {
+        format!("{}:{}", self.fallback_repository, self.tag)
+    }
+}
+
+/// Which host port a container port is published on (always on 127.0.0.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostPort {
+    /// A free port chosen by Docker.
+    Random,
+    /// This port (chosen before start because the container's config must name it).
+    Fixed(u16),
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostPort::Random => f.write_str("127.0.0.1:random"),
+            HostPort::Fixed(p) => write!(f, "127.0.0.1:{p}"),
+        }
+    }
+}
+
+impl Serialize for HostPort {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A published tcp port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PortSpec {
+    /// Port inside the container.
+    pub container: u16,
+    /// Where it is published.
+    pub host: HostPort,
+    /// What uses it.
+    pub purpose: &'static str,
+}
+
+/// A readiness condition, checked from the host until the stack's deadline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum WaitSpec {
+    /// `GET path` on the host port published for container `port` answers `status`.
+    Http {
+        /// Container port (its published host port is probed).
+        port: u16,
+        /// Request path.
+        path: &'static str,
+        /// Expected status code.
+        status: u16,
+    },
+    /// The container's output contains this text.
+    Log {
+        /// Text to find.
+        contains: &'static str,
+    },
+}
+
+impl fmt::Display for WaitSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitSpec::Http { port, path, status } => {
+                write!(f, "HTTP GET {path} on port {port} answers {status}")
+            }
+            WaitSpec::Log { contains } => write!(f, "log contains \"{contains}\""),
+        }
+    }
+}
+
+/// One container of the plan.
+#[derive(Clone, Debug, Serialize)]
+pub struct ContainerSpec {
+    /// Which of the four.
+    pub service: Service,
+    /// Container name, also its DNS name on the stack network.
+    pub name: String,
+    /// Containers of one stage start together; a stage starts when the previous one is ready.
+    pub stage: u8,
+    /// What to run.
+    pub image: ImageSpec,
+    /// The container's env (only the variables it reads).
+    pub env: BTreeMap<&'static str, EnvValue>,
+    /// Published ports, all on 127.0.0.1.
+    pub ports: Vec<PortSpec>,
+    /// tmpfs mounts (path → options), as docker-jitsi-meet's compose file has them.
+    pub tmpfs: BTreeMap<&'static str, &'static str>,
+    /// Readiness conditions, checked in order after the stage started.
+    pub waits: Vec<WaitSpec>,
+}
+
+/// How the [`Endpoints`](super::Endpoints) are formed once host ports are known; `{service:port}` stands
+/// for the host port published for that container port.
+#[derive(Clone, Debug, Serialize)]
+pub struct EndpointsSpec {
+    /// Bots' WebSocket URL (prosody directly).
+    pub websocket: String,
+    /// BOSH URL (prosody directly).
+    pub bosh: String,
+    /// Browsers' base URL (web, HTTPS, the `PUBLIC_URL`).
+    pub web: String,
+    /// jicofo's REST base URL.
+    pub jicofo_rest: String,
+    /// Main XMPP domain.
+    pub domain: &'static str,
+    /// Conference MUC domain.
+    pub muc_domain: &'static str,
+    /// Focus component domain.
+    pub focus_domain: &'static str,
+    /// Guest domain, with `guests`.
+    pub guest_domain: Option<&'static str>,
+    /// The `iss` of valid tokens.
+    pub app_id: &'static str,
+}
+
+/// The whole stack, in start order.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    /// e.g. `jitsi:stable-11146`.
+    pub target: String,
+    /// The variant's name.
+    pub variant: String,
+    /// The parsed tag.
+    pub release: Release,
+    /// The known release whose facts were used (see `versions::Facts::facts_of`).
+    pub facts_of: String,
+    /// Why `facts_of` differs from the release, if it does.
+    pub note: Option<String>,
+    /// The stack's own bridge network (`LabelledNetwork` names it `jitsi-harness-<run>-<stack>`).
+    pub network: String,
+    /// In start order.
+    pub containers: Vec<ContainerSpec>,
+    /// How the endpoints are formed.
+    pub endpoints: EndpointsSpec,
+    /// The per-run secrets (also in `containers[].env`, redacted there).
+    #[serde(skip)]
+    pub secrets: StackSecrets,
+}
+
+impl Plan {
+    /// The container of `service`.
+    pub fn container(&self, service: Service) -> Option<&ContainerSpec> {
+        self.containers.iter().find(|c| c.service == service)
+    }
+
+    /// Pretty JSON, secrets redacted.
+    pub fn to_json(&self) -> String {
+        // Serialization of these plain values cannot fail (string keys, no maps with non-string keys).
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// Human text, secrets redacted (the same as `Display`).
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let _ = self.write_text(&mut out);
+        out
+    }
+
+    fn write_text(&self, out: &mut String) -> fmt::Result {
+        writeln!(
+            out,
+            "plan for {} with variant `{}`",
+            self.target, self.variant
+        )?;
+        if let Some(note) = &self.note {
+            writeln!(out, "note: {note}")?;
+        }
+        writeln!(out, "facts of: {}", self.facts_of)?;
+        writeln!(
+            out,
+            "network: {} (own bridge; containers reach each other by container name)",
+            self.network
+        )?;
+        for stage in 1..=3 {
+            writeln!(out, "stage {stage}:")?;
+            for c in self.containers.iter().filter(|c| c.stage == stage) {
+                writeln!(out, "  {} ({})", c.name, c.service)?;
+                writeln!(
+                    out,
+                    "    image: {} (fallback {})",
+                    c.image.reference(),
+                    c.image.fallback_reference()
+                )?;
+                for p in &c.ports {
+                    writeln!(
+                        out,
+                        "    publish: {} -> {}/tcp ({})",
+                        p.host, p.container, p.purpose
+                    )?;
+                }
+                for (path, opts) in &c.tmpfs {
+                    writeln!(out, "    tmpfs: {path} ({opts})")?;
+                }
+                for (k, v) in &c.env {
+                    writeln!(out, "    env: {k}={v}")?;
+                }
+                if c.waits.is_empty() {
+                    writeln!(out, "    ready: when started")?;
+                }
+                for w in &c.waits {
+                    writeln!(out, "    ready: {w}")?;
+                }
+            }
+        }
+        let e = &self.endpoints;
+        writeln!(out, "endpoints:")?;
+        writeln!(out, "  websocket: {}", e.websocket)?;
+        writeln!(out, "  bosh: {}", e.bosh)?;
+        writeln!(out, "  web: {}", e.web)?;
+        writeln!(out, "  jicofo rest: {}", e.jicofo_rest)?;
+        write!(
+            out,
+            "  domains: {} (muc {}, focus {}",
+            e.domain, e.muc_domain, e.focus_domain
+        )?;
+        if let Some(g) = e.guest_domain {
+            write!(out, ", guests {g}")?;
+        }
+        writeln!(out, "); tokens: iss={}", e.app_id)
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render_text())
+    }
+}
+
+/// The plan of `target` (a `jitsi:` target) for `variant`, with the placeholder inputs of
+/// [`PlanInputs::placeholder`]: deterministic, for printing and snapshots.
+///
+/// ```
+/// use harness::stack::{plan, StackTarget};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let variants = harness::stack::Variants::parse(
+///     std::path::Path::new("variants.toml"),
+///     "[jwt-auto-owner]\ndescription = \"\"\njwt = true\njicofo_auth = false\nauto_owner = true\n",
+/// )?;
+/// let target: StackTarget = "jitsi:stable-11146".parse()?;
+/// let plan = plan::plan(&target, variants.get("jwt-auto-owner")?)?;
+/// assert!(plan.render_text().contains("ghcr.io/jitsi/prosody:stable-11146"));
+/// # Ok(()) }
+/// ```
+pub fn plan(target: &StackTarget, variant: &Variant) -> Result<Plan, StackError> {
+    plan_with(target, variant, &PlanInputs::placeholder())
+}
+
+/// Which containers read an env variable.
+const PROSODY: &[Service] = &[Service::Prosody];
+const JICOFO: &[Service] = &[Service::Jicofo];
+const JVB: &[Service] = &[Service::Jvb];
+const WEB: &[Service] = &[Service::Web];
+const AUTH_READERS: &[Service] = &[Service::Prosody, Service::Jicofo, Service::Web];
+const EVERYONE: &[Service] = &Service::ALL;
+
+/// One env variable and the containers that get it (research/docker-jitsi-meet.md §3 says who reads what).
+#[derive(Clone, Debug)]
+pub struct EnvEntry {
+    /// Variable name.
+    pub name: &'static str,
+    /// Its value.
+    pub value: EnvValue,
+    /// The containers that read it.
+    pub to: &'static [Service],
+}
+
+fn plain(name: &'static str, value: impl Into<String>, to: &'static [Service]) -> EnvEntry {
+    EnvEntry {
+        name,
+        value: EnvValue::Plain(value.into()),
+        to,
+    }
+}
+
+fn flag(b: bool) -> &'static str {
+    if b {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+/// The variant's knobs as docker-jitsi-meet env for a release with `facts` (pure; no names, no secrets).
+/// A knob the release cannot express is `Err(reason)`, naming the knob and the release.
+pub fn variant_env(facts: &Facts, variant: &Variant) -> Result<Vec<EnvEntry>, String> {
+    let release = &facts.release;
+    let mut env = Vec::new();
+    if !variant.faults.is_none() {
+        return Err(
+            "`faults` are implemented only by the fixture's focus stand-in; jicofo has no fault knobs"
+                .into(),
+        );
+    }
+    // ENABLE_AUTH / AUTH_TYPE / JWT_*: prosody's main VirtualHost, jicofo's default authentication, web.
+    env.push(plain("ENABLE_AUTH", flag(variant.jwt), AUTH_READERS));
+    if variant.jwt {
+        env.push(plain(
+            "AUTH_TYPE",
+            "jwt",
+            &[Service::Prosody, Service::Jicofo],
+        ));
+        env.push(plain("JWT_APP_ID", JWT_APP_ID, PROSODY));
+        // JWT_ALLOW_EMPTY is rendered in the jwt branch only; pinned even when it is the default (0).
+        env.push(plain(
+            "JWT_ALLOW_EMPTY",
+            flag(variant.allow_empty_token),
+            PROSODY,
+        ));
+    } else if variant.allow_empty_token {
+        return Err("`allow_empty_token` needs `jwt = true`: JWT_ALLOW_EMPTY is only read with AUTH_TYPE=jwt".into());
+    }
+    // ENABLE_GUESTS: the guest VirtualHost exists only with ENABLE_AUTH (prosody jitsi-meet.cfg.lua).
+    if variant.guests && !variant.jwt {
+        return Err(
+            "`guests` needs `jwt = true`: the guest domain exists only with ENABLE_AUTH=1".into(),
+        );
+    }
+    env.push(plain(
+        "ENABLE_GUESTS",
+        flag(variant.guests),
+        &[Service::Prosody, Service::Web],
+    ));
+    // JICOFO_ENABLE_AUTH (stable-8719+); before, jicofo authentication follows ENABLE_AUTH.
+    if let Some(jicofo_auth) = variant.jicofo_auth {
+        if facts.jicofo_enable_auth_env {
+            env.push(plain("JICOFO_ENABLE_AUTH", flag(jicofo_auth), JICOFO));
+        } else if jicofo_auth != variant.jwt {
+            return Err(format!(
+                "`jicofo_auth = {jicofo_auth}` with `jwt = {}` needs JICOFO_ENABLE_AUTH, which \
+                 docker-jitsi-meet has from stable-8719 on; in {release} jicofo authentication follows \
+                 ENABLE_AUTH",
+                variant.jwt
+            ));
+        }
+    }
+    // ENABLE_AUTO_OWNER: rendered only when set (jicofo's own default is on).
+    if let Some(auto_owner) = variant.auto_owner {
+        env.push(plain("ENABLE_AUTO_OWNER", flag(auto_owner), JICOFO));
+    }
+    // Extra prosody modules: XMPP_MUC_MODULES on the MUC component, XMPP_MODULES on the main VirtualHost.
+    let mut muc_modules = Vec::new();
+    let mut vhost_modules = Vec::new();
+    if variant.token_affiliation {
+        if facts.token_affiliation == TokenAffiliation::Unavailable {
+            return Err(format!(
+                "`token_affiliation`: {release} ships no token_affiliation module (jitsi-contrib's is \
+                 bundled from stable-9457, jitsi-meet's own from stable-11031)"
+            ));
+        }
+        muc_modules.push("token_affiliation");
+    }
+    if variant.wait_for_host {
+        if !facts.wait_for_host_module {
+            return Err(format!(
+                "`wait_for_host`: {release} ships no muc_wait_for_host module (jitsi-meet has it from \
+                 stable-8922 on)"
+            ));
+        }
+        if variant.lobby == Some(false) {
+            return Err(
+                "`wait_for_host` holds guests in the lobby: it cannot be combined with `lobby = false`"
+                    .into(),
+            );
+        }
+        // mod_muc_wait_for_host sits on the MUC component and depends on mod_persistent_lobby on the main
+        // VirtualHost (module headers in jitsi/jitsi-meet resources/prosody-plugins).
+        muc_modules.push("muc_wait_for_host");
+        vhost_modules.push("persistent_lobby");
+        if facts.wait_for_host_disable_auto_owners_env {
+            // Pinned to the template default (auto-owners stay on): the releases before stable-10655
+            // cannot turn them off, so the same variant means the same thing on every release.
+            env.push(plain("WAIT_FOR_HOST_DISABLE_AUTO_OWNERS", "0", PROSODY));
+        }
+    }
+    if !muc_modules.is_empty() {
+        env.push(plain("XMPP_MUC_MODULES", muc_modules.join(","), PROSODY));
+    }
+    if !vhost_modules.is_empty() {
+        env.push(plain("XMPP_MODULES", vhost_modules.join(","), PROSODY));
+    }
+    // ENABLE_LOBBY: prosody only, template default true.
+    if let Some(lobby) = variant.lobby {
+        env.push(plain("ENABLE_LOBBY", flag(lobby), PROSODY));
+    }
+    Ok(env)
+}
+
+/// The plan of `target` for `variant` with the given names, secrets and web port.
+pub fn plan_with(
+    target: &StackTarget,
+    variant: &Variant,
+    inputs: &PlanInputs,
+) -> Result<Plan, StackError> {
+    let unsupported = |reason: String| StackError::Unsupported {
+        stack: target.to_string(),
+        variant: variant.name.clone(),
+        reason,
+    };
+    if target.family != Family::Jitsi {
+        return Err(unsupported(
+            "a plan describes docker-jitsi-meet stacks (`jitsi:<tag>`) only".into(),
+        ));
+    }
+    let release = Release::from_str(&target.version).map_err(|e| unsupported(e.to_string()))?;
+    let facts = release.facts();
+    let mut entries = variant_env(&facts, variant).map_err(unsupported)?;
+
+    let name = |s: Service| format!("jh-{}-{}-{}", inputs.run, inputs.stack, s.as_str());
+    let prosody = name(Service::Prosody);
+    let secrets = inputs.secrets.clone();
+
+    // Always: mandatory service passwords, the JWT secret, REST reachable, offline-safe web and jvb.
+    let secret = |n: &'static str, s: &Secret, to: &'static [Service]| EnvEntry {
+        name: n,
+        value: EnvValue::Secret(s.clone()),
+        to,
+    };
+    entries.push(secret(
+        "JICOFO_AUTH_PASSWORD",
+        &secrets.jicofo_auth_password,
+        &[Service::Prosody, Service::Jicofo],
+    ));
+    entries.push(secret(
+        "JVB_AUTH_PASSWORD",
+        &secrets.jvb_auth_password,
+        &[Service::Prosody, Service::Jvb],
+    ));
+    if variant.jwt {
+        entries.push(secret("JWT_APP_SECRET", &secrets.jwt_app_secret, PROSODY));
+    }
+    // REST on 0.0.0.0 so the published 8888 answers: needed from stable-10314, harmless before.
+    entries.push(plain("JICOFO_ENABLE_REST", "1", JICOFO));
+    entries.push(plain(
+        "XMPP_SERVER",
+        prosody.clone(),
+        &[Service::Jicofo, Service::Jvb],
+    ));
+    entries.push(plain(
+        "XMPP_BOSH_URL_BASE",
+        format!("http://{prosody}:{PROSODY_HTTP_PORT}"),
+        WEB,
+    ));
+    if facts.web_looks_up_jvb {
+        entries.push(plain(
+            "COLIBRI_WEBSOCKET_JVB_LOOKUP_NAME",
+            name(Service::Jvb),
+            WEB,
+        ));
+    }
+    // No STUN server is reachable offline (default meet-jit-si-turnrelay.jitsi.net:443).
+    entries.push(plain("JVB_DISABLE_STUN", "1", JVB));
+    entries.push(plain("ENABLE_LETSENCRYPT", "0", WEB));
+    entries.push(plain("ENABLE_HTTP_REDIRECT", "0", WEB));
+    entries.push(plain("ENABLE_PREJOIN_PAGE", "0", WEB));
+    // config.js hardcodes PUBLIC_URL for the browser's WebSocket/BOSH URLs: it must be the origin the
+    // browser opens, the fixed host port of web's HTTPS port.
+    entries.push(plain(
+        "PUBLIC_URL",
+        format!("https://127.0.0.1:{}", inputs.web_https_host_port),
+        WEB,
+    ));
+    // nginx and prosody also listen on [::] by default; containers on an IPv4-only network may have
+    // IPv6 disabled, where that listen fails.
+    entries.push(plain("ENABLE_IPV6", "0", &[Service::Prosody, Service::Web]));
+    entries.push(plain("JICOFO_MAX_MEMORY", JVM_MAX_MEMORY, JICOFO));
+    entries.push(plain("VIDEOBRIDGE_MAX_MEMORY", JVM_MAX_MEMORY, JVB));
+    entries.push(plain("TZ", "UTC", EVERYONE));
+
+    let tmpfs: BTreeMap<&'static str, &'static str> = if facts.rootless {
+        // docker-compose.yml@stable-11146: read_only + these tmpfs; the config is rendered into /run.
+        BTreeMap::from([
+            ("/run", "size=16M,mode=1750,exec"),
+            ("/tmp", "size=16M,mode=1777,noexec"),
+        ])
+    } else {
+        BTreeMap::new()
+    };
+
+    let containers = Service::ALL
+        .iter()
+        .map(|&service| {
+            let env = entries
+                .iter()
+                .filter(|e| e.to.contains(&service))
+                .map(|e| (e.name, e.value.clone()))
+                .collect();
+            let (ports, waits) = ports_and_waits(service, &facts, inputs);
+            ContainerSpec {
+                service,
+                name: name(service),
+                stage: service.stage(),
+                image: ImageSpec {
+                    repository: format!("{}/{}", facts.registry.prefix(), service.as_str()),
+                    tag: release.tag(),
+                    fallback_repository: format!(
+                        "{}/{}",
+                        facts.fallback_registry.prefix(),
+                        service.as_str()
+                    ),
+                },
+                env,
+                ports,
+                tmpfs: tmpfs.clone(),
+                waits,
+            }
+        })
+        .collect();
+
+    let endpoints = EndpointsSpec {
+        // prosody sets consider_websocket_secure and http_default_host = meet.jitsi, so plain ws on 5280
+        // satisfies c2s_require_encryption; the stream's `to` is the XMPP domain.
+        websocket: format!("ws://127.0.0.1:{{prosody:{PROSODY_HTTP_PORT}}}/xmpp-websocket"),
+        bosh: format!("http://127.0.0.1:{{prosody:{PROSODY_HTTP_PORT}}}/http-bind"),
+        web: format!("https://127.0.0.1:{}", inputs.web_https_host_port),
+        jicofo_rest: format!("http://127.0.0.1:{{jicofo:{JICOFO_REST_PORT}}}"),
+        domain: XMPP_DOMAIN,
+        muc_domain: XMPP_MUC_DOMAIN,
+        focus_domain: FOCUS_DOMAIN,
+        guest_domain: variant.guests.then_some(XMPP_GUEST_DOMAIN),
+        app_id: JWT_APP_ID,
+    };
+
+    Ok(Plan {
+        target: target.to_string(),
+        variant: variant.name.clone(),
+        release,
+        facts_of: facts.facts_of.clone(),
+        note: facts.note.clone(),
+        network: format!("jitsi-harness-{}-{}", inputs.run, inputs.stack),
+        containers,
+        endpoints,
+        secrets,
+    })
+}
+
+fn ports_and_waits(
+    service: Service,
+    facts: &Facts,
+    inputs: &PlanInputs,
+) -> (Vec<PortSpec>, Vec<WaitSpec>) {
+    match service {
+        Service::Prosody => {
+            let mut waits = vec![WaitSpec::Http {
+                // mod_websocket answers a plain GET with 200 "It works!": prosody serves HTTP and the
+                // WebSocket endpoint bots use exists.
+                port: PROSODY_HTTP_PORT,
+                path: "/xmpp-websocket",
+                status: 200,
+            }];
+            if let Some(line) = facts.prosody_ready_log {
+                // From stable-10741 focus@/jvb@ are registered after prosody starts.
+                waits.push(WaitSpec::Log { contains: line });
+            }
+            (
+                vec![PortSpec {
+                    container: PROSODY_HTTP_PORT,
+                    host: HostPort::Random,
+                    purpose: "BOSH and WebSocket for bots",
+                }],
+                waits,
+            )
+        }
+        Service::Jicofo => (
+            vec![PortSpec {
+                container: JICOFO_REST_PORT,
+                host: HostPort::Random,
+                purpose: "REST: /about/health, /debug/conference",
+            }],
+            vec![
+                // Prosody up, jicofo connected, the jvb joined the brewery: the single best "ready" signal.
+                WaitSpec::Log {
+                    contains: facts.jicofo_ready_log,
+                },
+                // 200 only with an operational bridge; also proves the published REST port answers.
+                WaitSpec::Http {
+                    port: JICOFO_REST_PORT,
+                    path: "/about/health",
+                    status: 200,
+                },
+            ],
+        ),
+        // The jvb has no signal of its own worth waiting on: jicofo's "Added new videobridge" is it.
+        Service::Jvb => (Vec::new(), Vec::new()),
+        Service::Web => (
+            vec![
+                PortSpec {
+                    container: facts.web_http_port,
+                    host: HostPort::Random,
+                    purpose: "HTTP (readiness check)",
+                },
+                PortSpec {
+                    container: facts.web_https_port,
+                    host: HostPort::Fixed(inputs.web_https_host_port),
+                    purpose: "HTTPS for browsers (PUBLIC_URL)",
+                },
+            ],
+            vec![WaitSpec::Http {
+                // ENABLE_HTTP_REDIRECT=0: plain HTTP serves the app.
+                port: facts.web_http_port,
+                path: "/",
+                status: 200,
+            }],
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::stack::Variants;
+
+    /// Releases whose plans are pinned: the first with JICOFO_ENABLE_AUTH, the jvb lookup, the contrib
+    /// plugins era, Prosody 13, wait-for-host auto-owners switch, nick validation, the last Docker Hub
+    /// release and the first GHCR/rootless one.
+    const PINNED: &[&str] = &[
+        "stable-8719",
+        "stable-9111",
+        "stable-9909",
+        "stable-10133",
+        "stable-10655",
+        "stable-10978",
+        "stable-11031",
+        "stable-11146",
+    ];
+
+    fn variants() -> Variants {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/variants.toml");
+        Variants::load(&path).unwrap()
+    }
+
+    fn target(tag: &str) -> StackTarget {
+        format!("jitsi:{tag}").parse().unwrap()
+    }
+
+    fn variant(toml: &str) -> Variant {
+        let v = Variants::parse(
+            std::path::Path::new("t.toml"),
+            &format!("[v]\ndescription = \"\"\n{toml}"),
+        )
+        .unwrap();
+        v.get("v").unwrap().clone()
+    }
+
+    #[test]
+    fn plans_of_pinned_releases_for_every_variant() {
+        let variants = variants();
+        assert!(!variants.by_name.is_empty());
+        for tag in PINNED {
+            for (name, v) in &variants.by_name {
+                let mut settings = insta::Settings::clone_current();
+                settings.set_snapshot_suffix(format!("{tag}__{name}"));
+                settings.set_prepend_module_to_snapshot(false);
+                // A variant the release cannot express pins the error text instead.
+                settings.bind(|| match plan(&target(tag), v) {
+                    Ok(p) => insta::assert_yaml_snapshot!("plan", p),
+                    Err(e) => insta::assert_yaml_snapshot!(
+                        "plan",
+                        serde_json::json!({ "error": e.to_string() })
+                    ),
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let mut inputs = PlanInputs::random("r1", 12345);
+        inputs.secrets.jwt_app_secret = Secret::new("sekrit-jwt");
+        inputs.secrets.jicofo_auth_password = Secret::new("sekrit-jicofo");
+        inputs.secrets.jvb_auth_password = Secret::new("sekrit-jvb");
+        let p = plan_with(&target("stable-11146"), &variant("jwt = true"), &inputs).unwrap();
+        for text in [p.render_text(), p.to_json(), format!("{p:?}")] {
+            assert!(!text.contains("sekrit"), "{text}");
+            assert!(text.contains("[redacted]"));
+        }
+        let prosody = p.container(Service::Prosody).unwrap();
+        assert_eq!(prosody.env["JWT_APP_SECRET"].expose(), "sekrit-jwt");
+        assert_eq!(
+            prosody.env["JICOFO_AUTH_PASSWORD"].expose(),
+            "sekrit-jicofo"
+        );
+    }
+
+    #[test]
+    fn names_ports_and_images_follow_the_inputs_and_release() {
+        let inputs = PlanInputs::random("abcd1234", 40443);
+        let p = plan_with(&target("stable-11146"), &variant("jwt = true"), &inputs).unwrap();
+        let prosody = &p.container(Service::Prosody).unwrap().name;
+        assert!(prosody.starts_with("jh-abcd1234-") && prosody.ends_with("-prosody"));
+        let jicofo = p.container(Service::Jicofo).unwrap();
+        assert_eq!(jicofo.env["XMPP_SERVER"].expose(), prosody);
+        let web = p.container(Service::Web).unwrap();
+        assert_eq!(web.env["PUBLIC_URL"].expose(), "https://127.0.0.1:40443");
+        assert_eq!(web.image.reference(), "ghcr.io/jitsi/web:stable-11146");
+        assert_eq!(
+            web.image.fallback_reference(),
+            "docker.io/jitsi/web:stable-11146"
+        );
+        assert!(web.ports.contains(&PortSpec {
+            container: 8443,
+            host: HostPort::Fixed(40443),
+            purpose: "HTTPS for browsers (PUBLIC_URL)"
+        }));
+        assert!(web.tmpfs.contains_key("/run"));
+        assert!(!web.env.contains_key("COLIBRI_WEBSOCKET_JVB_LOOKUP_NAME"));
+        // Secrets reach only the containers that read them.
+        assert!(!web.env.contains_key("JWT_APP_SECRET"));
+        assert!(!p
+            .container(Service::Jvb)
+            .unwrap()
+            .env
+            .contains_key("JICOFO_AUTH_PASSWORD"));
+
+        let old = plan_with(&target("stable-9111"), &variant("jwt = true"), &inputs).unwrap();
+        let web = old.container(Service::Web).unwrap();
+        assert_eq!(web.image.reference(), "docker.io/jitsi/web:stable-9111");
+        assert_eq!(
+            web.env["COLIBRI_WEBSOCKET_JVB_LOOKUP_NAME"].expose(),
+            old.container(Service::Jvb).unwrap().name
+        );
+        assert!(web.tmpfs.is_empty());
+        assert_eq!(web.ports[0].container, 80);
+    }
+
+    #[test]
+    fn knobs_a_release_cannot_express_are_unsupported_errors() {
+        let cases = [
+            (
+                "stable-8615",
+                "jwt = true\njicofo_auth = false",
+                &["stable-8615", "jicofo_auth", "stable-8719"][..],
+            ),
+            (
+                "stable-9364",
+                "jwt = true\ntoken_affiliation = true",
+                &["stable-9364", "token_affiliation"][..],
+            ),
+            (
+                "stable-8719",
+                "jwt = true\nwait_for_host = true",
+                &["stable-8719", "wait_for_host"][..],
+            ),
+            (
+                "stable-11146",
+                "jwt = true\nwait_for_host = true\nlobby = false",
+                &["lobby = false"][..],
+            ),
+            (
+                "stable-11146",
+                "jwt = false\nguests = true",
+                &["guests", "ENABLE_AUTH"][..],
+            ),
+            (
+                "stable-11146",
+                "jwt = false\nallow_empty_token = true",
+                &["allow_empty_token"][..],
+            ),
+            (
+                "stable-11146",
+                "jwt = true\nfaults = { grant_delay_ms = 10 }",
+                &["faults", "fixture"][..],
+            ),
+        ];
+        for (tag, knobs, needles) in cases {
+            let e = plan(&target(tag), &variant(knobs)).unwrap_err();
+            assert!(matches!(e, StackError::Unsupported { .. }), "{e}");
+            let text = e.to_string();
+            for n in needles {
+                assert!(
+                    text.contains(n),
+                    "{tag} {knobs}: `{n}` missing from: {text}"
+                );
+            }
+        }
+        // Before stable-8719 a jicofo_auth that agrees with ENABLE_AUTH is fine (nothing to set).
+        let p = plan(
+            &target("stable-8615"),
+            &variant("jwt = true\njicofo_auth = true"),
+        )
+        .unwrap();
+        assert!(!p
+            .container(Service::Jicofo)
+            .unwrap()
+            .env
+            .contains_key("JICOFO_ENABLE_AUTH"));
+    }
+
+    #[test]
+    fn module_knobs_become_prosody_env() {
+        let p = plan(
+            &target("stable-11146"),
+            &variant("jwt = true\njicofo_auth = false\nauto_owner = false\ntoken_affiliation = true\nwait_for_host = true\nlobby = true"),
+        )
+        .unwrap();
+        let env = &p.container(Service::Prosody).unwrap().env;
+        assert_eq!(
+            env["XMPP_MUC_MODULES"].expose(),
+            "token_affiliation,muc_wait_for_host"
+        );
+        assert_eq!(env["XMPP_MODULES"].expose(), "persistent_lobby");
+        assert_eq!(env["WAIT_FOR_HOST_DISABLE_AUTO_OWNERS"].expose(), "0");
+        assert_eq!(env["ENABLE_LOBBY"].expose(), "1");
+        let jicofo = &p.container(Service::Jicofo).unwrap().env;
+        assert_eq!(jicofo["JICOFO_ENABLE_AUTH"].expose(), "0");
+        assert_eq!(jicofo["ENABLE_AUTO_OWNER"].expose(), "0");
+        // Before stable-10655 the auto-owners switch does not exist.
+        let p = plan(
+            &target("stable-10590"),
+            &variant("jwt = true\nwait_for_host = true"),
+        )
+        .unwrap();
+        assert!(!p
+            .container(Service::Prosody)
+            .unwrap()
+            .env
+            .contains_key("WAIT_FOR_HOST_DISABLE_AUTO_OWNERS"));
+    }
+
+    #[test]
+    fn moving_tags_carry_their_note_and_other_families_are_refused() {
+        let p = plan(&target("stable"), &variant("jwt = true")).unwrap();
+        assert!(p.note.as_deref().unwrap_or("").contains("moving"));
+        assert!(p.render_text().contains("note: "));
+        let fixture: StackTarget = "fixture:13".parse().unwrap();
+        assert!(plan(&fixture, &variant("jwt = true")).is_err());
+    }
+}
