@@ -126,6 +126,8 @@ pub(super) struct RawScenario {
     pub top_keys: Vec<Key>,
     /// In file order.
     pub participants: Vec<ParticipantEntry>,
+    /// Where `[participants]` is, if it is a table (a non-table was reported already).
+    pub participants_table: Option<Range<usize>>,
     /// In file order.
     pub steps: Vec<StepEntry>,
 }
@@ -153,6 +155,10 @@ pub(super) fn read(text: &str, problems: &mut Vec<Problem>) -> Option<RawScenari
         }
     };
 
+    let participants_table = doc
+        .get("participants")
+        .filter(|v| v.get_ref().is_table())
+        .map(Spanned::span);
     let participants = match doc.remove("participants") {
         None => Vec::new(),
         Some(value) => read_participants(value, problems),
@@ -165,6 +171,7 @@ pub(super) fn read(text: &str, problems: &mut Vec<Problem>) -> Option<RawScenari
         header,
         top_keys,
         participants,
+        participants_table,
         steps,
     })
 }
@@ -360,18 +367,41 @@ fn serde_problem(
         .help(help);
     }
 
-    let key = owner.map_or("value", |k| k.name.as_str());
-    let message = message.replace("unknown variant", "unknown value");
+    let message = plain_words(message);
+    let Some(owner) = owner else {
+        return Problem::at(
+            "scenario::invalid_value",
+            span,
+            "invalid value",
+            format!("invalid value {place}: {message}"),
+        );
+    };
     let problem = Problem::at(
         "scenario::invalid_value",
         span,
         "invalid value",
-        format!("invalid `{key}` {place}: {message}"),
+        format!("invalid `{}` {place}: {message}", owner.name),
     );
-    match example(key) {
+    match example(&owner.name) {
         Some(example) => problem.help(format!("for example: {example}")),
         None => problem,
     }
+}
+
+/// serde's words for Rust types, in the words of a TOML file: `expected struct RawGrant` →
+/// `expected a table`, `expected usize` → `expected a whole number`, `variant` → `value`.
+fn plain_words(message: &str) -> String {
+    let mut out = message
+        .replace("unknown variant", "unknown value")
+        .replace("expected usize", "expected a whole number (0 or more)");
+    while let Some(at) = out.find("expected struct ") {
+        let name_start = at + "expected struct ".len();
+        let name_len = out[name_start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(out.len() - name_start);
+        out.replace_range(at..name_start + name_len, "expected a table");
+    }
+    out
 }
 
 /// Splits serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a`",
@@ -434,6 +464,22 @@ mod tests {
             Some(("x", vec![]))
         );
         assert_eq!(parse_unknown_field("missing field `by`"), None);
+    }
+
+    #[test]
+    fn serde_words_become_toml_words() {
+        assert_eq!(
+            plain_words("invalid type: string \"a\", expected struct RawGrant"),
+            "invalid type: string \"a\", expected a table"
+        );
+        assert_eq!(
+            plain_words("invalid value: integer `-1`, expected usize"),
+            "invalid value: integer `-1`, expected a whole number (0 or more)"
+        );
+        assert_eq!(
+            plain_words("unknown variant `x`, expected `bot` or `browser`"),
+            "unknown value `x`, expected `bot` or `browser`"
+        );
     }
 
     /// The action keys listed for messages are exactly the action fields of `RawStep`.

@@ -230,9 +230,20 @@ impl Checker<'_> {
 
     fn participants(&mut self, raw: &RawScenario) -> Option<Vec<ParticipantSpec>> {
         if raw.participants.is_empty() {
-            // A `participants` key that is not a table was reported by `parse`.
-            if !raw.top_keys.iter().any(|k| k.name == "participants") {
-                self.push(
+            let declared = raw.top_keys.iter().any(|k| k.name == "participants");
+            match (&raw.participants_table, declared) {
+                (Some(table), _) => self.push(
+                    Problem::at(
+                        "scenario::no_participants",
+                        table.clone(),
+                        "empty",
+                        "`[participants]` is empty",
+                    )
+                    .help("declare them by name: alice = {}"),
+                ),
+                // Not a table: reported by `parse`.
+                (None, true) => {}
+                (None, false) => self.push(
                     Problem::at(
                         "scenario::no_participants",
                         0..0,
@@ -240,17 +251,7 @@ impl Checker<'_> {
                         "the scenario declares no participants",
                     )
                     .help("declare them by name:\n[participants]\nalice = {}\nbob = {}"),
-                );
-            } else if let Some(key) = raw.top_keys.iter().find(|k| k.name == "participants") {
-                self.push(
-                    Problem::at(
-                        "scenario::no_participants",
-                        key.key.clone(),
-                        "empty",
-                        "`[participants]` is empty",
-                    )
-                    .help("declare them by name: alice = {}"),
-                );
+                ),
             }
             return None;
         }
