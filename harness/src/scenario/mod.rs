@@ -54,6 +54,9 @@ mod model;
 mod parse;
 mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::{InvalidScenario, Problem, ScenarioError};
