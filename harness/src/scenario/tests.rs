@@ -569,6 +569,14 @@ fn step_with_two_actions() {
     let secondary = &err.problems()[0].secondary;
     assert_eq!(secondary.len(), 1);
     assert_eq!(secondary[0].1, "first action");
+    // The duration of a `wait` among them is still checked.
+    let err = assert_problem(
+        &with_steps("[[step]]\njoin = [\"alice\"]\nwait = \"2 parsecs\"\n"),
+        "scenario::invalid_duration",
+        (9, 8),
+        &["unknown unit `parsecs`"],
+    );
+    assert_eq!(err.problems().len(), 2);
 }
 
 #[test]

@@ -561,6 +561,10 @@ impl Checker<'_> {
                         .help("a step does one thing, so each gets its own snapshot; split it into two [[step]]s"),
                     );
                 }
+                // Still check the duration, so the split step is right the first time.
+                if let Some(wait) = &body.wait {
+                    self.duration(wait, "wait");
+                }
                 return None;
             }
         }
