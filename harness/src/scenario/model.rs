@@ -1,0 +1,193 @@
+//! The validated scenario: plain values, no spans, no I/O. Everything here has passed
+//! `validate`, so the runner can trust names, order and expectations.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::duration;
+use crate::token::TokenOverrides;
+
+/// Convergence deadline of a step when neither the step nor the scenario sets `timeout`.
+///
+/// Ten seconds: jitsi-meet's own tests give a moderator hand-over 3 s; jicofo's owner grant goes
+/// through the focus and Prosody, and CI machines are slow, so three times that plus margin.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One scenario file, checked: who takes part and what happens, step by step, with the expected
+/// moderators after each step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scenario {
+    /// The file stem (`auto_owner_hands_over`); names snapshots and test trials.
+    pub name: String,
+    /// The file as given to [`load`](super::load) (relative to the working directory).
+    pub path: PathBuf,
+    /// What the scenario checks, in the words of its bug report.
+    pub description: String,
+    /// The bug report or document the scenario comes from.
+    pub source: Option<String>,
+    /// Variant names from `scenarios/variants.toml`, at least one.
+    pub variants: Vec<String>,
+    /// Per-step convergence deadline (`timeout`, default [`DEFAULT_TIMEOUT`]).
+    #[serde(serialize_with = "duration::serialize")]
+    pub timeout: Duration,
+    /// The participants, in file order.
+    pub participants: Vec<ParticipantSpec>,
+    /// The steps, in file order.
+    pub steps: Vec<Step>,
+}
+
+/// A participant as declared under `[participants]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParticipantSpec {
+    /// The scenario name (`alice`); timelines and snapshots speak these names.
+    pub name: String,
+    /// The MUC nick (resource of the occupant JID); defaults to `name`.
+    pub nick: String,
+    /// What drives the participant.
+    pub transport: Transport,
+    /// How the participant logs in.
+    pub login: Login,
+    /// How its token differs from a valid one (only meaningful with [`Login::Token`]).
+    pub token: TokenOverrides,
+}
+
+/// What drives a participant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// A raw XMPP bot over WebSocket (fast, the default).
+    #[default]
+    Bot,
+    /// Jitsi Meet in a real browser (fantoccini).
+    Browser,
+}
+
+/// How a participant logs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Login {
+    /// On the main domain with a JWT (the default), shaped by `token` overrides.
+    #[default]
+    Token,
+    /// Anonymously on the guest domain (`ENABLE_GUESTS`), without a token.
+    Guest,
+    /// On the main domain without a token (`JWT_ALLOW_EMPTY`).
+    None,
+}
+
+/// One `[[step]]`: an action, then what must hold once the room has settled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// Position in the scenario, 0-based (messages say "step {index + 1}").
+    pub index: usize,
+    /// 1-based line of the step's `[[step]]` header, for `file:line` in messages.
+    pub line: usize,
+    /// What happens.
+    pub action: Action,
+    /// What must hold after it.
+    pub expect: Expect,
+    /// Overrides the scenario's `timeout` for this step.
+    #[serde(serialize_with = "duration::serialize_option")]
+    pub timeout: Option<Duration>,
+    /// Free text shown in reports.
+    pub note: Option<String>,
+}
+
+/// What a step does. Verbs are the bug reports' verbs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// First join of one or several participants, at the same time.
+    Join(Vec<String>),
+    /// Clean leave: unavailable presence, then close.
+    Leave(String),
+    /// Abrupt: the socket is dropped without an unavailable presence.
+    Disconnect(String),
+    /// Joins again after a leave, disconnect or kick, with a fresh login.
+    Rejoin(String),
+    /// Nothing happens for this long.
+    Wait(#[serde(serialize_with = "duration::serialize")] Duration),
+    /// `by` makes `to` owner through muc#admin.
+    Grant {
+        /// Who grants (normally a moderator).
+        by: String,
+        /// Who is made owner.
+        to: String,
+    },
+    /// `by` kicks `who` (role none through muc#admin).
+    Kick {
+        /// Who kicks (normally a moderator).
+        by: String,
+        /// Who is kicked.
+        who: String,
+    },
+}
+
+/// What must hold after a step. Unset parts are not checked; the timeline records them anyway.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Expect {
+    /// Exactly this set is moderator.
+    pub moderators: Option<Vec<String>>,
+    /// Exactly one moderator, and it is one of these (jicofo's successor choice is arbitrary).
+    pub moderators_one_of: Option<Vec<String>>,
+    /// This many moderators, whoever they are.
+    pub moderator_count: Option<usize>,
+    /// These participants of this step's join (or rejoin) must be refused.
+    pub rejected: Vec<String>,
+}
+
+impl Expect {
+    /// Whether the step checks nothing.
+    pub fn is_empty(&self) -> bool {
+        self == &Expect::default()
+    }
+}
+
+impl Action {
+    /// Every participant the action names, in the order written.
+    pub fn participants(&self) -> Vec<&str> {
+        match self {
+            Action::Join(names) => names.iter().map(String::as_str).collect(),
+            Action::Leave(who) | Action::Disconnect(who) | Action::Rejoin(who) => vec![who],
+            Action::Wait(_) => Vec::new(),
+            Action::Grant { by, to } => vec![by, to],
+            Action::Kick { by, who } => vec![by, who],
+        }
+    }
+}
+
+impl Step {
+    /// A short, stable description used as a snapshot key: `join alice`, `join bob, carol`,
+    /// `leave alice`, `disconnect bob`, `rejoin alice`, `wait 2s`, `grant alice by carol`,
+    /// `kick alice by carol`.
+    pub fn label(&self) -> String {
+        match &self.action {
+            Action::Join(names) => format!("join {}", names.join(", ")),
+            Action::Leave(who) => format!("leave {who}"),
+            Action::Disconnect(who) => format!("disconnect {who}"),
+            Action::Rejoin(who) => format!("rejoin {who}"),
+            Action::Wait(d) => format!("wait {}", duration::format_duration(*d)),
+            Action::Grant { by, to } => format!("grant {to} by {by}"),
+            Action::Kick { by, who } => format!("kick {who} by {by}"),
+        }
+    }
+}
+
+impl Scenario {
+    /// The participant called `name`.
+    pub fn participant(&self, name: &str) -> Option<&ParticipantSpec> {
+        self.participants.iter().find(|p| p.name == name)
+    }
+
+    /// `path:line` of a step's `[[step]]` header, e.g. `scenarios/seed.toml:14`.
+    pub fn location(&self, step: &Step) -> String {
+        format!("{}:{}", self.path.display(), step.line)
+    }
+
+    /// The deadline that applies to `step`: its own `timeout`, else the scenario's.
+    pub fn timeout_of(&self, step: &Step) -> Duration {
+        step.timeout.unwrap_or(self.timeout)
+    }
+}

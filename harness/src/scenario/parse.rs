@@ -1,0 +1,498 @@
+//! TOML text → the raw layer: serde structs whose fields keep their `toml::Spanned` byte ranges.
+//!
+//! The document is parsed once into toml's span-keeping `DeTable`; then the top level, each
+//! participant and each step are deserialized separately, so a bad key in step 2 does not hide
+//! one in step 5: every piece that fails adds a problem and the rest go on. Unknown keys are
+//! rejected by serde (`deny_unknown_fields`) and turned into a problem that names the valid keys.
+//! Meaning (names, order, expectations) is `validate`'s job.
+
+use std::ops::Range;
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use super::diagnostic::{closest, quoted_list, Problem};
+use super::model::{Login, Transport};
+use crate::token::TokenOverrides;
+
+/// Top-level keys other than `[participants]` and `[[step]]`, which are read piece by piece.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHeader {
+    pub description: Option<Spanned<String>>,
+    pub source: Option<Spanned<String>>,
+    pub variants: Option<Spanned<Vec<Spanned<String>>>>,
+    pub timeout: Option<Spanned<String>>,
+    // Read by `read` itself; declared so that serde accepts them and names them in the list of
+    // valid keys.
+    #[serde(rename = "participants")]
+    _participants: Option<IgnoredAny>,
+    #[serde(rename = "step")]
+    _step: Option<IgnoredAny>,
+}
+
+/// The body of `[participants] NAME = { … }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawParticipant {
+    pub transport: Option<Transport>,
+    pub login: Option<Spanned<Login>>,
+    pub token: Option<Spanned<TokenOverrides>>,
+    pub nick: Option<Spanned<String>>,
+}
+
+/// The body of one `[[step]]`: every action and expectation key, all optional here.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStep {
+    pub join: Option<Spanned<Vec<Spanned<String>>>>,
+    pub leave: Option<Spanned<String>>,
+    pub disconnect: Option<Spanned<String>>,
+    pub rejoin: Option<Spanned<String>>,
+    pub wait: Option<Spanned<String>>,
+    pub grant: Option<Spanned<RawGrant>>,
+    pub kick: Option<Spanned<RawKick>>,
+    pub moderators: Option<Spanned<Vec<Spanned<String>>>>,
+    pub moderators_one_of: Option<Spanned<Vec<Spanned<String>>>>,
+    pub moderator_count: Option<Spanned<usize>>,
+    pub rejected: Option<Spanned<Vec<Spanned<String>>>>,
+    pub note: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// `grant = { by = "carol", to = "alice" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGrant {
+    pub by: Spanned<String>,
+    pub to: Spanned<String>,
+}
+
+/// `kick = { by = "carol", who = "alice" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawKick {
+    pub by: Spanned<String>,
+    pub who: Spanned<String>,
+}
+
+/// The action keys of a step; exactly one must be present.
+pub(super) const ACTION_KEYS: &[&str] = &[
+    "join",
+    "leave",
+    "disconnect",
+    "rejoin",
+    "wait",
+    "grant",
+    "kick",
+];
+
+/// A key of a table as written: its name, where the key is, where its value is.
+#[derive(Debug, Clone)]
+pub(super) struct Key {
+    pub name: String,
+    pub key: Range<usize>,
+    pub value: Range<usize>,
+}
+
+/// One participant; `body` is `None` when it did not deserialize (a problem says why), but the
+/// name still counts as declared so steps naming it are not reported again.
+#[derive(Debug)]
+pub(super) struct ParticipantEntry {
+    pub name: String,
+    /// The name key.
+    pub span: Range<usize>,
+    pub body: Option<RawParticipant>,
+    pub keys: Vec<Key>,
+}
+
+/// One step; `body` is `None` when it did not deserialize (a problem says why).
+#[derive(Debug)]
+pub(super) struct StepEntry {
+    /// The `[[step]]` header (or the inline table, for `step = [{ … }]`).
+    pub span: Range<usize>,
+    pub body: Option<RawStep>,
+    pub keys: Vec<Key>,
+}
+
+/// Everything read from a syntactically valid file.
+#[derive(Debug, Default)]
+pub(super) struct RawScenario {
+    /// `None` when the top level did not deserialize.
+    pub header: Option<RawHeader>,
+    /// Top-level keys, for spans of missing or misplaced parts.
+    pub top_keys: Vec<Key>,
+    /// In file order.
+    pub participants: Vec<ParticipantEntry>,
+    /// Where `[participants]` is, if it is a table (a non-table was reported already).
+    pub participants_table: Option<Range<usize>>,
+    /// In file order.
+    pub steps: Vec<StepEntry>,
+}
+
+/// Reads `text` into the raw layer, adding every structural problem to `problems`. Returns
+/// `None` on a TOML syntax error: after one, toml's recovery guesses, and its later errors are
+/// as likely to be noise as news, so only the first is reported.
+pub(super) fn read(text: &str, problems: &mut Vec<Problem>) -> Option<RawScenario> {
+    let (doc, errors) = DeTable::parse_recoverable(text);
+    if let Some(error) = errors.into_iter().next() {
+        problems.push(syntax_problem(text, &error));
+        return None;
+    }
+    let mut doc = doc.into_inner();
+    let top_keys = keys_of(&doc);
+
+    let header = {
+        let whole = Spanned::new(0..text.len(), doc.clone());
+        match RawHeader::deserialize(toml::de::Deserializer::from(whole)) {
+            Ok(header) => Some(header),
+            Err(err) => {
+                problems.push(serde_problem(&err, "at the top level", &top_keys, 0..0));
+                None
+            }
+        }
+    };
+
+    let participants_table = doc
+        .get("participants")
+        .filter(|v| v.get_ref().is_table())
+        .map(Spanned::span);
+    let participants = match doc.remove("participants") {
+        None => Vec::new(),
+        Some(value) => read_participants(value, problems),
+    };
+    let steps = match doc.remove("step") {
+        None => Vec::new(),
+        Some(value) => read_steps(value, problems),
+    };
+    Some(RawScenario {
+        header,
+        top_keys,
+        participants,
+        participants_table,
+        steps,
+    })
+}
+
+fn read_participants(
+    value: Spanned<DeValue<'_>>,
+    problems: &mut Vec<Problem>,
+) -> Vec<ParticipantEntry> {
+    let span = value.span();
+    let DeValue::Table(table) = value.into_inner() else {
+        problems.push(
+            Problem::at(
+                "scenario::invalid_value",
+                span,
+                "not a table",
+                "`participants` must be a table of participant names",
+            )
+            .help(
+                "declare participants as a table:\n[participants]\nalice = {}\nbob = { transport = \"browser\" }",
+            ),
+        );
+        return Vec::new();
+    };
+    let mut entries: Vec<ParticipantEntry> = table
+        .into_iter()
+        .map(|(name, value)| {
+            let name_span = name.span();
+            let name = name.into_inner().into_owned();
+            let value_span = value.span();
+            let keys = match value.get_ref() {
+                DeValue::Table(t) => keys_of(t),
+                _ => Vec::new(),
+            };
+            let context = format!("in participant `{name}`");
+            let body = match RawParticipant::deserialize(toml::de::ValueDeserializer::from(value)) {
+                Ok(body) => Some(body),
+                Err(err) => {
+                    let mut problem = serde_problem(&err, &context, &keys, value_span);
+                    if problem.code == "scenario::invalid_value" && keys.is_empty() {
+                        problem = problem.help(format!(
+                            "a participant is a table of settings, e.g. `{name} = {{}}` or \
+                             `{name} = {{ transport = \"browser\" }}`"
+                        ));
+                    }
+                    problems.push(problem);
+                    None
+                }
+            };
+            ParticipantEntry {
+                name,
+                span: name_span,
+                body,
+                keys,
+            }
+        })
+        .collect();
+    // `DeTable` keeps keys sorted; the model keeps file order.
+    entries.sort_by_key(|e| e.span.start);
+    entries
+}
+
+fn read_steps(value: Spanned<DeValue<'_>>, problems: &mut Vec<Problem>) -> Vec<StepEntry> {
+    let span = value.span();
+    let items = match value.into_inner() {
+        DeValue::Array(items) => items,
+        DeValue::Table(_) => {
+            problems.push(
+                Problem::at(
+                    "scenario::invalid_value",
+                    span,
+                    "a single table",
+                    "`[step]` declares one table; steps are a list",
+                )
+                .help("write each step as `[[step]]` (double brackets)"),
+            );
+            return Vec::new();
+        }
+        _ => {
+            problems.push(
+                Problem::at(
+                    "scenario::invalid_value",
+                    span,
+                    "not a list of tables",
+                    "`step` must be a list of tables",
+                )
+                .help("write each step as a `[[step]]` table:\n[[step]]\njoin = [\"alice\"]"),
+            );
+            return Vec::new();
+        }
+    };
+    let mut entries = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let span = item.span();
+        let keys = match item.get_ref() {
+            DeValue::Table(t) => keys_of(t),
+            _ => {
+                problems.push(
+                    Problem::at(
+                        "scenario::invalid_value",
+                        span,
+                        "not a table",
+                        format!("step {} is not a table", i + 1),
+                    )
+                    .help("write each step as a `[[step]]` table"),
+                );
+                continue;
+            }
+        };
+        let context = format!("in step {}", i + 1);
+        let body = match RawStep::deserialize(toml::de::ValueDeserializer::from(item)) {
+            Ok(body) => Some(body),
+            Err(err) => {
+                problems.push(serde_problem(&err, &context, &keys, span.clone()));
+                None
+            }
+        };
+        entries.push(StepEntry { span, body, keys });
+    }
+    entries
+}
+
+fn keys_of(table: &DeTable<'_>) -> Vec<Key> {
+    let mut keys: Vec<Key> = table
+        .iter()
+        .map(|(k, v)| Key {
+            name: k.get_ref().to_string(),
+            key: k.span(),
+            value: v.span(),
+        })
+        .collect();
+    keys.sort_by_key(|k| k.key.start);
+    keys
+}
+
+fn syntax_problem(text: &str, error: &toml::de::Error) -> Problem {
+    let span = error.span().unwrap_or(0..0);
+    let message = error.message().trim_end();
+    if message == "duplicate key" {
+        let key = text.get(span.clone()).unwrap_or_default();
+        return Problem::at(
+            "scenario::duplicate_key",
+            span,
+            "defined again here",
+            format!("duplicate key `{key}`"),
+        )
+        .help("a key appears once per table; participant names must be unique");
+    }
+    Problem::at(
+        "scenario::syntax",
+        span,
+        "here",
+        format!("TOML syntax error: {message}"),
+    )
+    .help("scenario files are TOML (https://toml.io/en/v1.0.0); strings need double quotes")
+}
+
+/// Turns a serde error of one piece (the top level, a participant, a step) into a problem.
+/// `place` says where ("in step 3"); `keys` are the piece's keys, to name the one at fault;
+/// `fallback` is the span to use if toml gave none.
+fn serde_problem(
+    error: &toml::de::Error,
+    place: &str,
+    keys: &[Key],
+    fallback: Range<usize>,
+) -> Problem {
+    let span = error.span().unwrap_or(fallback);
+    let message = error.message().trim_end();
+    // The key whose value holds the error (`token` for an error inside the token table).
+    let owner = keys
+        .iter()
+        .find(|k| k.value.start <= span.start && span.end <= k.value.end && k.key != span);
+
+    if let Some((field, valid)) = parse_unknown_field(message) {
+        let place = match owner {
+            Some(owner) => format!("in `{}` {place}", owner.name),
+            None => place.to_owned(),
+        };
+        let mut help = String::new();
+        if let Some(near) = closest(field, valid.iter().copied()) {
+            help.push_str(&format!("did you mean `{near}`? "));
+        }
+        if valid.is_empty() {
+            help.push_str("no keys are allowed here");
+        } else {
+            help.push_str(&format!("valid keys here: {}", quoted_list(valid)));
+        }
+        return Problem::at(
+            "scenario::unknown_key",
+            span,
+            "unknown key",
+            format!("unknown key `{field}` {place}"),
+        )
+        .help(help);
+    }
+
+    let message = plain_words(message);
+    let Some(owner) = owner else {
+        return Problem::at(
+            "scenario::invalid_value",
+            span,
+            "invalid value",
+            format!("invalid value {place}: {message}"),
+        );
+    };
+    let problem = Problem::at(
+        "scenario::invalid_value",
+        span,
+        "invalid value",
+        format!("invalid `{}` {place}: {message}", owner.name),
+    );
+    match example(&owner.name) {
+        Some(example) => problem.help(format!("for example: {example}")),
+        None => problem,
+    }
+}
+
+/// serde's words for Rust types, in the words of a TOML file: `expected struct RawGrant` →
+/// `expected a table`, `expected usize` → `expected a whole number`, `variant` → `value`.
+fn plain_words(message: &str) -> String {
+    let mut out = message
+        .replace("unknown variant", "unknown value")
+        .replace("expected usize", "expected a whole number (0 or more)");
+    while let Some(at) = out.find("expected struct ") {
+        let name_start = at + "expected struct ".len();
+        let name_len = out[name_start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(out.len() - name_start);
+        out.replace_range(at..name_start + name_len, "expected a table");
+    }
+    out
+}
+
+/// Splits serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a`",
+/// "expected `a` or `b`", "there are no fields") into the field and the valid names.
+fn parse_unknown_field(message: &str) -> Option<(&str, Vec<&str>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let valid = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|name| !name.starts_with('_'))
+        .collect();
+    Some((field, valid))
+}
+
+/// How a key is written, for hints.
+fn example(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "description" => "description = \"When the moderator leaves, one of the others becomes moderator.\"",
+        "source" => "source = \"https://github.com/jitsi/docker-jitsi-meet/issues/1465\"",
+        "variants" => "variants = [\"jwt-auto-owner\"]",
+        "timeout" => "timeout = \"20s\" (ms, s, m, h)",
+        "transport" => "transport = \"bot\" or \"browser\"",
+        "login" => "login = \"token\", \"guest\" or \"none\"",
+        "nick" => "nick = \"carol_2\"",
+        "token" => "token = { expired = true } or token = { claims = { \"context.user.moderator\" = \"true\" } }",
+        "join" => "join = [\"alice\"] or join = [\"bob\", \"carol\"]",
+        "leave" => "leave = \"alice\" (one participant per step)",
+        "disconnect" => "disconnect = \"alice\" (one participant per step)",
+        "rejoin" => "rejoin = \"alice\" (one participant per step)",
+        "wait" => "wait = \"2s\" (ms, s, m, h)",
+        "grant" => "grant = { by = \"carol\", to = \"alice\" }",
+        "kick" => "kick = { by = \"carol\", who = \"alice\" }",
+        "moderators" => "moderators = [\"alice\"] (exactly these; [] for nobody)",
+        "moderators_one_of" => "moderators_one_of = [\"bob\", \"carol\"]",
+        "moderator_count" => "moderator_count = 1",
+        "rejected" => "rejected = [\"mallory\"]",
+        "note" => "note = \"an expired token must not get in\"",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_field_messages_split() {
+        assert_eq!(
+            parse_unknown_field("unknown field `jion`, expected one of `join`, `leave`"),
+            Some(("jion", vec!["join", "leave"]))
+        );
+        assert_eq!(
+            parse_unknown_field("unknown field `x`, expected `a` or `b`"),
+            Some(("x", vec!["a", "b"]))
+        );
+        assert_eq!(
+            parse_unknown_field("unknown field `x`, there are no fields"),
+            Some(("x", vec![]))
+        );
+        assert_eq!(parse_unknown_field("missing field `by`"), None);
+    }
+
+    #[test]
+    fn serde_words_become_toml_words() {
+        assert_eq!(
+            plain_words("invalid type: string \"a\", expected struct RawGrant"),
+            "invalid type: string \"a\", expected a table"
+        );
+        assert_eq!(
+            plain_words("invalid value: integer `-1`, expected usize"),
+            "invalid value: integer `-1`, expected a whole number (0 or more)"
+        );
+        assert_eq!(
+            plain_words("unknown variant `x`, expected `bot` or `browser`"),
+            "unknown value `x`, expected `bot` or `browser`"
+        );
+    }
+
+    /// The action keys listed for messages are exactly the action fields of `RawStep`.
+    #[test]
+    fn action_keys_are_step_fields() {
+        let (doc, errors) = DeTable::parse_recoverable("zzz = 1");
+        assert!(errors.is_empty());
+        let doc = doc.into_inner();
+        let value = Spanned::new(0..7, DeValue::Table(doc));
+        let err = RawStep::deserialize(toml::de::ValueDeserializer::from(value)).unwrap_err();
+        let (_, valid) = parse_unknown_field(err.message()).unwrap();
+        for key in ACTION_KEYS {
+            assert!(valid.contains(key), "{key} not a step field: {valid:?}");
+        }
+    }
+}

@@ -1,0 +1,1043 @@
+//! The raw layer → a [`Scenario`], checking what serde cannot: names, nicks, variants, durations,
+//! one action per step, expectations that fit together, and the order of joins and leaves
+//! (by replaying who is in the room step by step).
+//!
+//! Every check adds to one list of problems and carries on, so a file with five mistakes gets
+//! five messages. The replay runs only when every step was read, because a missing step would
+//! make later ones look wrong.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::diagnostic::{closest, line_col, quoted_list, Problem};
+use super::duration::parse_duration;
+use super::model::{Action, Expect, Login, ParticipantSpec, Scenario, Step, DEFAULT_TIMEOUT};
+use super::parse::{Key, ParticipantEntry, RawScenario, RawStep, StepEntry, ACTION_KEYS};
+use crate::stack::variant::Variants;
+
+/// Checks `raw` and builds the scenario. Returns `None` if any problem was found (they are all in
+/// `problems`, together with those of earlier stages).
+pub(super) fn validate(
+    raw: RawScenario,
+    name: String,
+    path: PathBuf,
+    text: &str,
+    variants: &Variants,
+    problems: &mut Vec<Problem>,
+) -> Option<Scenario> {
+    let before = problems.len();
+    let mut check = Checker {
+        text,
+        problems,
+        known: raw.participants.iter().map(|p| p.name.clone()).collect(),
+    };
+
+    let header = check.header(&raw, variants);
+    let participants = check.participants(&raw);
+    let steps = check.steps(&raw);
+    check.replay(&raw.steps);
+
+    if problems.len() > before {
+        return None;
+    }
+    let (description, source, variants, timeout) = header?;
+    Some(Scenario {
+        name,
+        path,
+        description,
+        source,
+        variants,
+        timeout,
+        participants: participants?,
+        steps: steps?,
+    })
+}
+
+type Header = (String, Option<String>, Vec<String>, Duration);
+
+struct Checker<'a> {
+    text: &'a str,
+    problems: &'a mut Vec<Problem>,
+    /// Every declared participant name, including those whose body had a problem.
+    known: Vec<String>,
+}
+
+impl Checker<'_> {
+    fn push(&mut self, problem: Problem) {
+        self.problems.push(problem);
+    }
+
+    fn header(&mut self, raw: &RawScenario, variants: &Variants) -> Option<Header> {
+        // A top level that did not deserialize has been reported already.
+        let header = raw.header.as_ref()?;
+        let description = match &header.description {
+            Some(d) => Some(d.get_ref().clone()),
+            None => {
+                self.push(
+                    Problem::at(
+                        "scenario::missing_key",
+                        0..0,
+                        "`description` missing",
+                        "the scenario has no `description`",
+                    )
+                    .help(
+                        "say what the scenario checks, in the words of its bug report:\n\
+                         description = \"When the moderator leaves, exactly one of the others \
+                         becomes moderator.\"",
+                    ),
+                );
+                None
+            }
+        };
+        let variants = self.variants(header.variants.as_ref(), variants);
+        let timeout = match &header.timeout {
+            None => Some(DEFAULT_TIMEOUT),
+            Some(t) => self.deadline(t, "timeout"),
+        };
+        Some((
+            description?,
+            header.source.as_ref().map(|s| s.get_ref().clone()),
+            variants?,
+            timeout?,
+        ))
+    }
+
+    fn variants(
+        &mut self,
+        given: Option<&Spanned<Vec<Spanned<String>>>>,
+        variants: &Variants,
+    ) -> Option<Vec<String>> {
+        let known = variants.names();
+        let known_list = if known.is_empty() {
+            format!("`{}` defines none", variants.path.display())
+        } else {
+            format!("known variants: {}", quoted_list(known.iter().copied()))
+        };
+        let Some(given) = given else {
+            self.push(
+                Problem::at(
+                    "scenario::missing_key",
+                    0..0,
+                    "`variants` missing",
+                    "the scenario has no `variants`",
+                )
+                .help(format!(
+                    "name the deployment profiles it runs under, e.g. variants = [\"jwt-auto-owner\"]; \
+                     {known_list}"
+                )),
+            );
+            return None;
+        };
+        if given.get_ref().is_empty() {
+            self.push(
+                Problem::at(
+                    "scenario::no_variants",
+                    given.span(),
+                    "empty",
+                    "`variants` is empty",
+                )
+                .help(format!(
+                    "a scenario runs under at least one variant; {known_list}"
+                )),
+            );
+            return None;
+        }
+        let before = self.problems.len();
+        let mut seen: BTreeMap<&str, Range<usize>> = BTreeMap::new();
+        for v in given.get_ref() {
+            let name = v.get_ref().as_str();
+            if !variants.by_name.contains_key(name) {
+                let mut help = String::new();
+                if let Some(near) = closest(name, known.iter().copied()) {
+                    help.push_str(&format!("did you mean `{near}`? "));
+                }
+                help.push_str(&known_list);
+                help.push_str(&format!(" (in `{}`)", variants.path.display()));
+                self.push(
+                    Problem::at(
+                        "scenario::unknown_variant",
+                        v.span(),
+                        "not in variants.toml",
+                        format!("unknown variant `{name}`"),
+                    )
+                    .help(help),
+                );
+            } else if let Some(first) = seen.get(name) {
+                self.push(
+                    Problem::at(
+                        "scenario::duplicate",
+                        v.span(),
+                        "listed again",
+                        format!("variant `{name}` is listed twice"),
+                    )
+                    .also(first.clone(), "first listed here")
+                    .help("list each variant once"),
+                );
+            } else {
+                seen.insert(name, v.span());
+            }
+        }
+        (self.problems.len() == before).then(|| {
+            given
+                .get_ref()
+                .iter()
+                .map(|v| v.get_ref().clone())
+                .collect()
+        })
+    }
+
+    /// A `timeout` (of the scenario or a step): a duration greater than zero.
+    fn deadline(&mut self, value: &Spanned<String>, key: &str) -> Option<Duration> {
+        let d = self.duration(value, key)?;
+        if d.is_zero() {
+            self.push(
+                Problem::at(
+                    "scenario::invalid_duration",
+                    value.span(),
+                    "zero",
+                    format!("`{key}` is zero"),
+                )
+                .help("a deadline of zero fails every step; leave it out for the default of 10s"),
+            );
+            return None;
+        }
+        Some(d)
+    }
+
+    fn duration(&mut self, value: &Spanned<String>, key: &str) -> Option<Duration> {
+        match parse_duration(value.get_ref()) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                self.push(
+                    Problem::at(
+                        "scenario::invalid_duration",
+                        value.span(),
+                        "not a duration",
+                        format!("invalid duration `{}` for `{key}`: {why}", value.get_ref()),
+                    )
+                    .help(format!(
+                        "write whole numbers with units ms, s, m or h: {key} = \"2s\", \"500ms\", \"1m30s\""
+                    )),
+                );
+                None
+            }
+        }
+    }
+
+    fn participants(&mut self, raw: &RawScenario) -> Option<Vec<ParticipantSpec>> {
+        if raw.participants.is_empty() {
+            let declared = raw.top_keys.iter().any(|k| k.name == "participants");
+            match (&raw.participants_table, declared) {
+                (Some(table), _) => self.push(
+                    Problem::at(
+                        "scenario::no_participants",
+                        table.clone(),
+                        "empty",
+                        "`[participants]` is empty",
+                    )
+                    .help("declare them by name: alice = {}"),
+                ),
+                // Not a table: reported by `parse`.
+                (None, true) => {}
+                (None, false) => self.push(
+                    Problem::at(
+                        "scenario::no_participants",
+                        0..0,
+                        "no `[participants]`",
+                        "the scenario declares no participants",
+                    )
+                    .help("declare them by name:\n[participants]\nalice = {}\nbob = {}"),
+                ),
+            }
+            return None;
+        }
+        let before = self.problems.len();
+        let mut specs = Vec::new();
+        // nick → (where, participant)
+        let mut nicks: BTreeMap<String, (Range<usize>, String)> = BTreeMap::new();
+        for entry in &raw.participants {
+            let Some(body) = &entry.body else { continue };
+            let (nick, nick_span, explicit) = match &body.nick {
+                Some(n) => (n.get_ref().clone(), n.span(), true),
+                None => (entry.name.clone(), entry.span.clone(), false),
+            };
+            self.nick(entry, &nick, nick_span.clone(), explicit);
+            if let Some((first, owner)) = nicks.get(&nick) {
+                let what = if explicit {
+                    "nick"
+                } else {
+                    "default nick (the name)"
+                };
+                self.push(
+                    Problem::at(
+                        "scenario::duplicate_nick",
+                        nick_span.clone(),
+                        "same nick",
+                        format!(
+                            "participants `{owner}` and `{}` have the same nick `{nick}`",
+                            entry.name
+                        ),
+                    )
+                    .also(first.clone(), format!("nick of `{owner}`"))
+                    .help(format!(
+                        "two occupants cannot share a MUC nick; give `{}` another {what}, e.g. nick = \"{nick}_2\"",
+                        entry.name
+                    )),
+                );
+            } else {
+                nicks.insert(nick.clone(), (nick_span, entry.name.clone()));
+            }
+            let login = body
+                .login
+                .as_ref()
+                .map(|l| *l.get_ref())
+                .unwrap_or_default();
+            if let (Some(token), Login::Guest | Login::None) = (&body.token, login) {
+                let login_name = if login == Login::Guest {
+                    "guest"
+                } else {
+                    "none"
+                };
+                self.push(
+                    Problem::at(
+                        "scenario::token_without_login",
+                        key_span(&entry.keys, "token").unwrap_or_else(|| token.span()),
+                        "has no effect",
+                        format!(
+                            "participant `{}` has `token` overrides but logs in with login = \"{login_name}\" (no token)",
+                            entry.name
+                        ),
+                    )
+                    .help("remove `token`, or use login = \"token\" (the default)"),
+                );
+            }
+            specs.push(ParticipantSpec {
+                name: entry.name.clone(),
+                nick,
+                transport: body.transport.unwrap_or_default(),
+                login,
+                token: body
+                    .token
+                    .as_ref()
+                    .map(|t| t.get_ref().clone())
+                    .unwrap_or_default(),
+            });
+        }
+        let complete = raw.participants.iter().all(|p| p.body.is_some());
+        (complete && self.problems.len() == before).then_some(specs)
+    }
+
+    /// The MUC nick rule of Prosody's `muc_resource_validate`
+    /// (jitsi/jitsi-meet:resources/prosody-plugins/mod_muc_resource_validate.lua), on by default in
+    /// docker-jitsi-meet since stable-10978: `^[a-zA-Z0-9][a-zA-Z0-9_]*$`
+    /// (research/jitsi-moderator.md §3.3). Checked for every release: a nick that passes it works
+    /// on older ones too.
+    fn nick(&mut self, entry: &ParticipantEntry, nick: &str, span: Range<usize>, explicit: bool) {
+        if nick_is_valid(nick) {
+            return;
+        }
+        let suggestion = suggest_nick(nick);
+        let (message, help) = if explicit {
+            (
+                format!("invalid nick `{nick}` for participant `{}`", entry.name),
+                format!(
+                    "MUC nicks are letters, digits and `_`, starting with a letter or digit \
+                     (Prosody muc_resource_validate, docker-jitsi-meet stable-10978+), e.g. nick = \"{suggestion}\""
+                ),
+            )
+        } else {
+            (
+                format!(
+                    "participant name `{nick}` is not a valid MUC nick, and the nick defaults to the name"
+                ),
+                format!(
+                    "MUC nicks are letters, digits and `_`, starting with a letter or digit \
+                     (Prosody muc_resource_validate, docker-jitsi-meet stable-10978+): set nick = \"{suggestion}\" \
+                     on this participant, or rename it to `{suggestion}`"
+                ),
+            )
+        };
+        self.push(Problem::at("scenario::invalid_nick", span, "invalid nick", message).help(help));
+    }
+
+    /// Reports a name that is not a declared participant; true if it is one.
+    fn participant_name(&mut self, name: &Spanned<String>, place: &str) -> bool {
+        let who = name.get_ref().as_str();
+        if self.known.iter().any(|k| k == who) {
+            return true;
+        }
+        let mut help = String::new();
+        if let Some(near) = closest(who, self.known.iter().map(String::as_str)) {
+            help.push_str(&format!("did you mean `{near}`? "));
+        }
+        if self.known.is_empty() {
+            help.push_str("declare it under [participants]");
+        } else {
+            help.push_str(&format!(
+                "participants: {} (declare others under [participants])",
+                quoted_list(self.known.iter().map(String::as_str))
+            ));
+        }
+        self.push(
+            Problem::at(
+                "scenario::unknown_participant",
+                name.span(),
+                "not a participant",
+                format!("unknown participant `{who}` {place}"),
+            )
+            .help(help),
+        );
+        false
+    }
+
+    /// Checks each step on its own; `None` if some step was unreadable or had a problem.
+    fn steps(&mut self, raw: &RawScenario) -> Option<Vec<Step>> {
+        if raw.steps.is_empty() {
+            if !raw.top_keys.iter().any(|k| k.name == "step") {
+                let end = self.text.len();
+                self.push(
+                    Problem::at(
+                        "scenario::no_steps",
+                        end..end,
+                        "no `[[step]]`",
+                        "the scenario has no steps",
+                    )
+                    .help("add steps:\n[[step]]\njoin = [\"alice\"]\nmoderators = [\"alice\"]"),
+                );
+            }
+            return None;
+        }
+        let mut checked = Vec::new();
+        let mut complete = true;
+        for (index, entry) in raw.steps.iter().enumerate() {
+            match &entry.body {
+                Some(body) => match self.step(index, entry, body) {
+                    Some(step) => checked.push(step),
+                    None => complete = false,
+                },
+                None => complete = false,
+            }
+        }
+        complete.then_some(checked)
+    }
+
+    fn step(&mut self, index: usize, entry: &StepEntry, body: &RawStep) -> Option<Step> {
+        let n = index + 1;
+        let here = format!("in step {n}");
+        let line = line_col(self.text, entry.span.start).0;
+
+        let action = self.action(n, entry, body);
+
+        // Names: every one must be declared (unknown ones are reported once, here).
+        let mut names: Vec<(&Spanned<String>, String)> = Vec::new();
+        if let Some(join) = &body.join {
+            if join.get_ref().is_empty() {
+                self.push(
+                    Problem::at(
+                        "scenario::empty_list",
+                        join.span(),
+                        "nobody",
+                        format!("`join` {here} names nobody"),
+                    )
+                    .help("join = [\"alice\"] or join = [\"bob\", \"carol\"]"),
+                );
+            }
+            self.duplicates(join.get_ref(), "join", &here);
+            names.extend(join.get_ref().iter().map(|n| (n, here.clone())));
+        }
+        for who in [&body.leave, &body.disconnect, &body.rejoin]
+            .into_iter()
+            .flatten()
+        {
+            names.push((who, here.clone()));
+        }
+        if let Some(grant) = &body.grant {
+            names.push((&grant.get_ref().by, format!("in `grant` of step {n}")));
+            names.push((&grant.get_ref().to, format!("in `grant` of step {n}")));
+        }
+        if let Some(kick) = &body.kick {
+            names.push((&kick.get_ref().by, format!("in `kick` of step {n}")));
+            names.push((&kick.get_ref().who, format!("in `kick` of step {n}")));
+        }
+        for (key, list) in [
+            ("moderators", &body.moderators),
+            ("moderators_one_of", &body.moderators_one_of),
+            ("rejected", &body.rejected),
+        ] {
+            if let Some(list) = list {
+                self.duplicates(list.get_ref(), key, &here);
+                let place = format!("in `{key}` of step {n}");
+                names.extend(list.get_ref().iter().map(|who| (who, place.clone())));
+            }
+        }
+        let before = self.problems.len();
+        for (name, place) in names {
+            self.participant_name(name, &place);
+        }
+        let names_ok = self.problems.len() == before;
+
+        let expect = self.expect(n, entry, body);
+        let timeout = match &body.timeout {
+            Some(t) => self.deadline(t, "timeout").map(Some),
+            None => Some(None),
+        };
+        let (action, expect, timeout) = (action?, expect?, timeout?);
+        if !names_ok {
+            return None;
+        }
+        Some(Step {
+            index,
+            line,
+            action,
+            expect,
+            timeout,
+            note: body.note.as_ref().map(|n| n.get_ref().clone()),
+        })
+    }
+
+    fn duplicates(&mut self, list: &[Spanned<String>], key: &str, here: &str) {
+        let mut seen: BTreeMap<&str, Range<usize>> = BTreeMap::new();
+        for name in list {
+            let who = name.get_ref().as_str();
+            match seen.get(who) {
+                Some(first) => self.push(
+                    Problem::at(
+                        "scenario::duplicate",
+                        name.span(),
+                        "listed again",
+                        format!("`{who}` is listed twice in `{key}` {here}"),
+                    )
+                    .also(first.clone(), "first listed here")
+                    .help("list each participant once"),
+                ),
+                None => {
+                    seen.insert(who, name.span());
+                }
+            }
+        }
+    }
+
+    /// The one action of a step.
+    fn action(&mut self, n: usize, entry: &StepEntry, body: &RawStep) -> Option<Action> {
+        let present: Vec<&Key> = entry
+            .keys
+            .iter()
+            .filter(|k| ACTION_KEYS.contains(&k.name.as_str()))
+            .collect();
+        match present.as_slice() {
+            [] => {
+                self.push(
+                    Problem::at(
+                        "scenario::no_action",
+                        entry.span.clone(),
+                        "no action",
+                        format!("step {n} has no action"),
+                    )
+                    .help(format!(
+                        "a step does exactly one of {}; a step that only checks can `wait`, e.g. wait = \"1s\"",
+                        quoted_list(ACTION_KEYS.iter().copied())
+                    )),
+                );
+                return None;
+            }
+            [_] => {}
+            [first, rest @ ..] => {
+                for extra in rest {
+                    self.push(
+                        Problem::at(
+                            "scenario::several_actions",
+                            extra.key.clone(),
+                            "second action",
+                            format!(
+                                "step {n} has more than one action (`{}` and `{}`)",
+                                first.name, extra.name
+                            ),
+                        )
+                        .also(first.key.clone(), "first action")
+                        .help("a step does one thing, so each gets its own snapshot; split it into two [[step]]s"),
+                    );
+                }
+                // Still check the duration, so the split step is right the first time.
+                if let Some(wait) = &body.wait {
+                    self.duration(wait, "wait");
+                }
+                return None;
+            }
+        }
+        if let Some(join) = &body.join {
+            return Some(Action::Join(names(join.get_ref())));
+        }
+        if let Some(who) = &body.leave {
+            return Some(Action::Leave(who.get_ref().clone()));
+        }
+        if let Some(who) = &body.disconnect {
+            return Some(Action::Disconnect(who.get_ref().clone()));
+        }
+        if let Some(who) = &body.rejoin {
+            return Some(Action::Rejoin(who.get_ref().clone()));
+        }
+        if let Some(wait) = &body.wait {
+            let d = self.duration(wait, "wait")?;
+            if d.is_zero() {
+                self.push(
+                    Problem::at(
+                        "scenario::invalid_duration",
+                        wait.span(),
+                        "zero",
+                        format!("step {n} waits for nothing"),
+                    )
+                    .help("wait at least 1ms, or remove the step"),
+                );
+                return None;
+            }
+            return Some(Action::Wait(d));
+        }
+        if let Some(grant) = &body.grant {
+            let grant = grant.get_ref();
+            return Some(Action::Grant {
+                by: grant.by.get_ref().clone(),
+                to: grant.to.get_ref().clone(),
+            });
+        }
+        if let Some(kick) = &body.kick {
+            let kick = kick.get_ref();
+            return Some(Action::Kick {
+                by: kick.by.get_ref().clone(),
+                who: kick.who.get_ref().clone(),
+            });
+        }
+        None
+    }
+
+    /// The expectations of a step, checked against each other and against the step's action.
+    fn expect(&mut self, n: usize, entry: &StepEntry, body: &RawStep) -> Option<Expect> {
+        let before = self.problems.len();
+        if let (Some(_), Some(one_of)) = (&body.moderators, &body.moderators_one_of) {
+            let mut problem = Problem::at(
+                "scenario::conflicting_expectations",
+                key_span(&entry.keys, "moderators_one_of").unwrap_or_else(|| one_of.span()),
+                "second expectation",
+                format!("step {n} has both `moderators` and `moderators_one_of`"),
+            )
+            .help(
+                "`moderators` is the exact set, `moderators_one_of` is \"exactly one of these\"; keep one",
+            );
+            if let Some(first) = key_span(&entry.keys, "moderators") {
+                problem = problem.also(first, "exact set here");
+            }
+            self.push(problem);
+        }
+        if let Some(one_of) = &body.moderators_one_of {
+            if one_of.get_ref().len() < 2 {
+                let help = match one_of.get_ref().first() {
+                    Some(only) => format!(
+                        "with one candidate there is no choice: moderators = [\"{}\"]",
+                        only.get_ref()
+                    ),
+                    None => "list the candidates, e.g. moderators_one_of = [\"bob\", \"carol\"]; \
+                             for nobody write moderators = []"
+                        .to_owned(),
+                };
+                self.push(
+                    Problem::at(
+                        "scenario::one_of_too_short",
+                        one_of.span(),
+                        "fewer than two",
+                        format!(
+                            "`moderators_one_of` in step {n} names fewer than two participants"
+                        ),
+                    )
+                    .help(help),
+                );
+            }
+        }
+        if let Some(count) = &body.moderator_count {
+            let count_value = *count.get_ref();
+            let implied = match (&body.moderators, &body.moderators_one_of) {
+                (Some(m), _) => Some((m.get_ref().len(), "moderators", m.span())),
+                (None, Some(o)) => Some((1, "moderators_one_of", o.span())),
+                (None, None) => None,
+            };
+            if let Some((implied, key, span)) = implied {
+                if implied != count_value {
+                    let help = if key == "moderators" {
+                        format!("`moderators` lists {implied}; drop `moderator_count` (the list already fixes the count)")
+                    } else {
+                        "`moderators_one_of` means exactly one moderator; drop `moderator_count`"
+                            .to_owned()
+                    };
+                    self.push(
+                        Problem::at(
+                            "scenario::conflicting_expectations",
+                            count.span(),
+                            format!("says {count_value}"),
+                            format!(
+                                "`moderator_count = {count_value}` in step {n} contradicts `{key}`"
+                            ),
+                        )
+                        .also(span, format!("means {implied}"))
+                        .help(help),
+                    );
+                }
+            }
+        }
+        if let Some(rejected) = &body.rejected {
+            let joining: Vec<&str> = match (&body.join, &body.rejoin) {
+                (Some(join), _) => join
+                    .get_ref()
+                    .iter()
+                    .map(|n| n.get_ref().as_str())
+                    .collect(),
+                (None, Some(who)) => vec![who.get_ref().as_str()],
+                (None, None) => Vec::new(),
+            };
+            for who in rejected.get_ref() {
+                let name = who.get_ref().as_str();
+                if self.is_known(name) && !joining.contains(&name) {
+                    self.push(
+                        Problem::at(
+                            "scenario::rejected_not_joining",
+                            who.span(),
+                            "does not join here",
+                            format!(
+                                "`{}` is expected to be rejected in step {n} but does not join in it",
+                                who.get_ref()
+                            ),
+                        )
+                        .help(format!(
+                            "`rejected` lists participants of the same step's `join` (or `rejoin`): \
+                             join = [\"{0}\"] with rejected = [\"{0}\"]",
+                            who.get_ref()
+                        )),
+                    );
+                }
+            }
+        }
+        (self.problems.len() == before).then(|| Expect {
+            moderators: body.moderators.as_ref().map(|m| names(m.get_ref())),
+            moderators_one_of: body.moderators_one_of.as_ref().map(|m| names(m.get_ref())),
+            moderator_count: body.moderator_count.as_ref().map(|c| *c.get_ref()),
+            rejected: body
+                .rejected
+                .as_ref()
+                .map(|r| names(r.get_ref()))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Replays the steps, tracking who is in the room, and reports actions on someone absent,
+    /// joins of someone present, and expectations about someone absent.
+    ///
+    /// Works on the raw steps, so a step whose expectations or duration had a problem still
+    /// counts; it needs every step readable with exactly one action (else it reports nothing,
+    /// as a missing step would make later ones look wrong). Names that are not participants were
+    /// reported already and are skipped.
+    fn replay(&mut self, entries: &[StepEntry]) {
+        let mut steps = Vec::new();
+        for entry in entries {
+            let Some(body) = &entry.body else { return };
+            let actions = entry
+                .keys
+                .iter()
+                .filter(|k| ACTION_KEYS.contains(&k.name.as_str()));
+            if actions.count() != 1 {
+                return;
+            }
+            steps.push(body);
+        }
+        let mut room: BTreeMap<&str, Presence> = BTreeMap::new();
+        for (index, body) in steps.into_iter().enumerate() {
+            let n = index + 1;
+            let rejected: BTreeSet<&str> = body
+                .rejected
+                .iter()
+                .flat_map(|r| r.get_ref())
+                .map(|r| r.get_ref().as_str())
+                .collect();
+
+            if let Some(join) = &body.join {
+                let mut seen = BTreeSet::new();
+                for who in join.get_ref() {
+                    let name = who.get_ref().as_str();
+                    if !seen.insert(name) || !self.is_known(name) {
+                        continue; // a duplicate or an unknown name: reported already
+                    }
+                    match presence(&room, name) {
+                        Presence::Never => {
+                            if !rejected.contains(name) {
+                                room.insert(name, Presence::In { since: n });
+                            }
+                        }
+                        Presence::In { since } => self.push(
+                            Problem::at(
+                                "scenario::order",
+                                who.span(),
+                                "already in the room",
+                                format!(
+                                    "`{name}` joins in step {n} but is already in the room (joined in step {since})"
+                                ),
+                            )
+                            .help(format!(
+                                "`{name}` must leave or disconnect before joining again, with `rejoin`"
+                            )),
+                        ),
+                        Presence::Out { joined, left } => self.push(
+                            Problem::at(
+                                "scenario::order",
+                                who.span(),
+                                "joined before",
+                                format!("`{name}` joins in step {n} but already joined in step {joined}"),
+                            )
+                            .help(format!(
+                                "`join` is a first join; `{name}` left in step {left}, so write rejoin = \"{name}\""
+                            )),
+                        ),
+                    }
+                }
+            } else if let Some(who) = &body.rejoin {
+                let name = who.get_ref().as_str();
+                match presence(&room, name) {
+                    _ if !self.is_known(name) => {}
+                    Presence::Out { .. } => {
+                        if !rejected.contains(name) {
+                            room.insert(name, Presence::In { since: n });
+                        }
+                                    }
+                    Presence::Never => self.push(
+                        Problem::at(
+                            "scenario::order",
+                            who.span(),
+                            "never joined",
+                            format!("`{name}` rejoins in step {n} but never joined"),
+                        )
+                        .help(format!("a first join is join = [\"{name}\"]")),
+                    ),
+                    Presence::In { since } => self.push(
+                        Problem::at(
+                            "scenario::order",
+                            who.span(),
+                            "still in the room",
+                            format!(
+                                "`{name}` rejoins in step {n} but is still in the room (joined in step {since})"
+                            ),
+                        )
+                        .help(format!(
+                            "leave = \"{name}\" or disconnect = \"{name}\" in an earlier step"
+                        )),
+                    ),
+                }
+            } else if let Some((who, verb)) = body
+                .leave
+                .as_ref()
+                .map(|w| (w, "leaves"))
+                .or_else(|| body.disconnect.as_ref().map(|w| (w, "disconnects")))
+            {
+                let name = who.get_ref().as_str();
+                if self.present(&room, name, who.span(), &format!("{verb} in step {n}")) {
+                    room.insert(
+                        name,
+                        Presence::Out {
+                            joined: since_of(&room, name),
+                            left: n,
+                        },
+                    );
+                }
+            } else if let Some(grant) = &body.grant {
+                let grant = grant.get_ref();
+                self.present(
+                    &room,
+                    grant.by.get_ref(),
+                    grant.by.span(),
+                    &format!("grants in step {n}"),
+                );
+                self.present(
+                    &room,
+                    grant.to.get_ref(),
+                    grant.to.span(),
+                    &format!("is granted owner in step {n}"),
+                );
+            } else if let Some(kick) = &body.kick {
+                let kick = kick.get_ref();
+                self.present(
+                    &room,
+                    kick.by.get_ref(),
+                    kick.by.span(),
+                    &format!("kicks in step {n}"),
+                );
+                let who = kick.who.get_ref().as_str();
+                // The replay assumes the kick succeeds; a refused kick is a finding of the run.
+                if self.present(
+                    &room,
+                    who,
+                    kick.who.span(),
+                    &format!("is kicked in step {n}"),
+                ) {
+                    room.insert(
+                        who,
+                        Presence::Out {
+                            joined: since_of(&room, who),
+                            left: n,
+                        },
+                    );
+                }
+            }
+
+            for (key, list) in [
+                ("moderators", &body.moderators),
+                ("moderators_one_of", &body.moderators_one_of),
+            ] {
+                for who in list.iter().flat_map(|l| l.get_ref()) {
+                    let name = who.get_ref().as_str();
+                    let why = match presence(&room, name) {
+                        _ if !self.is_known(name) => continue,
+                        Presence::In { .. } => continue,
+                        Presence::Out { left, .. } if left == n => {
+                            format!("`{name}` leaves the room in this step")
+                        }
+                        Presence::Out { left, .. } => format!("`{name}` left in step {left}"),
+                        Presence::Never if rejected.contains(name) => {
+                            format!("`{name}` is rejected in this step")
+                        }
+                        Presence::Never => format!("`{name}` has not joined yet"),
+                    };
+                    self.push(
+                        Problem::at(
+                            "scenario::not_in_room",
+                            who.span(),
+                            "not in the room",
+                            format!("`{key}` of step {n} names `{name}`, who is not in the room after the step"),
+                        )
+                        .help(format!("{why}; only occupants can be moderators")),
+                    );
+                }
+            }
+            if let Some(count) = &body.moderator_count {
+                let present = room
+                    .values()
+                    .filter(|p| matches!(p, Presence::In { .. }))
+                    .count();
+                if *count.get_ref() > present {
+                    self.push(
+                        Problem::at(
+                            "scenario::not_in_room",
+                            count.span(),
+                            format!("only {present} in the room"),
+                            format!(
+                                "`moderator_count = {}` in step {n}, but only {present} participants are in the room after it",
+                                count.get_ref()
+                            ),
+                        )
+                        .help("count only participants that have joined and not left"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn is_known(&self, name: &str) -> bool {
+        self.known.iter().any(|k| k == name)
+    }
+
+    /// Reports `name` if it is not in the room; true if it is. Unknown names were reported
+    /// already: false, without a second report.
+    fn present(
+        &mut self,
+        room: &BTreeMap<&str, Presence>,
+        name: &str,
+        span: Range<usize>,
+        what: &str,
+    ) -> bool {
+        if !self.is_known(name) {
+            return false;
+        }
+        let help = match presence(room, name) {
+            Presence::In { .. } => return true,
+            Presence::Never => {
+                format!("`{name}` has not joined yet; join = [\"{name}\"] in an earlier step")
+            }
+            Presence::Out { left, .. } => {
+                format!("`{name}` left in step {left}; rejoin = \"{name}\" in an earlier step")
+            }
+        };
+        self.push(
+            Problem::at(
+                "scenario::order",
+                span,
+                "not in the room",
+                format!("`{name}` {what} but is not in the room"),
+            )
+            .help(help),
+        );
+        false
+    }
+}
+
+/// Where a participant is, during the replay. Step numbers are 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presence {
+    Never,
+    In { since: usize },
+    Out { joined: usize, left: usize },
+}
+
+fn presence(room: &BTreeMap<&str, Presence>, name: &str) -> Presence {
+    room.get(name).copied().unwrap_or(Presence::Never)
+}
+
+fn since_of(room: &BTreeMap<&str, Presence>, name: &str) -> usize {
+    match room.get(name) {
+        Some(Presence::In { since }) => *since,
+        Some(Presence::Out { joined, .. }) => *joined,
+        _ => 0,
+    }
+}
+
+fn key_span(keys: &[Key], name: &str) -> Option<Range<usize>> {
+    keys.iter().find(|k| k.name == name).map(|k| k.key.clone())
+}
+
+fn names(list: &[Spanned<String>]) -> Vec<String> {
+    list.iter().map(|n| n.get_ref().clone()).collect()
+}
+
+/// `^[a-zA-Z0-9][a-zA-Z0-9_]*$`.
+fn nick_is_valid(nick: &str) -> bool {
+    let mut chars = nick.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The nearest valid nick: other characters become `_`, and a leading `_` gets a `p` before it.
+fn suggest_nick(nick: &str) -> String {
+    let mut out: String = nick
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if !out.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        out.insert(0, 'p');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nick_rule_is_muc_resource_validate() {
+        for ok in ["alice", "carol_2", "B0b", "1st"] {
+            assert!(nick_is_valid(ok), "{ok}");
+        }
+        for bad in ["", "bob-1", "_x", "a b", "é", "a.b"] {
+            assert!(!nick_is_valid(bad), "{bad}");
+        }
+        assert_eq!(suggest_nick("bob-1"), "bob_1");
+        assert_eq!(suggest_nick("-x"), "p_x");
+        assert_eq!(suggest_nick(""), "p");
+        assert!(nick_is_valid(&suggest_nick("é-ö")));
+    }
+}
