@@ -1,1 +1,468 @@
-//! TODO
+//! Golden timelines: a [`Timeline`] rendered as text, one line per step, stored as an insta snapshot
+//! (`snapshots/<family>/<scenario>@<variant>.snap`) so `cargo insta review` accepts changes.
+//!
+//! The text is independent of the version: every version of a family is checked against the same golden
+//! timeline (DESIGN.md decision 2). Arbitrary choices the scenario declares (`moderators_one_of`) are
+//! normalised — the chosen participant becomes `one-of(bob|carol)` from that step on, the others
+//! `other-of(bob|carol)` — so repeated runs give identical text whichever one jicofo picked.
+//! One line per step means every line of a diff names its step.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::scenario::Scenario;
+use crate::stack::Family;
+use crate::timeline::{Seat, StepRecord, Timeline, View};
+
+/// `snapshots/<family>/<scenario>@<variant>.snap`.
+pub fn path(root: &Path, family: Family, scenario: &str, variant: &str) -> PathBuf {
+    root.join(family.as_str())
+        .join(format!("{scenario}@{variant}.snap"))
+}
+
+/// Name-to-alias mapping built from the scenario's `moderators_one_of` steps.
+#[derive(Default)]
+struct Aliases {
+    map: BTreeMap<String, String>,
+    notes: Vec<String>,
+}
+
+impl Aliases {
+    fn name(&self, n: &str) -> String {
+        self.map.get(n).cloned().unwrap_or_else(|| n.to_owned())
+    }
+
+    /// After a step that declared `one_of`, alias its members (first alias wins).
+    fn learn(&mut self, one_of: &[String], record: &StepRecord) {
+        let Some(moderators) = record.moderators() else {
+            return;
+        };
+        let chosen: Vec<&String> = moderators.iter().filter(|m| one_of.contains(m)).collect();
+        if chosen.len() != 1 || one_of.iter().any(|n| self.map.contains_key(n)) {
+            return;
+        }
+        let mut set = one_of.to_vec();
+        set.sort();
+        let set = set.join("|");
+        for n in one_of {
+            let alias = if n == chosen[0] {
+                format!("one-of({set})")
+            } else {
+                format!("other-of({set})")
+            };
+            self.map.insert(n.clone(), alias);
+        }
+        self.notes.push(format!(
+            "one-of({set}) is whichever of them became moderator at step {} (jicofo's choice is arbitrary); other-of({set}) the rest",
+            record.index + 1
+        ));
+    }
+}
+
+fn seat(s: &Seat) -> String {
+    format!("{}/{}", s.affiliation.as_deref().unwrap_or("?"), s.role)
+}
+
+fn names(set: &BTreeSet<String>, aliases: &Aliases) -> String {
+    if set.is_empty() {
+        return "nobody".into();
+    }
+    let mut v: Vec<String> = set.iter().map(|n| aliases.name(n)).collect();
+    v.sort();
+    v.join(", ")
+}
+
+fn room(view: &View, aliases: &Aliases) -> String {
+    if view.occupants.is_empty() {
+        return "empty".into();
+    }
+    let mut v: Vec<String> = view
+        .occupants
+        .iter()
+        .map(|(n, s)| format!("{}:{}", aliases.name(n), seat(s)))
+        .collect();
+    v.sort();
+    v.join(", ")
+}
+
+fn step_line(record: &StepRecord, aliases: &Aliases) -> String {
+    let mut parts = Vec::new();
+    for (who, why) in &record.rejected {
+        parts.push(format!("rejected {}: {why}", aliases.name(who)));
+    }
+    for r in &record.refused {
+        parts.push(format!("refused {r}"));
+    }
+    match record.consensus() {
+        Some(view) => {
+            parts.push(format!(
+                "moderators: {}",
+                names(&view.moderators(), aliases)
+            ));
+            parts.push(format!("room: {}", room(&view, aliases)));
+        }
+        None if record.views.is_empty() => {
+            parts.push("moderators: nobody".into());
+            parts.push("room: empty".into());
+        }
+        None => {
+            // Observers disagree: each one's view, in alias order.
+            let mut seen: Vec<String> = record
+                .views
+                .iter()
+                .map(|(observer, view)| {
+                    format!(
+                        "{} sees moderators {} in {}",
+                        aliases.name(observer),
+                        names(&view.moderators(), aliases),
+                        room(view, aliases)
+                    )
+                })
+                .collect();
+            seen.sort();
+            parts.push(format!("OBSERVERS DISAGREE: {}", seen.join("; ")));
+        }
+    }
+    if let Some(j) = &record.jicofo {
+        parts.push(format!(
+            "jicofo: moderators {}",
+            names(&j.moderators(), aliases)
+        ));
+    }
+    if !record.converged {
+        parts.push("NOT CONVERGED".into());
+    }
+    for u in &record.unmet {
+        parts.push(format!("UNMET {u}"));
+    }
+    format!(
+        "{}. {} -> {}",
+        record.index + 1,
+        record.label,
+        parts.join(" | ")
+    )
+}
+
+/// The snapshot text of a timeline.
+pub fn render(timeline: &Timeline, scenario: &Scenario) -> String {
+    let mut aliases = Aliases::default();
+    let mut lines = Vec::new();
+    for record in &timeline.steps {
+        if let Some(one_of) = scenario
+            .steps
+            .get(record.index)
+            .and_then(|s| s.expect.moderators_one_of.as_ref())
+        {
+            aliases.learn(one_of, record);
+        }
+        lines.push(step_line(record, &aliases));
+    }
+    let mut out = vec![
+        format!("scenario: {}", timeline.scenario),
+        format!("variant: {}", timeline.variant),
+        format!("family: {}", timeline.stack.family.as_str()),
+    ];
+    out.extend(aliases.notes.iter().map(|n| format!("note: {n}")));
+    out.extend(lines);
+    out.join("\n") + "\n"
+}
+
+/// How a timeline compares with its golden snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Comparison {
+    Same,
+    /// Differs; `diff` lists the differing step lines (old `-`, new `+`).
+    Changed {
+        diff: String,
+    },
+    /// No golden snapshot yet.
+    New,
+}
+
+/// Reads the body of an insta snapshot file (after its `---` header), if the file exists.
+pub fn read_body(path: &Path) -> std::io::Result<Option<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(body_of(&text)))
+}
+
+fn body_of(text: &str) -> String {
+    // insta: "---\n<yaml header>\n---\n<body>"
+    if let Some(rest) = text.strip_prefix("---\n") {
+        if let Some(end) = rest.find("\n---\n") {
+            return rest[end + 5..].to_owned();
+        }
+    }
+    text.to_owned()
+}
+
+/// Compares a rendered body with the golden file at `path`.
+pub fn compare(path: &Path, body: &str) -> std::io::Result<Comparison> {
+    let Some(golden) = read_body(path)? else {
+        return Ok(Comparison::New);
+    };
+    if golden.trim_end() == body.trim_end() {
+        return Ok(Comparison::Same);
+    }
+    Ok(Comparison::Changed {
+        diff: diff_lines(&golden, body),
+    })
+}
+
+/// A line diff of two bodies (unchanged lines left out; each line names its step).
+pub fn diff_lines(old: &str, new: &str) -> String {
+    let diff = similar::TextDiff::from_lines(old.trim_end(), new.trim_end());
+    let mut out = String::new();
+    for change in diff.iter_all_changes() {
+        let sign = match change.tag() {
+            similar::ChangeTag::Delete => "-",
+            similar::ChangeTag::Insert => "+",
+            similar::ChangeTag::Equal => continue,
+        };
+        out.push_str(sign);
+        out.push_str(change.value().trim_end_matches('\n'));
+        out.push('\n');
+    }
+    out
+}
+
+/// The `.snap.new` path insta and `cargo insta review` use for a pending snapshot.
+pub fn pending_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".new");
+    PathBuf::from(p)
+}
+
+/// Writes `body` as a pending snapshot next to `path` (insta format), for `cargo insta review`.
+pub fn write_pending(path: &Path, body: &str, scenario: &Scenario) -> std::io::Result<PathBuf> {
+    let pending = pending_path(path);
+    if let Some(dir) = pending.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&pending, file_text(body, scenario))?;
+    Ok(pending)
+}
+
+/// Writes `body` as the golden snapshot (`--accept`).
+pub fn write_golden(path: &Path, body: &str, scenario: &Scenario) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, file_text(body, scenario))?;
+    let _ = std::fs::remove_file(pending_path(path));
+    Ok(())
+}
+
+fn file_text(body: &str, scenario: &Scenario) -> String {
+    let description = scenario
+        .description
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('"', "'");
+    format!(
+        "---\nsource: {}\ndescription: \"{}\"\n---\n{}",
+        scenario.path.display(),
+        description,
+        body
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{Action, Expect, Step};
+    use crate::stack::StackTarget;
+    use std::time::Duration;
+
+    fn seat(role: &str, aff: &str) -> Seat {
+        Seat {
+            role: role.into(),
+            affiliation: Some(aff.into()),
+        }
+    }
+
+    fn view(entries: &[(&str, &str, &str)]) -> View {
+        View {
+            occupants: entries
+                .iter()
+                .map(|(n, r, a)| (n.to_string(), seat(r, a)))
+                .collect(),
+        }
+    }
+
+    fn record(index: usize, label: &str, observers: &[&str], v: View) -> StepRecord {
+        StepRecord {
+            index,
+            label: label.into(),
+            location: format!("s.toml:{index}"),
+            views: observers
+                .iter()
+                .map(|o| (o.to_string(), v.clone()))
+                .collect(),
+            jicofo: None,
+            rejected: Default::default(),
+            refused: vec![],
+            converged: true,
+            unmet: vec![],
+            took: Duration::ZERO,
+        }
+    }
+
+    fn scenario() -> Scenario {
+        let step = |index, action, expect| Step {
+            index,
+            line: index + 1,
+            action,
+            expect,
+            timeout: None,
+            note: None,
+        };
+        Scenario {
+            name: "handover".into(),
+            path: "scenarios/handover.toml".into(),
+            description: "When the owner leaves, one of the others becomes moderator.".into(),
+            source: None,
+            variants: vec!["jwt-auto-owner".into()],
+            timeout: Duration::from_secs(10),
+            participants: vec![],
+            steps: vec![
+                step(
+                    0,
+                    Action::Join(vec!["alice".into(), "bob".into(), "carol".into()]),
+                    Expect::default(),
+                ),
+                step(
+                    1,
+                    Action::Leave("alice".into()),
+                    Expect {
+                        moderators_one_of: Some(vec!["carol".into(), "bob".into()]),
+                        ..Default::default()
+                    },
+                ),
+                step(2, Action::Join(vec!["dave".into()]), Expect::default()),
+            ],
+        }
+    }
+
+    fn timeline(successor: &str) -> Timeline {
+        let other = if successor == "bob" { "carol" } else { "bob" };
+        Timeline {
+            scenario: "handover".into(),
+            variant: "jwt-auto-owner".into(),
+            stack: "fixture:13".parse::<StackTarget>().unwrap(),
+            room: "r".into(),
+            steps: vec![
+                record(
+                    0,
+                    "join alice, bob, carol",
+                    &["alice", "bob", "carol"],
+                    view(&[
+                        ("alice", "moderator", "owner"),
+                        ("bob", "participant", "none"),
+                        ("carol", "participant", "none"),
+                    ]),
+                ),
+                record(
+                    1,
+                    "leave alice",
+                    &["bob", "carol"],
+                    view(&[
+                        (successor, "moderator", "owner"),
+                        (other, "participant", "none"),
+                    ]),
+                ),
+                record(
+                    2,
+                    "join dave",
+                    &["bob", "carol", "dave"],
+                    view(&[
+                        (successor, "moderator", "owner"),
+                        (other, "participant", "none"),
+                        ("dave", "participant", "none"),
+                    ]),
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn an_arbitrary_successor_renders_the_same_whoever_it_is() {
+        let s = scenario();
+        let a = render(&timeline("bob"), &s);
+        let b = render(&timeline("carol"), &s);
+        assert_eq!(a, b);
+        assert!(a.contains("2. leave alice -> moderators: one-of(bob|carol) | room: one-of(bob|carol):owner/moderator, other-of(bob|carol):none/participant"), "{a}");
+        assert!(
+            a.contains("3. join dave -> moderators: one-of(bob|carol) |"),
+            "{a}"
+        );
+        assert!(
+            a.contains("note: one-of(bob|carol) is whichever of them became moderator at step 2"),
+            "{a}"
+        );
+        // Before the choice, real names.
+        assert!(a.contains("1. join alice, bob, carol -> moderators: alice | room: alice:owner/moderator, bob:none/participant, carol:none/participant"), "{a}");
+    }
+
+    #[test]
+    fn disagreement_rejections_and_unmet_expectations_are_spelled_out() {
+        let s = scenario();
+        let mut t = timeline("bob");
+        t.steps[1].views.insert(
+            "carol".into(),
+            view(&[
+                ("bob", "participant", "none"),
+                ("carol", "participant", "none"),
+            ]),
+        );
+        t.steps[1].converged = false;
+        t.steps[1]
+            .unmet
+            .push("observers disagree on who is moderator".into());
+        t.steps[2].rejected.insert(
+            "mallory".into(),
+            "authentication refused: not-allowed (token has expired)".into(),
+        );
+        let text = render(&t, &s);
+        let line2 = text.lines().find(|l| l.starts_with("2. ")).unwrap();
+        assert!(line2.contains("OBSERVERS DISAGREE: bob sees moderators bob in bob:owner/moderator, carol:none/participant; carol sees moderators nobody"), "{line2}");
+        assert!(
+            line2.ends_with("NOT CONVERGED | UNMET observers disagree on who is moderator"),
+            "{line2}"
+        );
+        assert!(text.contains("3. join dave -> rejected mallory: authentication refused: not-allowed (token has expired) |"), "{text}");
+    }
+
+    #[test]
+    fn comparison_names_the_changed_step() {
+        let dir = std::env::temp_dir().join(format!("jh-snap-{}", std::process::id()));
+        let s = scenario();
+        let golden = render(&timeline("bob"), &s);
+        let p = path(&dir, Family::Fixture, "handover", "jwt-auto-owner");
+        assert_eq!(compare(&p, &golden).unwrap(), Comparison::New);
+        write_golden(&p, &golden, &s).unwrap();
+        assert!(p.ends_with("fixture/handover@jwt-auto-owner.snap"));
+        assert_eq!(compare(&p, &golden).unwrap(), Comparison::Same);
+        let mut t = timeline("bob");
+        t.steps[2].views.values_mut().for_each(|v| {
+            v.occupants
+                .insert("dave".into(), seat("moderator", "owner"));
+        });
+        let changed = render(&t, &s);
+        let Comparison::Changed { diff } = compare(&p, &changed).unwrap() else {
+            panic!("not changed")
+        };
+        assert_eq!(diff.lines().count(), 2, "{diff}");
+        assert!(
+            diff.lines().all(|l| l[1..].starts_with("3. join dave")),
+            "{diff}"
+        );
+        let pending = write_pending(&p, &changed, &s).unwrap();
+        assert_eq!(read_body(&pending).unwrap().unwrap(), changed);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

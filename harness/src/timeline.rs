@@ -1,1 +1,411 @@
-//! TODO
+//! The moderator timeline: after each step of a scenario, who held moderator (and owner) as every
+//! observer saw it, plus joins the deployment refused. Observers that disagree are recorded as such,
+//! never averaged.
+//!
+//! Everything here speaks scenario names (alice, bob); nicks, JIDs and room names stay in transcripts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::participant::Observation;
+use crate::scenario::{Expect, ParticipantSpec, Step};
+use crate::stack::StackTarget;
+
+/// What one observer saw of one participant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Seat {
+    /// `moderator`, `participant`, `visitor`, `none`.
+    pub role: String,
+    /// `owner`, `admin`, `member`, `none`; unknown to the jitsi-meet web app.
+    pub affiliation: Option<String>,
+}
+
+impl Seat {
+    pub fn is_moderator(&self) -> bool {
+        self.role == "moderator"
+    }
+
+    /// Same role, and the same affiliation where both observers can see it.
+    fn agrees_with(&self, other: &Seat) -> bool {
+        self.role == other.role
+            && match (&self.affiliation, &other.affiliation) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+/// The room as one observer saw it, in scenario names.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct View {
+    pub occupants: BTreeMap<String, Seat>,
+}
+
+impl View {
+    /// Maps an observation onto scenario names: a participant is recognised by its nick, or by its
+    /// display name (the web app shows names); anyone else keeps its nick, marked `?nick`.
+    pub fn from_observation(observation: &Observation, participants: &[ParticipantSpec]) -> View {
+        let occupants = observation
+            .occupants
+            .values()
+            .map(|seen| {
+                let name = participants
+                    .iter()
+                    .find(|p| p.nick == seen.nick)
+                    .or_else(|| {
+                        seen.name
+                            .as_ref()
+                            .and_then(|n| participants.iter().find(|p| &p.name == n))
+                    })
+                    .map(|p| p.name.clone())
+                    .unwrap_or_else(|| format!("?{}", seen.nick));
+                (
+                    name,
+                    Seat {
+                        role: seen.role.clone(),
+                        affiliation: seen.affiliation.clone(),
+                    },
+                )
+            })
+            .collect();
+        View { occupants }
+    }
+
+    pub fn moderators(&self) -> BTreeSet<String> {
+        self.occupants
+            .iter()
+            .filter(|(_, s)| s.is_moderator())
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    pub fn names(&self) -> BTreeSet<String> {
+        self.occupants.keys().cloned().collect()
+    }
+
+    /// Same people with agreeing seats.
+    pub fn agrees_with(&self, other: &View) -> bool {
+        self.occupants.len() == other.occupants.len()
+            && self.occupants.iter().all(|(n, s)| {
+                other
+                    .occupants
+                    .get(n)
+                    .map(|o| s.agrees_with(o))
+                    .unwrap_or(false)
+            })
+    }
+
+    /// Merges views that agree: affiliations filled in from whoever sees them.
+    fn merged<'a>(views: impl Iterator<Item = &'a View>) -> View {
+        let mut out = View::default();
+        for v in views {
+            for (name, seat) in &v.occupants {
+                let entry = out
+                    .occupants
+                    .entry(name.clone())
+                    .or_insert_with(|| seat.clone());
+                if entry.affiliation.is_none() {
+                    entry.affiliation = seat.affiliation.clone();
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One step of a timeline.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepRecord {
+    /// 0-based.
+    pub index: usize,
+    /// `join alice`, `leave bob`, … (from the scenario).
+    pub label: String,
+    /// `scenarios/x.toml:14`.
+    pub location: String,
+    /// Each observer present after the step, by scenario name.
+    pub views: BTreeMap<String, View>,
+    /// jicofo's own view (REST `/debug/conference`), when the stack exposes it.
+    pub jicofo: Option<View>,
+    /// Joins the deployment refused in this step, with the cause.
+    pub rejected: BTreeMap<String, String>,
+    /// Actions (grant, kick) the deployment refused, with the cause.
+    pub refused: Vec<String>,
+    /// Whether the observers converged (agreed, saw everyone, met the expectations) before the deadline.
+    pub converged: bool,
+    /// Expectations of the scenario this step did not meet.
+    pub unmet: Vec<String>,
+    /// Time from the step's start to convergence (or the deadline). Not part of snapshots.
+    #[serde(skip)]
+    pub took: Duration,
+}
+
+impl StepRecord {
+    /// Whether every observer saw the same thing.
+    pub fn observers_agree(&self) -> bool {
+        let mut views = self.views.values();
+        match views.next() {
+            None => true,
+            Some(first) => views.all(|v| v.agrees_with(first)),
+        }
+    }
+
+    /// The agreed view, if the observers agree (and there is at least one observer).
+    pub fn consensus(&self) -> Option<View> {
+        if self.views.is_empty() || !self.observers_agree() {
+            return None;
+        }
+        Some(View::merged(self.views.values()))
+    }
+
+    /// The agreed moderators; empty when nobody observes.
+    pub fn moderators(&self) -> Option<BTreeSet<String>> {
+        if self.views.is_empty() {
+            return Some(BTreeSet::new());
+        }
+        self.consensus().map(|v| v.moderators())
+    }
+}
+
+/// Checks a step's expectations against what was seen; returns what is unmet, in words.
+pub fn check(expect: &Expect, record: &StepRecord) -> Vec<String> {
+    let mut unmet = Vec::new();
+    let list = |s: &BTreeSet<String>| {
+        if s.is_empty() {
+            "nobody".to_owned()
+        } else {
+            s.iter().cloned().collect::<Vec<_>>().join(", ")
+        }
+    };
+    let wants_moderators = expect.moderators.is_some()
+        || expect.moderators_one_of.is_some()
+        || expect.moderator_count.is_some();
+    match record.moderators() {
+        None if wants_moderators => unmet.push("observers disagree on who is moderator".into()),
+        None => {}
+        Some(moderators) => {
+            if let Some(want) = &expect.moderators {
+                let want: BTreeSet<String> = want.iter().cloned().collect();
+                if want != moderators {
+                    unmet.push(format!(
+                        "moderators: expected {}, saw {}",
+                        list(&want),
+                        list(&moderators)
+                    ));
+                }
+            }
+            if let Some(one_of) = &expect.moderators_one_of {
+                let ok = moderators.len() == 1
+                    && moderators.iter().all(|m| one_of.iter().any(|o| o == m));
+                if !ok {
+                    unmet.push(format!(
+                        "moderators: expected exactly one of {}, saw {}",
+                        one_of.join(", "),
+                        list(&moderators)
+                    ));
+                }
+            }
+            if let Some(count) = expect.moderator_count {
+                if moderators.len() != count {
+                    unmet.push(format!(
+                        "moderator count: expected {count}, saw {} ({})",
+                        moderators.len(),
+                        list(&moderators)
+                    ));
+                }
+            }
+        }
+    }
+    for name in &expect.rejected {
+        if !record.rejected.contains_key(name) {
+            unmet.push(format!("{name} should have been refused but joined"));
+        }
+    }
+    unmet
+}
+
+/// The moderator timeline of one scenario under one variant on one stack.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Timeline {
+    pub scenario: String,
+    pub variant: String,
+    pub stack: StackTarget,
+    /// The room the scenario ran in (transcripts name it; snapshots do not).
+    #[serde(skip)]
+    pub room: String,
+    pub steps: Vec<StepRecord>,
+}
+
+impl Timeline {
+    /// Steps whose expectations were not met.
+    pub fn unmet(&self) -> impl Iterator<Item = &StepRecord> {
+        self.steps.iter().filter(|s| !s.unmet.is_empty())
+    }
+}
+
+/// A blank record for `step`.
+pub fn record_for(step: &Step, location: String) -> StepRecord {
+    StepRecord {
+        index: step.index,
+        label: step.label(),
+        location,
+        views: BTreeMap::new(),
+        jicofo: None,
+        rejected: BTreeMap::new(),
+        refused: Vec::new(),
+        converged: false,
+        unmet: Vec::new(),
+        took: Duration::ZERO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seat(role: &str, aff: Option<&str>) -> Seat {
+        Seat {
+            role: role.into(),
+            affiliation: aff.map(str::to_owned),
+        }
+    }
+
+    fn view(entries: &[(&str, &str, Option<&str>)]) -> View {
+        View {
+            occupants: entries
+                .iter()
+                .map(|(n, r, a)| (n.to_string(), seat(r, *a)))
+                .collect(),
+        }
+    }
+
+    fn record(views: &[(&str, View)]) -> StepRecord {
+        StepRecord {
+            index: 0,
+            label: "join alice".into(),
+            location: "x.toml:1".into(),
+            views: views
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.clone()))
+                .collect(),
+            jicofo: None,
+            rejected: BTreeMap::new(),
+            refused: Vec::new(),
+            converged: true,
+            unmet: Vec::new(),
+            took: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_browser_without_affiliations_agrees_with_a_bot() {
+        let bot = view(&[
+            ("alice", "moderator", Some("owner")),
+            ("bob", "participant", Some("none")),
+        ]);
+        let browser = view(&[("alice", "moderator", None), ("bob", "participant", None)]);
+        let r = record(&[("alice", browser), ("bob", bot)]);
+        assert!(r.observers_agree());
+        let c = r.consensus().unwrap();
+        assert_eq!(c.occupants["alice"].affiliation.as_deref(), Some("owner"));
+        assert_eq!(
+            r.moderators().unwrap(),
+            BTreeSet::from(["alice".to_owned()])
+        );
+    }
+
+    #[test]
+    fn disagreeing_observers_are_not_averaged() {
+        let a = view(&[
+            ("bob", "moderator", Some("owner")),
+            ("carol", "participant", Some("none")),
+        ]);
+        let b = view(&[
+            ("bob", "participant", Some("none")),
+            ("carol", "participant", Some("none")),
+        ]);
+        let r = record(&[("bob", a), ("carol", b)]);
+        assert!(!r.observers_agree());
+        assert_eq!(r.moderators(), None);
+        let expect = Expect {
+            moderator_count: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(
+            check(&expect, &r),
+            ["observers disagree on who is moderator"]
+        );
+    }
+
+    #[test]
+    fn expectations_are_checked_in_words() {
+        let v = view(&[
+            ("bob", "moderator", Some("owner")),
+            ("carol", "participant", Some("none")),
+        ]);
+        let mut r = record(&[("bob", v.clone()), ("carol", v)]);
+        let ok = Expect {
+            moderators_one_of: Some(vec!["bob".into(), "carol".into()]),
+            moderator_count: Some(1),
+            ..Default::default()
+        };
+        assert!(check(&ok, &r).is_empty());
+        let bad = Expect {
+            moderators: Some(vec!["carol".into()]),
+            rejected: vec!["mallory".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            check(&bad, &r),
+            [
+                "moderators: expected carol, saw bob",
+                "mallory should have been refused but joined"
+            ]
+        );
+        r.rejected
+            .insert("mallory".into(), "token has expired".into());
+        assert_eq!(check(&bad, &r).len(), 1);
+    }
+
+    #[test]
+    fn an_empty_room_has_no_moderator() {
+        let r = record(&[]);
+        let expect = Expect {
+            moderator_count: Some(0),
+            ..Default::default()
+        };
+        assert!(check(&expect, &r).is_empty());
+    }
+
+    #[test]
+    fn observations_map_to_scenario_names_by_nick_or_display_name() {
+        use crate::participant::Seen;
+        use crate::scenario::{Login, Transport};
+        let spec = |name: &str, nick: &str| ParticipantSpec {
+            name: name.into(),
+            nick: nick.into(),
+            transport: Transport::Bot,
+            login: Login::Token,
+            token: Default::default(),
+        };
+        let participants = [spec("alice", "alice"), spec("bob", "bob_2")];
+        let mut obs = Observation::default();
+        for (nick, name) in [("bob_2", None), ("1a2b3c4d", Some("alice")), ("zed", None)] {
+            obs.occupants.insert(
+                nick.into(),
+                Seen {
+                    nick: nick.into(),
+                    name: name.map(str::to_owned),
+                    role: "participant".into(),
+                    affiliation: None,
+                },
+            );
+        }
+        let v = View::from_observation(&obs, &participants);
+        assert_eq!(
+            v.names().into_iter().collect::<Vec<_>>(),
+            ["?zed", "alice", "bob"]
+        );
+    }
+}

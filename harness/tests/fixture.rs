@@ -13,7 +13,12 @@ use support::*;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
-async fn refused(stack: &Stack, room: &str, token: Option<harness::token::Token>, join_room: &str) -> BotError {
+async fn refused(
+    stack: &Stack,
+    room: &str,
+    token: Option<harness::token::Token>,
+    join_room: &str,
+) -> BotError {
     let config = bot_config(stack.endpoints(), false);
     let spec = join_spec(join_room, "mallory", token);
     let _ = room;
@@ -71,25 +76,39 @@ fn prosody13_tokens_are_checked() {
 
 fn auto_owner_hands_over(version: &str) {
     runtime().block_on(async {
-        let stack = start(version, &variant("jwt-auto-owner"), &format!("auto-owner-{version}")).await;
+        let stack = start(
+            version,
+            &variant("jwt-auto-owner"),
+            &format!("auto-owner-{version}"),
+        )
+        .await;
         let ep = stack.endpoints().clone();
         let room = room("handover");
         let alice = join(&ep, &room, "alice").await.expect("alice");
-        wait_until(&[&alice], DEADLINE, "alice is moderator", |b| moderators(b) == ["alice"]).await;
+        wait_until(&[&alice], DEADLINE, "alice is moderator", |b| {
+            moderators(b) == ["alice"]
+        })
+        .await;
         let mut others = Vec::new();
         for nick in ["bob", "carol", "dave"] {
             others.push(join(&ep, &room, nick).await.expect(nick));
         }
         let all: Vec<&Bot> = std::iter::once(&alice).chain(others.iter()).collect();
-        wait_until(&all, DEADLINE, "everyone sees 4 participants and only alice moderator", |b| {
-            participants(b).len() == 4 && moderators(b) == ["alice"]
-        })
+        wait_until(
+            &all,
+            DEADLINE,
+            "everyone sees 4 participants and only alice moderator",
+            |b| participants(b).len() == 4 && moderators(b) == ["alice"],
+        )
         .await;
         alice.leave().await.expect("alice leaves");
         let rest: Vec<&Bot> = others.iter().collect();
-        wait_until(&rest, DEADLINE, "exactly one new moderator, the same for everyone", |b| {
-            moderators(b).len() == 1 && participants(b).len() == 3
-        })
+        wait_until(
+            &rest,
+            DEADLINE,
+            "exactly one new moderator, the same for everyone",
+            |b| moderators(b).len() == 1 && participants(b).len() == 3,
+        )
         .await;
         let successor = moderators(rest[0]);
         for b in &rest {
@@ -119,14 +138,24 @@ fn authentication_mode(version: &str) {
         let room = room("auth");
         // A guest cannot create the room.
         let guest_config = bot_config(&ep, true);
-        let e = Bot::join(&guest_config, join_spec(&room, "guest", None)).await.unwrap_err();
-        assert!(matches!(&e, BotError::FocusRefused { condition, .. } if condition == "not-authorized"), "{e}");
+        let e = Bot::join(&guest_config, join_spec(&room, "guest", None))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, BotError::FocusRefused { condition, .. } if condition == "not-authorized"),
+            "{e}"
+        );
         let alice = join(&ep, &room, "alice").await.expect("alice");
         let bob = join(&ep, &room, "bob").await.expect("bob");
-        let guest = Bot::join(&guest_config, join_spec(&room, "guest", None)).await.expect("guest joins an existing room");
-        wait_until(&[&alice, &bob, &guest], DEADLINE, "every token user is moderator, the guest is not", |b| {
-            participants(b).len() == 3 && moderators(b) == ["alice", "bob"]
-        })
+        let guest = Bot::join(&guest_config, join_spec(&room, "guest", None))
+            .await
+            .expect("guest joins an existing room");
+        wait_until(
+            &[&alice, &bob, &guest],
+            DEADLINE,
+            "every token user is moderator, the guest is not",
+            |b| participants(b).len() == 3 && moderators(b) == ["alice", "bob"],
+        )
         .await;
         for b in [alice, bob, guest] {
             b.leave().await.expect("leave");

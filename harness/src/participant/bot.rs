@@ -261,9 +261,13 @@ impl Bot {
         }
         let started = Instant::now();
         let t = config.timeouts;
-        let mut ws =
-            XmppWebSocket::connect(&url, config.insecure_tls, t.connect, join.transcript.clone())
-                .await?;
+        let mut ws = XmppWebSocket::connect(
+            &url,
+            config.insecure_tls,
+            t.connect,
+            join.transcript.clone(),
+        )
+        .await?;
         let jid = ws.login(&config.domain, t.connect).await?;
         tracing::debug!(nick = %join.nick, %jid, url = %redact_url(&url), "logged in");
 
@@ -312,7 +316,7 @@ impl Bot {
                         break;
                     }
                 }
-                Classified::Iq(iq) => answer_iq(&mut ws, iq, roster.focus_jid.as_deref()).await?,
+                Classified::Iq(iq) => answer_iq(&mut ws, *iq, roster.focus_jid.as_deref()).await?,
                 Classified::Other => {}
             }
         }
@@ -385,7 +389,10 @@ impl Bot {
     pub fn with_roster<R>(&self, f: impl FnOnce(&Phase, &Roster) -> R) -> R {
         match self.shared.lock() {
             Ok(s) => f(&s.phase, &s.roster),
-            Err(_) => f(&Phase::Failed("internal state poisoned".into()), &Roster::default()),
+            Err(_) => f(
+                &Phase::Failed("internal state poisoned".into()),
+                &Roster::default(),
+            ),
         }
     }
 
@@ -556,7 +563,7 @@ async fn ask_focus(
 
 enum Classified {
     Occupant(OccupantEvent),
-    Iq(Iq),
+    Iq(Box<Iq>),
     Other,
 }
 
@@ -568,7 +575,7 @@ fn classify(element: &Element, room: &BareJid) -> Classified {
             .map(Classified::Occupant)
             .unwrap_or(Classified::Other),
         "iq" => Iq::try_from(element.clone())
-            .map(Classified::Iq)
+            .map(|iq| Classified::Iq(Box::new(iq)))
             .unwrap_or(Classified::Other),
         _ => Classified::Other,
     }
@@ -605,7 +612,9 @@ async fn answer_iq(ws: &mut XmppWebSocket, iq: Iq, focus: Option<&str>) -> Resul
             extensions: Vec::new(),
         };
         Iq::from_result(id, Some(info))
-    } else if (!is_set && payload.is("ping", ns::PING)) || (is_set && (from_focus || payload.ns() == ns::JINGLE)) {
+    } else if (!is_set && payload.is("ping", ns::PING))
+        || (is_set && (from_focus || payload.ns() == ns::JINGLE))
+    {
         Iq::Result {
             from: None,
             to: None,
@@ -765,7 +774,7 @@ impl Session {
                 false
             }
             Classified::Iq(iq) => {
-                match iq {
+                match *iq {
                     Iq::Result { id, .. } => {
                         if let Some((_, reply)) = self.pending.remove(&id) {
                             let _ = reply.send(Ok(()));
@@ -802,7 +811,11 @@ impl Session {
     }
 
     async fn start_leave(&mut self, reply: oneshot::Sender<Result<(), BotError>>) {
-        let own = self.shared.lock().ok().and_then(|s| s.roster.own_nick.clone());
+        let own = self
+            .shared
+            .lock()
+            .ok()
+            .and_then(|s| s.roster.own_nick.clone());
         let Some(nick) = own else {
             let _ = reply.send(Ok(()));
             return;

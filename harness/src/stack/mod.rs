@@ -147,6 +147,9 @@ impl Endpoints {
     }
 }
 
+/// Receives human progress lines (image pulls, readiness).
+pub type ProgressFn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How to start a stack.
 #[derive(Clone)]
 pub struct StartOptions {
@@ -157,7 +160,7 @@ pub struct StartOptions {
     /// Leave containers running after the run (`--keep-stack`); `close` then prints how to remove them.
     pub keep: bool,
     /// Progress lines for humans (image pulls, readiness), consumed by the reporter.
-    pub progress: Option<std::sync::Arc<dyn Fn(&str) + Send + Sync>>,
+    pub progress: Option<ProgressFn>,
 }
 
 impl std::fmt::Debug for StartOptions {
@@ -237,9 +240,9 @@ pub enum StackError {
 
 /// A running stack. Close it with [`Stack::close`]; dropping it removes its containers as a fallback.
 pub enum Stack {
-    Fixture(fixture::FixtureStack),
-    Jitsi(jitsi::JitsiStack),
-    External(external::ExternalStack),
+    Fixture(Box<fixture::FixtureStack>),
+    Jitsi(Box<jitsi::JitsiStack>),
+    External(Box<external::ExternalStack>),
 }
 
 impl Stack {
@@ -254,15 +257,15 @@ impl Stack {
             source,
         })?;
         Ok(match target.family {
-            Family::Fixture => {
-                Stack::Fixture(fixture::FixtureStack::start(target, variant, options).await?)
-            }
-            Family::Jitsi => {
-                Stack::Jitsi(jitsi::JitsiStack::start(target, variant, options).await?)
-            }
-            Family::External => {
-                Stack::External(external::ExternalStack::start(target, variant, options).await?)
-            }
+            Family::Fixture => Stack::Fixture(Box::new(
+                fixture::FixtureStack::start(target, variant, options).await?,
+            )),
+            Family::Jitsi => Stack::Jitsi(Box::new(
+                jitsi::JitsiStack::start(target, variant, options).await?,
+            )),
+            Family::External => Stack::External(Box::new(
+                external::ExternalStack::start(target, variant, options).await?,
+            )),
         })
     }
 

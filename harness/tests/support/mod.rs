@@ -42,7 +42,11 @@ pub async fn start(version: &str, variant: &Variant, test: &str) -> Stack {
     let t0 = Instant::now();
     match Stack::start(&target, variant, &options).await {
         Ok(stack) => {
-            eprintln!("{target} {} started in {:.2} s", variant.name, t0.elapsed().as_secs_f64());
+            eprintln!(
+                "{target} {} started in {:.2} s",
+                variant.name,
+                t0.elapsed().as_secs_f64()
+            );
             stack
         }
         Err(e) => panic!("cannot start {target} for {}: {e}", variant.name),
@@ -51,7 +55,10 @@ pub async fn start(version: &str, variant: &Variant, test: &str) -> Stack {
 
 /// A unique room name per test.
 pub fn room(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }
 
 pub fn bot_config(endpoints: &Endpoints, guest: bool) -> BotConfig {
@@ -70,7 +77,12 @@ pub fn bot_config(endpoints: &Endpoints, guest: bool) -> BotConfig {
     }
 }
 
-pub fn token_for(endpoints: &Endpoints, room: &str, nick: &str, overrides: &TokenOverrides) -> Token {
+pub fn token_for(
+    endpoints: &Endpoints,
+    room: &str,
+    nick: &str,
+    overrides: &TokenOverrides,
+) -> Token {
     let request = TokenRequest::new(
         endpoints.app_id.clone(),
         endpoints.domain.clone(),
@@ -94,7 +106,11 @@ pub fn join_spec(room: &str, nick: &str, token: Option<Token>) -> BotJoin {
 /// A token user joins.
 pub async fn join(endpoints: &Endpoints, room: &str, nick: &str) -> Result<Bot, BotError> {
     let token = token_for(endpoints, room, nick, &TokenOverrides::default());
-    Bot::join(&bot_config(endpoints, false), join_spec(room, nick, Some(token))).await
+    Bot::join(
+        &bot_config(endpoints, false),
+        join_spec(room, nick, Some(token)),
+    )
+    .await
 }
 
 /// Moderator nicks (focus excluded) as `bot` sees them.
@@ -114,7 +130,12 @@ pub fn participants(bot: &Bot) -> Vec<String> {
 }
 
 /// Waits until `check` holds for every bot, or panics naming what each bot saw.
-pub async fn wait_until(bots: &[&Bot], deadline: Duration, what: &str, check: impl Fn(&Bot) -> bool) {
+pub async fn wait_until(
+    bots: &[&Bot],
+    deadline: Duration,
+    what: &str,
+    check: impl Fn(&Bot) -> bool,
+) {
     let end = Instant::now() + deadline;
     let mut changes: Vec<_> = bots.iter().map(|b| b.changes()).collect();
     loop {
@@ -125,11 +146,19 @@ pub async fn wait_until(bots: &[&Bot], deadline: Duration, what: &str, check: im
         if remaining.is_zero() {
             let seen: Vec<String> = bots
                 .iter()
-                .map(|b| format!("{} sees moderators {:?} among {:?}", b.nick(), moderators(b), participants(b)))
+                .map(|b| {
+                    format!(
+                        "{} sees moderators {:?} among {:?}",
+                        b.nick(),
+                        moderators(b),
+                        participants(b)
+                    )
+                })
                 .collect();
             panic!("not within {deadline:?}: {what}\n{}", seen.join("\n"));
         }
-        let any_change = futures::future::select_all(changes.iter_mut().map(|c| Box::pin(c.changed())));
+        let any_change =
+            futures::future::select_all(changes.iter_mut().map(|c| Box::pin(c.changed())));
         let _ = tokio::time::timeout(remaining.min(Duration::from_millis(200)), any_change).await;
     }
 }

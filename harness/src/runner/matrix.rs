@@ -1,0 +1,342 @@
+//! Many scenarios on many stacks: one stack per (target, variant), started once and shared by every
+//! scenario that needs it (each in its own room, run concurrently), then each timeline compared with its
+//! golden snapshot (DESIGN.md decisions 2 and 4).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::{run_scenario, Reporter, RunError, RunEvent, RunOptions};
+use crate::scenario::Scenario;
+use crate::snapshot::{self, Comparison};
+use crate::stack::{Stack, StackTarget, StartOptions, Variants};
+use crate::timeline::Timeline;
+
+/// A scenario's result on one stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// The timeline equals the golden snapshot.
+    Same,
+    /// The timeline differs from the golden snapshot: Jitsi's behaviour changed.
+    Changed,
+    /// No golden snapshot yet (a pending one was written for review).
+    New,
+    /// The scenario could not be run to its end (stack, participant or harness failure).
+    Failed,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Same => "same",
+            Verdict::Changed => "changed",
+            Verdict::New => "new",
+            Verdict::Failed => "failed",
+        }
+    }
+}
+
+/// One cell of the verdict matrix.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioResult {
+    pub scenario: String,
+    /// The scenario file, relative to the working directory.
+    pub path: PathBuf,
+    pub variant: String,
+    pub target: StackTarget,
+    pub verdict: Verdict,
+    /// Whether a `failed` verdict was the infrastructure's doing (Docker, stack start) rather than Jitsi's.
+    pub infrastructure: bool,
+    pub timeline: Option<Timeline>,
+    /// The rendered snapshot text of this run.
+    pub body: Option<String>,
+    /// Differing step lines against the golden snapshot.
+    pub diff: Option<String>,
+    pub error: Option<String>,
+    /// The golden snapshot file.
+    pub snapshot: PathBuf,
+    /// A `.snap.new` written for review, or the golden written by `--accept`.
+    pub written: Option<PathBuf>,
+    /// This run's logs and transcripts.
+    pub artifacts: PathBuf,
+    /// Steps whose expectations were not met.
+    pub unmet: usize,
+    #[serde(skip)]
+    pub took: Duration,
+}
+
+/// What to run.
+#[derive(Clone)]
+pub struct MatrixOptions {
+    pub targets: Vec<StackTarget>,
+    pub scenarios: Vec<Scenario>,
+    pub variants: Variants,
+    /// Root of the golden snapshots (`snapshots/`).
+    pub snapshots: PathBuf,
+    /// This run's artifacts folder.
+    pub artifacts: PathBuf,
+    pub keep: bool,
+    pub startup_timeout: Duration,
+    pub settle: Duration,
+    /// Write changed/new timelines as the golden snapshots.
+    pub accept: bool,
+    /// Write `.snap.new` files for review (insta does not in CI).
+    pub write_pending: bool,
+    pub parallel_stacks: usize,
+    pub cancel: CancellationToken,
+    pub reporter: Option<Reporter>,
+}
+
+fn dir_name(target: &StackTarget) -> String {
+    target.to_string().replace([':', '/'], "-")
+}
+
+/// Runs every scenario on every target; returns one result per (scenario, variant, target), sorted.
+pub async fn run_matrix(options: &MatrixOptions) -> Vec<ScenarioResult> {
+    let mut groups: BTreeMap<(StackTarget, String), Vec<&Scenario>> = BTreeMap::new();
+    for target in &options.targets {
+        for scenario in &options.scenarios {
+            for variant in &scenario.variants {
+                groups
+                    .entry((target.clone(), variant.clone()))
+                    .or_default()
+                    .push(scenario);
+            }
+        }
+    }
+    let runs = groups
+        .into_iter()
+        .map(|((target, variant), scenarios)| run_group(options, target, variant, scenarios));
+    let mut results: Vec<ScenarioResult> = futures::stream::iter(runs)
+        .buffer_unordered(options.parallel_stacks.max(1))
+        .flat_map(futures::stream::iter)
+        .collect()
+        .await;
+    results.sort_by(|a, b| {
+        (&a.scenario, &a.variant, &a.target).cmp(&(&b.scenario, &b.variant, &b.target))
+    });
+    results
+}
+
+fn report(options: &MatrixOptions, event: RunEvent<'_>) {
+    if let Some(r) = &options.reporter {
+        r(&event);
+    }
+}
+
+async fn run_group(
+    options: &MatrixOptions,
+    target: StackTarget,
+    variant_name: String,
+    scenarios: Vec<&Scenario>,
+) -> Vec<ScenarioResult> {
+    let stack_dir = options
+        .artifacts
+        .join(dir_name(&target))
+        .join(&variant_name);
+    let failed_all = |error: String, infrastructure: bool| -> Vec<ScenarioResult> {
+        scenarios
+            .iter()
+            .map(|s| {
+                failed(
+                    options,
+                    s,
+                    &variant_name,
+                    &target,
+                    &stack_dir,
+                    error.clone(),
+                    infrastructure,
+                )
+            })
+            .collect()
+    };
+    if options.cancel.is_cancelled() {
+        return failed_all("interrupted before its stack started".into(), false);
+    }
+    let variant = match options.variants.get(&variant_name) {
+        Ok(v) => v.clone(),
+        Err(e) => return failed_all(e.to_string(), false),
+    };
+    report(
+        options,
+        RunEvent::StackStarting {
+            target: &target,
+            variant: &variant_name,
+        },
+    );
+    let mut start = StartOptions::new(&stack_dir);
+    start.startup_timeout = options.startup_timeout;
+    start.keep = options.keep;
+    if let Some(r) = options.reporter.clone() {
+        start.progress = Some(std::sync::Arc::new(move |line: &str| {
+            r(&RunEvent::StackProgress { line })
+        }));
+    }
+    let t0 = Instant::now();
+    let stack = tokio::select! {
+        s = Stack::start(&target, &variant, &start) => s,
+        _ = options.cancel.cancelled() => return failed_all("interrupted while its stack started".into(), false),
+    };
+    let stack = match stack {
+        Ok(s) => s,
+        Err(e) => {
+            let error = e.to_string();
+            report(
+                options,
+                RunEvent::StackFailed {
+                    target: &target,
+                    variant: &variant_name,
+                    error: &error,
+                },
+            );
+            return failed_all(
+                format!("{error}\n(stack logs in {})", stack_dir.display()),
+                true,
+            );
+        }
+    };
+    report(
+        options,
+        RunEvent::StackReady {
+            target: &target,
+            variant: &variant_name,
+            took: t0.elapsed(),
+        },
+    );
+    let runs = scenarios.iter().map(|scenario| {
+        let stack = &stack;
+        let variant = &variant;
+        let stack_dir = &stack_dir;
+        async move {
+            report(
+                options,
+                RunEvent::ScenarioStarted {
+                    scenario: &scenario.name,
+                    variant: &variant.name,
+                    target: stack.target(),
+                },
+            );
+            let artifacts = stack_dir.join(&scenario.name);
+            let mut run = RunOptions::new(&artifacts);
+            run.settle = options.settle;
+            run.cancel = options.cancel.clone();
+            run.reporter = options.reporter.clone();
+            let t0 = Instant::now();
+            let outcome = run_scenario(scenario, variant, stack, &run).await;
+            let mut result = judge(
+                options,
+                scenario,
+                &variant.name,
+                stack.target(),
+                &artifacts,
+                outcome,
+            );
+            result.took = t0.elapsed();
+            report(options, RunEvent::ScenarioFinished { result: &result });
+            result
+        }
+    });
+    let results = futures::future::join_all(runs).await;
+    if let Err(e) = stack.close().await {
+        tracing::warn!("closing {target} {variant_name}: {e}");
+    }
+    results
+}
+
+fn failed(
+    options: &MatrixOptions,
+    scenario: &Scenario,
+    variant: &str,
+    target: &StackTarget,
+    artifacts: &Path,
+    error: String,
+    infrastructure: bool,
+) -> ScenarioResult {
+    let result = ScenarioResult {
+        scenario: scenario.name.clone(),
+        path: scenario.path.clone(),
+        variant: variant.to_owned(),
+        target: target.clone(),
+        verdict: Verdict::Failed,
+        infrastructure,
+        timeline: None,
+        body: None,
+        diff: None,
+        error: Some(error),
+        snapshot: snapshot::path(&options.snapshots, target.family, &scenario.name, variant),
+        written: None,
+        artifacts: artifacts.to_owned(),
+        unmet: 0,
+        took: Duration::ZERO,
+    };
+    report(options, RunEvent::ScenarioFinished { result: &result });
+    result
+}
+
+fn judge(
+    options: &MatrixOptions,
+    scenario: &Scenario,
+    variant: &str,
+    target: &StackTarget,
+    artifacts: &Path,
+    outcome: Result<Timeline, RunError>,
+) -> ScenarioResult {
+    let snapshot_path = snapshot::path(&options.snapshots, target.family, &scenario.name, variant);
+    let mut result = ScenarioResult {
+        scenario: scenario.name.clone(),
+        path: scenario.path.clone(),
+        variant: variant.to_owned(),
+        target: target.clone(),
+        verdict: Verdict::Failed,
+        infrastructure: false,
+        timeline: None,
+        body: None,
+        diff: None,
+        error: None,
+        snapshot: snapshot_path.clone(),
+        written: None,
+        artifacts: artifacts.to_owned(),
+        unmet: 0,
+        took: Duration::ZERO,
+    };
+    let timeline = match outcome {
+        Ok(t) => t,
+        Err(e) => {
+            result.infrastructure = e.is_infrastructure();
+            result.error = Some(e.to_string());
+            return result;
+        }
+    };
+    let body = snapshot::render(&timeline, scenario);
+    result.unmet = timeline.unmet().count();
+    match snapshot::compare(&snapshot_path, &body) {
+        Ok(Comparison::Same) => result.verdict = Verdict::Same,
+        Ok(Comparison::Changed { diff }) => {
+            result.verdict = Verdict::Changed;
+            result.diff = Some(diff);
+        }
+        Ok(Comparison::New) => result.verdict = Verdict::New,
+        Err(e) => {
+            result.error = Some(format!("cannot read {}: {e}", snapshot_path.display()));
+            result.infrastructure = true;
+        }
+    }
+    if matches!(result.verdict, Verdict::Changed | Verdict::New) {
+        let written = if options.accept {
+            snapshot::write_golden(&snapshot_path, &body, scenario).map(|()| snapshot_path.clone())
+        } else if options.write_pending {
+            snapshot::write_pending(&snapshot_path, &body, scenario)
+        } else {
+            Err(std::io::Error::other("not written"))
+        };
+        result.written = written.ok();
+    }
+    result.timeline = Some(timeline);
+    result.body = Some(body);
+    result
+}
