@@ -143,7 +143,13 @@ fn step_line(record: &StepRecord, aliases: &Aliases) -> String {
     )
 }
 
-/// The snapshot text of a timeline.
+/// A YAML double-quoted scalar (JSON string syntax is a subset of YAML's).
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+}
+
+/// The snapshot text of a timeline: YAML with one string per step, so every line of a diff names its
+/// step.
 pub fn render(timeline: &Timeline, scenario: &Scenario) -> String {
     let mut aliases = Aliases::default();
     let mut lines = Vec::new();
@@ -158,12 +164,16 @@ pub fn render(timeline: &Timeline, scenario: &Scenario) -> String {
         lines.push(step_line(record, &aliases));
     }
     let mut out = vec![
-        format!("scenario: {}", timeline.scenario),
-        format!("variant: {}", timeline.variant),
+        format!("scenario: {}", quoted(&timeline.scenario)),
+        format!("variant: {}", quoted(&timeline.variant)),
         format!("family: {}", timeline.stack.family.as_str()),
     ];
-    out.extend(aliases.notes.iter().map(|n| format!("note: {n}")));
-    out.extend(lines);
+    if !aliases.notes.is_empty() {
+        out.push("notes:".into());
+        out.extend(aliases.notes.iter().map(|n| format!("  - {}", quoted(n))));
+    }
+    out.push("steps:".into());
+    out.extend(lines.iter().map(|l| format!("  - {}", quoted(l))));
     out.join("\n") + "\n"
 }
 
@@ -401,7 +411,9 @@ mod tests {
             "{a}"
         );
         assert!(
-            a.contains("note: one-of(bob|carol) is whichever of them became moderator at step 2"),
+            a.contains(
+                "notes:\n  - \"one-of(bob|carol) is whichever of them became moderator at step 2"
+            ),
             "{a}"
         );
         // Before the choice, real names.
@@ -428,10 +440,10 @@ mod tests {
             "authentication refused: not-allowed (token has expired)".into(),
         );
         let text = render(&t, &s);
-        let line2 = text.lines().find(|l| l.starts_with("2. ")).unwrap();
+        let line2 = text.lines().find(|l| l.starts_with("  - \"2. ")).unwrap();
         assert!(line2.contains("OBSERVERS DISAGREE: bob sees moderators bob in bob:owner/moderator, carol:none/participant; carol sees moderators nobody"), "{line2}");
         assert!(
-            line2.ends_with("NOT CONVERGED | UNMET observers disagree on who is moderator"),
+            line2.ends_with("NOT CONVERGED | UNMET observers disagree on who is moderator\""),
             "{line2}"
         );
         assert!(text.contains("3. join dave -> rejected mallory: authentication refused: not-allowed (token has expired) |"), "{text}");
@@ -458,7 +470,8 @@ mod tests {
         };
         assert_eq!(diff.lines().count(), 2, "{diff}");
         assert!(
-            diff.lines().all(|l| l[1..].starts_with("3. join dave")),
+            diff.lines()
+                .all(|l| l[1..].starts_with("  - \"3. join dave")),
             "{diff}"
         );
         let pending = write_pending(&p, &changed, &s).unwrap();

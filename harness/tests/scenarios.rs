@@ -1,0 +1,146 @@
+//! One trial per scenario × variant × fixture Prosody version, so `cargo nextest run` lists and runs
+//! them in parallel (STYLE.md 2.5). Listing only reads the scenario files; a trial starts its own fixture
+//! stack, runs the scenario, and compares the timeline with the golden snapshot
+//! `snapshots/fixture/<scenario>@<variant>.snap` through insta (so `cargo insta review` accepts changes).
+//!
+//! Trial names: `prosody13::auto_owner_hands_over@jwt-auto-owner`; scenarios with a browser participant
+//! get a `browser::` segment (`prosody13::browser::…`), which nextest's config gives more threads.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use harness::runner::{run_scenario, RunOptions};
+use harness::scenario::{self, Scenario, Transport};
+use harness::snapshot::{self, Comparison};
+use harness::stack::Variants;
+use libtest_mimic::{Arguments, Failed, Trial};
+
+const VERSIONS: &[(&str, &str)] = &[("prosody012", "0.12"), ("prosody13", "13")];
+
+fn main() {
+    let args = Arguments::from_args();
+    let root = support::repo_root();
+    let dir = root.join("scenarios");
+    let mut trials = Vec::new();
+    let variants = match Variants::load(&dir.join("variants.toml")) {
+        Ok(v) => v,
+        Err(e) => {
+            let msg = e.to_string();
+            trials.push(Trial::test("scenarios::variants_toml", move || {
+                Err(msg.into())
+            }));
+            libtest_mimic::run(&args, trials).exit();
+        }
+    };
+    let paths = scenario::discover(&dir, None).unwrap_or_default();
+    for path in paths {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match scenario::load(&path, &variants) {
+            Err(e) => {
+                let msg = format!("{:?}", miette::Report::new(e));
+                trials.push(Trial::test(format!("invalid::{stem}"), move || {
+                    Err(msg.into())
+                }));
+            }
+            Ok(s) => {
+                let browser = s
+                    .participants
+                    .iter()
+                    .any(|p| p.transport == Transport::Browser);
+                for variant in &s.variants {
+                    for (prefix, version) in VERSIONS {
+                        let segment = if browser { "browser::" } else { "" };
+                        let name = format!("{prefix}::{segment}{}@{variant}", s.name);
+                        let (s, variant, variants, version) = (
+                            s.clone(),
+                            variant.clone(),
+                            variants.clone(),
+                            version.to_string(),
+                        );
+                        trials.push(Trial::test(name, move || {
+                            trial(&s, &variant, &variants, &version)
+                        }));
+                    }
+                }
+            }
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn trial(
+    scenario: &Scenario,
+    variant_name: &str,
+    variants: &Variants,
+    version: &str,
+) -> Result<(), Failed> {
+    let variant = variants
+        .get(variant_name)
+        .map_err(|e| e.to_string())?
+        .clone();
+    let test = format!("{}-{variant_name}-{version}", scenario.name);
+    let artifacts = support::artifacts(&test);
+    let timeline = support::runtime().block_on(async {
+        let stack = support::start(version, &variant, &test).await;
+        let mut options = RunOptions::new(artifacts.join("run"));
+        options.settle = Duration::from_millis(300);
+        let outcome = run_scenario(scenario, &variant, &stack, &options).await;
+        let closed = stack.close().await;
+        let timeline = outcome.map_err(|e| format!("{e}\n(artifacts: {})", artifacts.display()))?;
+        closed.map_err(|e| format!("closing the stack: {e}"))?;
+        Ok::<_, String>(timeline)
+    })?;
+    let body = snapshot::render(&timeline, scenario);
+    let snapshots: PathBuf = support::repo_root().join("snapshots").join("fixture");
+    let golden = snapshot::path(
+        &snapshots.join(".."),
+        harness::stack::Family::Fixture,
+        &scenario.name,
+        variant_name,
+    );
+    let explanation = match snapshot::compare(&golden, &body) {
+        Ok(Comparison::Same) => None,
+        Ok(Comparison::Changed { diff }) => Some(format!(
+            "{} under {variant_name} on fixture:{version}: the timeline changed (golden {}):\n{diff}",
+            scenario.name,
+            golden.display()
+        )),
+        Ok(Comparison::New) => Some(format!(
+            "{} under {variant_name} on fixture:{version}: no golden snapshot {} yet:\n{body}",
+            scenario.name,
+            golden.display()
+        )),
+        Err(e) => Some(format!("cannot read {}: {e}", golden.display())),
+    };
+    if let Some(text) = &explanation {
+        eprintln!("{text}\nartifacts: {}", artifacts.display());
+    }
+    // insta owns the snapshot workflow: INSTA_UPDATE, CI (never writes), .snap.new for `cargo insta review`.
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(&snapshots);
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_snapshot_suffix(variant_name);
+    settings.set_input_file(&scenario.path);
+    settings.set_description(
+        scenario
+            .description
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    settings.set_omit_expression(true);
+    let name = scenario.name.clone();
+    let asserted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        settings.bind(|| insta::assert_snapshot!(name, body));
+    }));
+    match (asserted, explanation) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(text)) => Err(text.into()),
+        (Err(_), None) => Err("insta rejected the snapshot".into()),
+    }
+}

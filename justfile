@@ -1,0 +1,42 @@
+# jitsi-harness tasks. On a fresh machine start with ./just (it installs just itself).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+export PATH := justfile_directory() / ".tools/bin" + ":" + env_var("HOME") / ".cargo/bin:" + env_var("PATH")
+
+# List the recipes.
+default:
+    @just --list
+
+# Run every scenario on the fixture stack (Prosody 0.12 and 13) and compare with the golden snapshots.
+run *args: setup
+    cargo build --bins --quiet
+    ./target/debug/jitsi-harness run {{args}}
+
+# The test suite: formatting, lints, unit and integration tests (nextest), doc tests.
+test: setup
+    cargo fmt --all -- --check
+    cargo clippy --all-targets --quiet -- -D warnings
+    cargo nextest run --workspace --profile ci
+    cargo test --doc --quiet
+
+# Install what runs and tests need: apt packages, cargo-nextest, the fixture images.
+setup:
+    bash .ci/setup
+
+# Build the fixture stack's Prosody images from Debian packages (no registry needed).
+images:
+    bash docker/fixture/build.sh
+
+# Benchmarks (bots vs the plain Python client, browsers vs bots), side by side on the fixture stack.
+bench: setup
+    bash .ci/bench
+
+# Review pending snapshots (.snap.new) with cargo-insta.
+review:
+    command -v cargo-insta >/dev/null || cargo install cargo-insta --locked
+    cargo insta review --workspace-root . --snapshot snapshots
+
+# Remove containers and networks left by killed or --keep-stack runs, and old artifacts.
+clean:
+    cargo run --quiet --bin jitsi-harness -- clean --kept
+    rm -rf artifacts target/test-artifacts
