@@ -768,6 +768,10 @@ mod tests {
     async fn runtime_path_against_a_local_prosody_image() {
         const REPO: &str = "jitsi-harness/fixture-prosody";
         let Ok(docker) = docker::connect().await else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "Docker is not reachable (required in CI)"
+            );
             eprintln!("skipped: Docker is not reachable");
             return;
         };
@@ -775,6 +779,10 @@ mod tests {
             .await
             .unwrap_or(false)
         {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{REPO}:13 is not built (required in CI: run `just images`)"
+            );
             eprintln!("skipped: {REPO}:13 is not built here");
             return;
         }
