@@ -369,6 +369,23 @@ impl FixtureStack {
         self.started_in
     }
 
+    /// Fault injection for tests and scenarios: stops Prosody (connections close at once) or, with
+    /// `pause`, freezes it (connections go silent, as on a network loss).
+    pub async fn break_prosody(&self, pause: bool) -> Result<(), StackError> {
+        let Some(prosody) = &self.prosody else {
+            return Ok(());
+        };
+        let result = if pause {
+            prosody.pause().await
+        } else {
+            prosody.stop().await
+        };
+        result.map_err(|source| StackError::Start {
+            container: "prosody".into(),
+            source,
+        })
+    }
+
     /// Removes the containers and the network (logs are already in the artifacts folder), unless kept.
     pub async fn close(mut self) -> Result<(), StackError> {
         if self.keep {

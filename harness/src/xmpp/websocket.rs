@@ -58,10 +58,18 @@ impl XmppError {
                 url,
                 reason: t.to_string(),
             },
-            E::Io(io) if io.to_string().contains("certificate") => XmppError::Tls {
-                url,
-                reason: io.to_string(),
-            },
+            // rustls reports handshake failures (bad certificate, not TLS at all) as I/O errors.
+            E::Io(io)
+                if io
+                    .get_ref()
+                    .map(|inner| inner.is::<rustls::Error>())
+                    .unwrap_or(false) =>
+            {
+                XmppError::Tls {
+                    url,
+                    reason: io.to_string(),
+                }
+            }
             E::Http(resp) => XmppError::Connect {
                 url,
                 reason: format!("HTTP {} instead of a WebSocket upgrade", resp.status()),
