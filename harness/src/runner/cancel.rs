@@ -43,6 +43,45 @@ pub fn install(grace: Duration) -> CancellationToken {
     token
 }
 
+/// For processes without a graceful path (test binaries): on the first SIGINT/SIGTERM/SIGQUIT, remove
+/// everything this process started and exit 130. Installed once per process; a dedicated thread, so it
+/// works whatever runtime (if any) the process uses. nextest sends SIGTERM to a test that timed out.
+pub fn guard_process() {
+    static GUARD: std::sync::Once = std::sync::Once::new();
+    GUARD.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("jitsi-harness-signal-guard".into())
+            .spawn(|| {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async {
+                    let (Ok(mut int), Ok(mut term), Ok(mut quit)) = (
+                        signal(SignalKind::interrupt()),
+                        signal(SignalKind::terminate()),
+                        signal(SignalKind::quit()),
+                    ) else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                        _ = quit.recv() => {}
+                    }
+                    eprintln!("signal received: removing this process's containers");
+                    emergency_cleanup();
+                    std::process::exit(i32::from(INTERRUPTED));
+                });
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start the signal guard: {e}");
+        }
+    });
+}
+
 /// Removes everything this process started, now (blocking; safe from any context).
 pub fn emergency_cleanup() {
     docker::block_on_side_runtime(async {

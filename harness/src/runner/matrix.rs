@@ -178,10 +178,18 @@ async fn run_group(
         }));
     }
     let t0 = Instant::now();
-    let stack = tokio::select! {
-        s = Stack::start(&target, &variant, &start) => s,
-        _ = options.cancel.cancelled() => return failed_all("interrupted while its stack started".into(), false),
-    };
+    // Not raced against the cancellation: a container start interrupted half-way would have no owner to
+    // remove it. The start is bounded by its own deadline; the binary's final sweep and the second
+    // Ctrl-C remove whatever carries this run's labels.
+    let stack = Stack::start(&target, &variant, &start).await;
+    if options.cancel.is_cancelled() {
+        if let Ok(stack) = stack {
+            if let Err(e) = stack.close().await {
+                tracing::warn!("closing {target} {variant_name}: {e}");
+            }
+        }
+        return failed_all("interrupted while its stack started".into(), false);
+    }
     let stack = match stack {
         Ok(s) => s,
         Err(e) => {

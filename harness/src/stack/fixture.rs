@@ -326,6 +326,8 @@ impl FixtureStack {
             request = request.with_env_var(k, v.expose());
         }
         let request = keep_label(docker::with_run_labels(request, &stack_label), options.keep);
+        // The focus publishes nothing: it only talks to Prosody on the stack's network.
+        let request = docker::publish_on_loopback(request, &[]);
         let focus = request.start().await.map_err(|source| StackError::Start {
             container: focus_name.clone(),
             source,

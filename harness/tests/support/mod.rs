@@ -12,8 +12,10 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A multi-thread runtime (testcontainers' drop needs one to clean up in place).
+/// A multi-thread runtime (testcontainers' drop needs one to clean up in place). Also installs the signal
+/// guard: a test killed by nextest's timeout (SIGTERM) removes its containers before it goes.
 pub fn runtime() -> tokio::runtime::Runtime {
+    harness::runner::cancel::guard_process();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

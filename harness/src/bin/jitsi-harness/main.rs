@@ -366,6 +366,10 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
     };
     let results = run_matrix(&options).await;
     bar.finish_and_clear();
+    if !args.keep_stack {
+        // Safety net: anything of this run that lost its owner (a start cut short) goes now.
+        harness::runner::cancel::emergency_cleanup();
+    }
     if cancel.is_cancelled() {
         eprintln!("interrupted; artifacts in {}", artifacts.display());
         return Ok(exit::INTERRUPTED);
