@@ -1,0 +1,272 @@
+//! The `jitsi-harness` command line: exit codes, errors that say where and what to do, the JSON document,
+//! and a hand-edited snapshot failing with a diff that names the step.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn harness(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jitsi-harness"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CI")
+        .output()
+        .expect("run jitsi-harness")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = support::repo_root()
+        .join("target/test-artifacts/cli")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+#[test]
+fn a_malformed_scenario_is_exit_2_with_file_line_col() {
+    let dir = temp_dir("malformed");
+    let scenarios = dir.join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::copy(
+        support::repo_root().join("scenarios/variants.toml"),
+        scenarios.join("variants.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        scenarios.join("typo.toml"),
+        "description = \"d\"\nvariants = [\"jwt-auto-owner\"]\n\n[participants]\nalice = {}\n\n[[step]]\njoin = [\"alice\"]\nmoderators = [\"alcie\"]\n",
+    )
+    .unwrap();
+    let out = harness(&["check"], &dir);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("scenarios/typo.toml:9:15"), "{err}");
+    assert!(err.contains("alcie") && err.contains("alice"), "{err}");
+}
+
+#[test]
+fn bad_arguments_and_unknown_stacks_are_exit_2() {
+    let root = support::repo_root();
+    let out = harness(&["run", "--stack", "fixture:14"], &root);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("0.12 and 13"), "{err}");
+    let out = harness(&["run", "--stack", "jitsi:stable-abc"], &root);
+    assert_eq!(out.status.code(), Some(2));
+    let out = harness(&["run", "--no-such-flag"], &root);
+    assert_eq!(out.status.code(), Some(2));
+    let out = harness(
+        &["plan", "--stack", "jitsi:stable-11146", "--variant", "nope"],
+        &root,
+    );
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("jwt-auto-owner"),
+        "lists the known variants: {err}"
+    );
+}
+
+#[test]
+fn no_docker_engine_is_exit_3_saying_what_to_do() {
+    let root = support::repo_root();
+    let out = Command::new(env!("CARGO_BIN_EXE_jitsi-harness"))
+        .args([
+            "run",
+            "--stack",
+            "fixture:13",
+            "--scenario",
+            "auto_owner_hands_over",
+        ])
+        .current_dir(&root)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .expect("run");
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.contains("cannot reach the Docker engine"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("systemctl start docker") || stdout.contains("DOCKER_HOST"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn plan_prints_a_release_without_docker() {
+    let root = support::repo_root();
+    let out = Command::new(env!("CARGO_BIN_EXE_jitsi-harness"))
+        .args([
+            "plan",
+            "--stack",
+            "jitsi:stable-11146",
+            "--variant",
+            "jwt-auto-owner",
+            "--format",
+            "json",
+        ])
+        .current_dir(&root)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .expect("run");
+    let (stdout, err) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let images: Vec<String> = plan["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}:{}",
+                c["image"]["repository"].as_str().unwrap(),
+                c["image"]["tag"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        images.contains(&"ghcr.io/jitsi/prosody:stable-11146".to_owned()),
+        "{images:?}"
+    );
+    assert!(!stdout.contains("\"JWT_APP_SECRET\":\"") || stdout.contains("[redacted]"));
+}
+
+#[test]
+fn a_jitsi_release_whose_images_are_absent_fails_fast() {
+    let root = support::repo_root();
+    let t0 = std::time::Instant::now();
+    let out = harness(
+        &[
+            "run",
+            "--stack",
+            "jitsi:stable-11146",
+            "--scenario",
+            "auto_owner_hands_over",
+        ],
+        &root,
+    );
+    let (stdout, err) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{err}");
+    assert!(
+        stdout.contains("could not pull") && stdout.contains("prosody:stable-11146"),
+        "{stdout}"
+    );
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+fn copy_snapshots(to: &Path) {
+    let from = support::repo_root().join("snapshots/fixture");
+    std::fs::create_dir_all(to.join("fixture")).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "snap") {
+            std::fs::copy(&p, to.join("fixture").join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_hand_edited_snapshot_fails_with_a_diff_naming_the_step() {
+    let dir = temp_dir("edited");
+    let snapshots = dir.join("snapshots");
+    copy_snapshots(&snapshots);
+    let golden = snapshots.join("fixture/moderator_grants_and_kicks@jwt-auto-owner.snap");
+    let text_before = std::fs::read_to_string(&golden).unwrap();
+    let edited = text_before.replace(
+        "4. grant bob by alice -> moderators: alice, bob",
+        "4. grant bob by alice -> moderators: alice",
+    );
+    assert_ne!(edited, text_before, "the edit must apply");
+    std::fs::write(&golden, edited).unwrap();
+    let root = support::repo_root();
+    let out = harness(
+        &[
+            "run",
+            "--stack",
+            "fixture:13",
+            "--scenario",
+            "moderator_grants_and_kicks",
+            "--snapshots",
+            snapshots.to_str().unwrap(),
+            "--artifacts",
+            dir.join("artifacts").to_str().unwrap(),
+        ],
+        &root,
+    );
+    let (stdout, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{err}");
+    assert!(stdout.contains("changed"), "{stdout}");
+    let minus = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("-  - \"4. grant bob by alice"))
+        .is_some();
+    let plus = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("+  - \"4. grant bob by alice"))
+        .is_some();
+    assert!(minus && plus, "the diff names step 4:\n{stdout}");
+    assert!(snapshots
+        .join("fixture/moderator_grants_and_kicks@jwt-auto-owner.snap.new")
+        .is_file());
+    assert!(stdout.contains("artifacts:"), "{stdout}");
+}
+
+#[test]
+fn json_format_is_one_document() {
+    let dir = temp_dir("json");
+    let snapshots = dir.join("snapshots");
+    copy_snapshots(&snapshots);
+    let out = harness(
+        &[
+            "run",
+            "--stack",
+            "fixture:0.12,fixture:13",
+            "--scenario",
+            "auto_owner_hands_over",
+            "--format",
+            "json",
+            "--snapshots",
+            snapshots.to_str().unwrap(),
+            "--artifacts",
+            dir.join("artifacts").to_str().unwrap(),
+        ],
+        &support::repo_root(),
+    );
+    let (stdout, err) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{err}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&stdout).expect("one JSON document on stdout");
+    let results = doc["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for r in results {
+        assert_eq!(r["scenario"], "auto_owner_hands_over");
+        assert_eq!(r["variant"], "jwt-auto-owner");
+        assert_eq!(r["verdict"], "same");
+        let steps = r["steps"].as_array().unwrap();
+        assert_eq!(steps[0]["step"], "join alice");
+        assert_eq!(steps[0]["moderators"], serde_json::json!(["alice"]));
+        assert_eq!(steps[0]["observers_agree"], true);
+        let successor = steps[2]["moderators"].as_array().unwrap();
+        assert_eq!(successor.len(), 1);
+    }
+    let stacks: Vec<&str> = results
+        .iter()
+        .map(|r| r["stack"].as_str().unwrap())
+        .collect();
+    assert_eq!(stacks, ["fixture:0.12", "fixture:13"]);
+}
