@@ -409,6 +409,7 @@ impl Run<'_> {
             }
         }
         self.settle(step, &mut record).await?;
+        record.jicofo = self.jicofo_view().await;
         record.unmet = timeline::check(&step.expect, &record);
         record.took = started.elapsed();
         Ok(record)
@@ -490,6 +491,28 @@ impl Run<'_> {
         }
     }
 
+    /// jicofo's own view of the room (REST `/debug/conference`), when the stack exposes it: the second
+    /// observer of DESIGN.md. Unreachable or unknown: none (recorded in the log, not the timeline).
+    async fn jicofo_view(&self) -> Option<View> {
+        let base = self.endpoints().jicofo_rest.as_ref()?;
+        let room = format!("{}@{}", self.room, self.endpoints().muc_domain);
+        let client = match crate::stack::jicofo::JicofoClient::new(base) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("jicofo REST at {base}: {e}");
+                return None;
+            }
+        };
+        let view = match client.conference(&room).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!("jicofo REST for {room}: {e}");
+                return None;
+            }
+        };
+        Some(jicofo_to_view(&view, &self.scenario.participants))
+    }
+
     async fn leave_all(&mut self) {
         let all = std::mem::take(&mut self.live);
         let leaving = all.into_values().map(|l| async move {
@@ -500,5 +523,74 @@ impl Run<'_> {
             }
         });
         futures::future::join_all(leaving).await;
+    }
+}
+
+/// Maps jicofo's `MemberRole`s onto the timeline's seats: OWNER is an owner moderator, MODERATOR a
+/// moderator (admin or role only), PARTICIPANT and VISITOR as named (jicofo MemberRole.kt @7ebb13dc).
+fn jicofo_to_view(
+    view: &crate::stack::jicofo::JicofoView,
+    participants: &[ParticipantSpec],
+) -> View {
+    let occupants = view
+        .members
+        .iter()
+        .map(|(nick, member)| {
+            let name = participants
+                .iter()
+                .find(|p| &p.nick == nick)
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| format!("?{nick}"));
+            let (role, affiliation) = match member.role.as_deref() {
+                Some("OWNER") => ("moderator", Some("owner")),
+                Some("MODERATOR") => ("moderator", None),
+                Some("VISITOR") => ("visitor", None),
+                _ => ("participant", None),
+            };
+            (
+                name,
+                crate::timeline::Seat {
+                    role: role.to_owned(),
+                    affiliation: affiliation.map(str::to_owned),
+                },
+            )
+        })
+        .collect();
+    View { occupants }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::jicofo::{JicofoMember, JicofoView};
+
+    #[test]
+    fn jicofo_roles_map_onto_seats_and_scenario_names() {
+        let spec = |name: &str, nick: &str| ParticipantSpec {
+            name: name.into(),
+            nick: nick.into(),
+            transport: Transport::Bot,
+            login: Login::Token,
+            token: Default::default(),
+        };
+        let member = |role: &str| JicofoMember {
+            role: Some(role.into()),
+            jid: None,
+        };
+        let view = JicofoView {
+            found: true,
+            role_manager: Some("AutoOwnerRoleManager".into()),
+            owner: None,
+            members: [
+                ("alice".to_owned(), member("OWNER")),
+                ("bob_2".to_owned(), member("PARTICIPANT")),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let v = jicofo_to_view(&view, &[spec("alice", "alice"), spec("bob", "bob_2")]);
+        assert_eq!(v.moderators().into_iter().collect::<Vec<_>>(), ["alice"]);
+        assert_eq!(v.occupants["bob"].role, "participant");
+        assert_eq!(room_name("Auto Owner_x").len(), "auto-owner-x".len() + 9);
     }
 }
