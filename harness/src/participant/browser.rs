@@ -564,7 +564,9 @@ impl LocalDriver {
             });
         }
         // Its browsers should be gone with it; anything still there (same pid, same name) is killed.
-        let still = |p: &ProcessInfo| process_info(p.pid).is_some_and(|now| now.comm == p.comm);
+        let still = |p: &ProcessInfo| {
+            process_info(p.pid).is_some_and(|now| now.start_ticks == p.start_ticks)
+        };
         wait_for(Duration::from_secs(3), || !before.iter().any(still));
         for p in before.iter().filter(|p| still(p)) {
             tracing::warn!(pid = p.pid, comm = %p.comm, "killing a process chromedriver left behind");
@@ -624,6 +626,9 @@ pub struct ProcessInfo {
     /// Proportional set size in KiB (`Pss` of `smaps_rollup`: shared pages split among their users, so
     /// it adds up across processes); 0 when unknown or not ours to read.
     pub pss_kib: u64,
+    /// Start time in clock ticks after boot (`/proc/PID/stat` field 22): tells a process from a later
+    /// one that reused its pid, and which processes started after a given one.
+    pub start_ticks: u64,
 }
 
 /// A live process's info; `None` when it is gone (or a zombie).
@@ -638,6 +643,8 @@ pub fn process_info(pid: u32) -> Option<ProcessInfo> {
         return None;
     }
     let ppid = rest.next()?.parse().ok()?;
+    // Fields after `)`: 3 state, 4 ppid, … 22 starttime (proc(5)); `rest` now stands at field 5.
+    let start_ticks = rest.nth(17).and_then(|v| v.parse().ok()).unwrap_or(0);
     let rss_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -662,18 +669,25 @@ pub fn process_info(pid: u32) -> Option<ProcessInfo> {
         comm,
         rss_kib,
         pss_kib,
+        start_ticks,
     })
 }
 
-/// Every live process whose parent chain reaches `root` (not `root` itself).
-pub fn descendant_processes(root: u32) -> Vec<ProcessInfo> {
+/// Every live process this process can see.
+pub fn all_processes() -> Vec<ProcessInfo> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let all: Vec<ProcessInfo> = entries
+    entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(process_info)
-        .collect();
+        .collect()
+}
+
+/// Every live process whose parent chain reaches `root` (not `root` itself). Chromium's crash handler
+/// daemonizes (its parent is init) and is not among them; it exits with the last Chromium it serves.
+pub fn descendant_processes(root: u32) -> Vec<ProcessInfo> {
+    let all = all_processes();
     let mut found = Vec::new();
     let mut frontier = vec![root];
     while let Some(parent) = frontier.pop() {
@@ -2382,6 +2396,8 @@ mod tests {
     fn processes_are_read_from_proc() {
         let me = process_info(std::process::id()).expect("this process");
         assert!(me.rss_kib > 0);
+        assert!(me.start_ticks > 0);
+        assert!(all_processes().iter().any(|p| p.pid == me.pid));
         assert!(!me.comm.is_empty());
         // The test process is not its own descendant.
         assert!(descendant_processes(std::process::id())
