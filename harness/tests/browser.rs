@@ -312,11 +312,14 @@ fn refusals_name_their_cause(version: &str) -> anyhow::Result<()> {
     })
 }
 
-/// A moderator browser grants owner to a bot, then kicks it; the page's own view follows.
+/// A moderator browser grants owner to a bot, then kicks it; the page's own view follows. The focus
+/// answers ready='false' twice first, so the page's retry is exercised too.
 fn grants_and_kicks(version: &str) -> anyhow::Result<()> {
     let test = format!("browser-admin-{version}");
     runtime().block_on(async {
-        let stack = start(version, &variant("jwt-auto-owner"), &test).await;
+        let mut slow_focus = variant("jwt-auto-owner");
+        slow_focus.faults.not_ready_times = 2;
+        let stack = start(version, &slow_focus, &test).await;
         let ep = stack.endpoints().clone();
         let driver = Driver::from_env().await?;
         let room = room("admin");
@@ -334,6 +337,18 @@ fn grants_and_kicks(version: &str) -> anyhow::Result<()> {
             moderators(o) == set(&["alice", "bob"])
         })
         .await?;
+        // A live page's artefacts: screenshot, console (the page logs its steps and the XMPP traffic).
+        let capture = alice
+            .capture(&artifacts(&test), "alice-after-grant")
+            .await?;
+        assert!(capture.errors.is_empty(), "{:?}", capture.errors);
+        let console = std::fs::read_to_string(capture.console.context("console saved")?)?;
+        assert!(console.contains("[harness] joined"), "{console}");
+        assert!(
+            console.contains("focus answered ready=false, retrying"),
+            "{console}"
+        );
+        assert!(capture.screenshot.is_some() && capture.source.is_some());
         // Observing is cheap: one WebDriver round trip.
         let t0 = Instant::now();
         for _ in 0..20 {
