@@ -617,7 +617,9 @@ fn file_tail(path: &Path, lines: usize) -> String {
 /// One process, from `/proc/PID/stat` and `/proc/PID/status`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessInfo {
+    /// Process id.
     pub pid: u32,
+    /// Parent's process id (1 for daemons and orphans).
     pub ppid: u32,
     /// The kernel's short name (`chromium`, `chromedriver`, …).
     pub comm: String,
@@ -911,6 +913,7 @@ impl Default for BrowserTimeouts {
 pub struct BrowserConfig {
     /// The WebDriver server sessions are opened on.
     pub driver: Driver,
+    /// Which page to open.
     pub profile: Profile,
     /// Base URL pages live under (the stack's `Endpoints::web`): the jitsi-meet web root
     /// (`https://HOST/`), or the fixture page folder (`http://127.0.0.1:PORT/harness/`).
@@ -927,6 +930,7 @@ pub struct BrowserConfig {
     pub skip_focus: bool,
     /// Accept self-signed certificates (`--ignore-certificate-errors`, `acceptInsecureCerts`).
     pub insecure_tls: bool,
+    /// Deadlines.
     pub timeouts: BrowserTimeouts,
     /// Where a failed join saves its screenshot, console log and page source (`NICK-join-failed.*`).
     pub artifacts: Option<PathBuf>,
@@ -1070,7 +1074,9 @@ pub fn capabilities(
 pub struct Refusal {
     /// `login`, `focus` or `room`.
     pub stage: String,
+    /// The XMPP condition (`not-allowed`, `not-authorized`, …) or lib-jitsi-meet's error name.
     pub condition: String,
+    /// The server's text, when it gave one (`token has expired`).
     pub text: Option<String>,
 }
 
@@ -1079,11 +1085,15 @@ pub struct Refusal {
 pub enum PagePhase {
     /// The page (or its app) has not started yet.
     Loading,
+    /// Logging in, asking the focus, or joining the MUC.
     Connecting,
+    /// In the room: its own presence (status 110) arrived, or `APP.conference.isJoined()`.
     Joined,
+    /// The deployment said no.
     Refused(Refusal),
-    /// Left the room; `kicked` when a moderator removed it.
+    /// Left the room.
     Left {
+        /// A moderator removed it (status 307).
         kicked: bool,
     },
     /// The page gave up (connection lost, focus never ready, conference failed).
@@ -1093,7 +1103,9 @@ pub enum PagePhase {
 /// One read of the page: its phase and what it sees.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PageState {
+    /// Where the page stands.
     pub phase: PagePhase,
+    /// What it sees; `present` only when joined.
     pub observation: Observation,
 }
 
@@ -1377,8 +1389,11 @@ fn jitsi_seen(id: String, p: &JitsiParticipant) -> Seen {
 /// Files saved by [`Browser::capture`]; each is `None` when it could not be taken (see `errors`).
 #[derive(Clone, Debug, Default)]
 pub struct Capture {
+    /// `LABEL.png`.
     pub screenshot: Option<PathBuf>,
+    /// `LABEL.console.log`, tokens redacted.
     pub console: Option<PathBuf>,
+    /// `LABEL.html`, tokens redacted.
     pub source: Option<PathBuf>,
     /// What could not be saved, and why.
     pub errors: Vec<String>,
@@ -1656,16 +1671,13 @@ impl Browser {
         match tokio::time::timeout(deadline, goto).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                let reason = self.redact(&driver_reason(&e));
-                // chromedriver reports a failed navigation as `unknown error: net::ERR_…`.
-                if reason.contains("net::ERR_") || e.is_insecure_certificate() {
-                    return Err(BrowserError::PageUnreachable {
-                        nick: self.nick.clone(),
-                        url: shown,
-                        reason,
-                    });
-                }
-                return Err(self.cmd_error("loading the page", e));
+                // chromedriver reports a failed navigation as `unknown error: net::ERR_…`. Only the
+                // redacted text is kept: the driver's own error may echo the URL, token and all.
+                return Err(BrowserError::PageUnreachable {
+                    nick: self.nick.clone(),
+                    url: shown,
+                    reason: self.redact(&driver_reason(&e)),
+                });
             }
             Err(_) => {
                 return Err(BrowserError::Timeout {
@@ -1767,6 +1779,7 @@ impl Browser {
         &self.nick
     }
 
+    /// Which page this browser opened.
     pub fn profile(&self) -> Profile {
         self.profile
     }
