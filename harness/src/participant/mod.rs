@@ -3,12 +3,17 @@
 //! names (bots see MUC nicks, the jitsi-meet web app sees endpoint ids and display names).
 
 pub mod bot;
+pub mod browser;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 pub use bot::{Bot, BotConfig, BotError, BotJoin, BotTimeouts, BotView, Phase};
+pub use browser::{
+    Browser, BrowserConfig, BrowserError, BrowserJoin, BrowserTimeouts, Driver, DriverOptions,
+    PagePhase, PageState, Profile,
+};
 
 use crate::xmpp::muc::{affiliation_str, role_str, Roster};
 

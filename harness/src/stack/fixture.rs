@@ -302,6 +302,7 @@ impl FixtureStack {
         stack.prosody = Some(prosody);
         stack.endpoints.websocket = format!("ws://127.0.0.1:{port}/xmpp-websocket");
         stack.endpoints.bosh = format!("http://127.0.0.1:{port}/http-bind");
+        stack.endpoints.web = Some(format!("http://127.0.0.1:{port}/harness/"));
 
         let (focus_logs, focus_tail) =
             docker::log_consumer(&docker::log_path(&options.artifacts, "focus"));

@@ -164,3 +164,60 @@ pub async fn wait_until(
         let _ = tokio::time::timeout(remaining.min(Duration::from_millis(200)), any_change).await;
     }
 }
+
+// --- browsers (tests/browser.rs) -------------------------------------------------------------------------
+
+/// A browser participant's config for a running fixture stack's page.
+pub fn browser_config(
+    endpoints: &Endpoints,
+    driver: &harness::participant::Driver,
+    test: &str,
+) -> harness::participant::BrowserConfig {
+    use harness::participant::{BrowserConfig, BrowserTimeouts, Profile};
+    BrowserConfig {
+        driver: driver.clone(),
+        profile: Profile::Fixture,
+        web: endpoints
+            .web
+            .clone()
+            .expect("the fixture stack serves its page (Endpoints::web)"),
+        websocket: endpoints.websocket.clone(),
+        domain: endpoints.domain.clone(),
+        muc_domain: endpoints.muc_domain.clone(),
+        focus_domain: endpoints.focus_domain.clone(),
+        skip_focus: false,
+        insecure_tls: endpoints.insecure_tls,
+        timeouts: BrowserTimeouts::for_profile(Profile::Fixture),
+        artifacts: Some(artifacts(test)),
+    }
+}
+
+pub fn browser_join(
+    room: &str,
+    nick: &str,
+    token: Option<Token>,
+) -> harness::participant::BrowserJoin {
+    harness::participant::BrowserJoin {
+        room: room.to_owned(),
+        nick: nick.to_owned(),
+        display_name: Some(nick.to_owned()),
+        token,
+        machine_uid: format!("machine-{nick}"),
+    }
+}
+
+/// A token user joins in a browser on the fixture page.
+pub async fn join_browser(
+    endpoints: &Endpoints,
+    driver: &harness::participant::Driver,
+    room: &str,
+    nick: &str,
+    test: &str,
+) -> Result<harness::participant::Browser, harness::participant::BrowserError> {
+    let token = token_for(endpoints, room, nick, &TokenOverrides::default());
+    harness::participant::Browser::join(
+        &browser_config(endpoints, driver, test),
+        browser_join(room, nick, Some(token)),
+    )
+    .await
+}
