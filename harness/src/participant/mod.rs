@@ -10,6 +10,25 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use bot::{Bot, BotConfig, BotError, BotJoin, BotTimeouts, BotView, Phase};
+
+/// A participant's failure, whichever transport it uses.
+#[derive(Debug, thiserror::Error)]
+pub enum ParticipantError {
+    #[error(transparent)]
+    Bot(#[from] BotError),
+    #[error(transparent)]
+    Browser(#[from] browser::BrowserError),
+}
+
+impl ParticipantError {
+    /// The deployment refused the join (an observation, not a harness failure).
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            ParticipantError::Bot(e) => e.is_refusal(),
+            ParticipantError::Browser(e) => e.is_refusal(),
+        }
+    }
+}
 pub use browser::{
     Browser, BrowserConfig, BrowserError, BrowserJoin, BrowserTimeouts, Driver, DriverOptions,
     PagePhase, PageState, Profile,

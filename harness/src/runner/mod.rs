@@ -19,9 +19,14 @@ use tokio_util::sync::CancellationToken;
 
 pub use events::{Reporter, RunEvent};
 
-use crate::participant::{Bot, BotConfig, BotError, BotJoin, BotTimeouts, Observation, Phase};
+use crate::participant::browser::{
+    Browser, BrowserConfig, BrowserError, BrowserJoin, BrowserTimeouts, Driver, PagePhase, Profile,
+};
+use crate::participant::{
+    Bot, BotConfig, BotError, BotJoin, BotTimeouts, Observation, ParticipantError, Phase,
+};
 use crate::scenario::{Action, Login, ParticipantSpec, Scenario, Step, Transport};
-use crate::stack::{Endpoints, Stack, Variant};
+use crate::stack::{Endpoints, Family, Stack, Variant};
 use crate::timeline::{self, StepRecord, Timeline, View};
 use crate::token::{self, Token, TokenRequest, UserInfo};
 use crate::xmpp::transcript::Transcript;
@@ -63,7 +68,7 @@ pub enum RunError {
         location: String,
         who: String,
         #[source]
-        source: Box<BotError>,
+        source: Box<ParticipantError>,
     },
     #[error("step {step} `{label}` ({location}): {who}'s connection died: {reason}")]
     ConnectionLost {
@@ -94,27 +99,108 @@ impl RunError {
 /// A participant in the room.
 enum Live {
     Bot(Bot),
+    Browser(Browser),
+}
+
+/// Where a participant stands, as the runner needs it.
+enum Status {
+    InRoom(Observation),
+    Kicked,
+    Failed(String),
 }
 
 impl Live {
-    fn observation(&self) -> Observation {
+    async fn status(&self) -> Status {
         match self {
-            Live::Bot(b) => b.with_roster(|phase, roster| {
-                Observation::from_roster(*phase == Phase::Joined, roster)
+            Live::Bot(b) => b.with_roster(|phase, roster| match phase {
+                Phase::Joined => Status::InRoom(Observation::from_roster(true, roster)),
+                Phase::Kicked => Status::Kicked,
+                Phase::Left => Status::Failed("left the room unexpectedly".into()),
+                Phase::Failed(reason) => Status::Failed(reason.clone()),
             }),
+            Live::Browser(b) => match b.page_state().await {
+                Ok(state) => match state.phase {
+                    PagePhase::Joined => Status::InRoom(state.observation),
+                    PagePhase::Left { kicked: true } => Status::Kicked,
+                    other => {
+                        Status::Failed(format!("the page is no longer in the room: {other:?}"))
+                    }
+                },
+                Err(e) => Status::Failed(e.to_string()),
+            },
         }
     }
 
-    fn phase(&self) -> Phase {
-        match self {
-            Live::Bot(b) => b.with_roster(|p, _| p.clone()),
-        }
-    }
-
+    /// Bots announce changes; browsers must be polled.
     fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         match self {
             Live::Bot(b) => Some(b.changes()),
+            Live::Browser(_) => None,
         }
+    }
+
+    async fn leave(self) -> Result<(), ParticipantError> {
+        match self {
+            Live::Bot(b) => Ok(b.leave().await?),
+            Live::Browser(b) => Ok(b.leave().await?),
+        }
+    }
+
+    async fn disconnect(self) {
+        match self {
+            Live::Bot(b) => b.disconnect().await,
+            Live::Browser(b) => {
+                let _ = b.disconnect().await;
+            }
+        }
+    }
+
+    async fn kick(&self, nick: &str) -> Result<(), ParticipantError> {
+        match self {
+            Live::Bot(b) => Ok(b.kick(nick).await?),
+            Live::Browser(b) => Ok(b.kick(nick).await?),
+        }
+    }
+
+    async fn grant(&self, nick: &str) -> Result<(), ParticipantError> {
+        match self {
+            Live::Browser(b) => Ok(b.grant_owner(nick).await?),
+            Live::Bot(b) => {
+                // muc#admin grants by real JID (jicofo's grantOwnership does the same); rooms are
+                // whois=anyone, so the granter sees it.
+                let jid = b.with_roster(|_, roster| {
+                    roster
+                        .occupants
+                        .get(nick)
+                        .and_then(|o| o.jid.as_ref().map(|j| j.to_bare()))
+                });
+                match jid {
+                    Some(jid) => Ok(b.grant_owner(&jid).await?),
+                    None => Err(BotError::RequestFailed {
+                        what: format!("granting owner to {nick}"),
+                        condition: "jid-hidden".into(),
+                        text: Some(format!("the granter cannot see {nick}'s real JID")),
+                    }
+                    .into()),
+                }
+            }
+        }
+    }
+}
+
+/// A refused request (grant, kick) is an observation; anything else a failure.
+fn refusal_text(e: &ParticipantError) -> Option<String> {
+    match e {
+        ParticipantError::Bot(BotError::RequestFailed {
+            condition, text, ..
+        }) => Some(format!(
+            "{condition}{}",
+            text.as_ref().map(|t| format!(" ({t})")).unwrap_or_default()
+        )),
+        ParticipantError::Browser(BrowserError::RequestFailed { reason, .. }) => {
+            Some(reason.clone())
+        }
+        _ => None,
     }
 }
 
@@ -144,6 +230,8 @@ struct Run<'a> {
     live: BTreeMap<String, Live>,
     /// How many times each participant joined (for transcript names).
     joins: BTreeMap<String, u32>,
+    /// The WebDriver server, started when the first browser joins.
+    driver: Option<Driver>,
 }
 
 /// Runs `scenario` under `variant` on `stack` and returns its timeline.
@@ -162,6 +250,7 @@ pub async fn run_scenario(
         room: room.clone(),
         live: BTreeMap::new(),
         joins: BTreeMap::new(),
+        driver: None,
     };
     let mut steps = Vec::new();
     let outcome = async {
@@ -180,7 +269,15 @@ pub async fn run_scenario(
         Ok::<(), RunError>(())
     }
     .await;
+    if outcome.is_err() {
+        run.capture_browsers().await;
+    }
     run.leave_all().await;
+    if let Some(driver) = run.driver.take() {
+        if let Err(e) = driver.close().await {
+            tracing::warn!("closing the WebDriver server: {e}");
+        }
+    }
     outcome?;
     Ok(Timeline {
         scenario: scenario.name.clone(),
@@ -207,13 +304,18 @@ impl Run<'_> {
             .unwrap_or(&self.scenario.participants[0])
     }
 
-    fn participant_error(&self, step: &Step, who: &str, source: BotError) -> RunError {
+    fn participant_error(
+        &self,
+        step: &Step,
+        who: &str,
+        source: impl Into<ParticipantError>,
+    ) -> RunError {
         RunError::Participant {
             step: step.index + 1,
             label: step.label(),
             location: self.location(step),
             who: who.to_owned(),
-            source: Box::new(source),
+            source: Box::new(source.into()),
         }
     }
 
@@ -268,43 +370,96 @@ impl Run<'_> {
     }
 
     /// Everything one join needs, decided before the joins fan out.
-    fn prepare(&mut self, step: &Step, name: &str) -> Result<(BotConfig, BotJoin), RunError> {
+    async fn prepare(&mut self, step: &Step, name: &str) -> Result<Prepared, RunError> {
         let spec = self.spec(name).clone();
-        if spec.transport == Transport::Browser {
-            return Err(RunError::Unsupported {
-                step: step.index + 1,
-                label: step.label(),
-                location: self.location(step),
-                what: format!("{name}: the browser transport is not available in this build"),
-            });
-        }
         let count = self.joins.entry(name.to_owned()).or_insert(0);
         *count += 1;
-        let file = if *count == 1 {
-            format!("{name}.xmpp.log")
+        let suffix = if *count == 1 {
+            String::new()
         } else {
-            format!("{name}-{count}.xmpp.log")
+            format!("-{count}")
         };
+        let config = self
+            .bot_config(&spec)
+            .map_err(|e| self.participant_error(step, name, e))?;
+        let token = self
+            .token(&spec)
+            .map_err(|e| self.participant_error(step, name, e))?;
+        let machine_uid = format!("harness-{}-{}", spec.name, crate::stack::docker::run_id());
+        if spec.transport == Transport::Browser {
+            let driver = self.driver(step, name).await?;
+            let ep = self.endpoints();
+            let Some(web) = ep.web.clone() else {
+                return Err(RunError::Unsupported {
+                    step: step.index + 1,
+                    label: step.label(),
+                    location: self.location(step),
+                    what: format!(
+                        "{name} joins in a browser, but {} serves no web page",
+                        self.stack.target()
+                    ),
+                });
+            };
+            let profile = match self.stack.target().family {
+                Family::Fixture => Profile::Fixture,
+                Family::Jitsi | Family::External => Profile::JitsiMeet,
+            };
+            let browser_config = BrowserConfig {
+                driver,
+                profile,
+                web,
+                websocket: ep.websocket.clone(),
+                domain: config.domain.clone(),
+                muc_domain: ep.muc_domain.clone(),
+                focus_domain: ep.focus_domain.clone(),
+                skip_focus: false,
+                insecure_tls: ep.insecure_tls,
+                timeouts: BrowserTimeouts::for_profile(profile),
+                artifacts: Some(self.options.artifacts.clone()),
+            };
+            let join = BrowserJoin {
+                room: self.room.clone(),
+                nick: spec.nick.clone(),
+                display_name: Some(spec.name.clone()),
+                token,
+                machine_uid,
+            };
+            return Ok(Prepared::Browser(Box::new((browser_config, join))));
+        }
         let transcript = if self.options.transcripts {
-            Transcript::create(&self.options.artifacts.join(file)).ok()
+            Transcript::create(
+                &self
+                    .options
+                    .artifacts
+                    .join(format!("{name}{suffix}.xmpp.log")),
+            )
+            .ok()
         } else {
             None
         };
-        let prepared = self
-            .bot_config(&spec)
-            .and_then(|config| self.token(&spec).map(|t| (config, t)));
-        let (config, token) = prepared.map_err(|e| self.participant_error(step, name, e))?;
-        Ok((
+        Ok(Prepared::Bot(Box::new((
             config,
             BotJoin {
                 room: self.room.clone(),
                 nick: spec.nick.clone(),
                 token,
-                machine_uid: format!("harness-{}-{}", spec.name, crate::stack::docker::run_id()),
+                machine_uid,
                 display_name: Some(spec.name.clone()),
                 transcript,
             },
-        ))
+        ))))
+    }
+
+    /// The run's WebDriver server (chromedriver, or `JITSI_HARNESS_WEBDRIVER`), started on first use.
+    async fn driver(&mut self, step: &Step, name: &str) -> Result<Driver, RunError> {
+        if let Some(d) = &self.driver {
+            return Ok(d.clone());
+        }
+        let driver = Driver::from_env()
+            .await
+            .map_err(|e| self.participant_error(step, name, e))?;
+        self.driver = Some(driver.clone());
+        Ok(driver)
     }
 
     /// Everyone in the step joins at once, as a bug report's "bob and carol join" means. A join the
@@ -317,15 +472,25 @@ impl Run<'_> {
     ) -> Result<(), RunError> {
         let mut prepared = Vec::new();
         for name in names {
-            prepared.push((name.clone(), self.prepare(step, name)?));
+            prepared.push((name.clone(), self.prepare(step, name).await?));
         }
-        let joins = prepared
-            .into_iter()
-            .map(|(name, (config, join))| async move { (name, Bot::join(&config, join).await) });
+        let joins = prepared.into_iter().map(|(name, p)| async move {
+            let result = match p {
+                Prepared::Bot(p) => Bot::join(&p.0, p.1)
+                    .await
+                    .map(Live::Bot)
+                    .map_err(ParticipantError::from),
+                Prepared::Browser(p) => Browser::join(&p.0, p.1)
+                    .await
+                    .map(Live::Browser)
+                    .map_err(ParticipantError::from),
+            };
+            (name, result)
+        });
         for (name, result) in futures::future::join_all(joins).await {
             match result {
-                Ok(bot) => {
-                    self.live.insert(name, Live::Bot(bot));
+                Ok(live) => {
+                    self.live.insert(name, live);
                 }
                 Err(e) if e.is_refusal() => {
                     record.rejected.insert(name, e.to_string());
@@ -334,6 +499,20 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// On a failure: screenshot, console log and page source of every browser still open.
+    async fn capture_browsers(&self) {
+        for (name, live) in &self.live {
+            if let Live::Browser(b) = live {
+                if let Err(e) = b
+                    .capture(&self.options.artifacts, &format!("{name}-failure"))
+                    .await
+                {
+                    tracing::warn!("capturing {name}'s page: {e}");
+                }
+            }
+        }
     }
 
     async fn step(&mut self, step: &Step) -> Result<StepRecord, RunError> {
@@ -349,15 +528,15 @@ impl Run<'_> {
                     .await?
             }
             Action::Leave(name) => {
-                if let Some(Live::Bot(bot)) = self.live.remove(name) {
-                    if let Err(e) = bot.leave().await {
+                if let Some(live) = self.live.remove(name) {
+                    if let Err(e) = live.leave().await {
                         return Err(self.participant_error(step, name, e));
                     }
                 }
             }
             Action::Disconnect(name) => {
-                if let Some(Live::Bot(bot)) = self.live.remove(name) {
-                    bot.disconnect().await;
+                if let Some(live) = self.live.remove(name) {
+                    live.disconnect().await;
                 }
             }
             Action::Wait(d) => {
@@ -367,43 +546,24 @@ impl Run<'_> {
                 }
             }
             Action::Grant { by, to } => {
-                let target_nick = self.spec(to).nick.clone();
-                if let Some(Live::Bot(granter)) = self.live.get(by) {
-                    let jid = granter.with_roster(|_, roster| {
-                        roster
-                            .occupants
-                            .get(&target_nick)
-                            .and_then(|o| o.jid.as_ref().map(|j| j.to_bare()))
-                    });
-                    match jid {
-                        None => record.refused.push(format!(
-                            "grant {to} by {by}: {by} cannot see {to}'s real JID"
-                        )),
-                        Some(jid) => match granter.grant_owner(&jid).await {
-                            Ok(()) => {}
-                            Err(BotError::RequestFailed {
-                                condition, text, ..
-                            }) => record.refused.push(format!(
-                                "grant {to} by {by}: {condition}{}",
-                                text.map(|t| format!(" ({t})")).unwrap_or_default()
-                            )),
-                            Err(e) => return Err(self.participant_error(step, by, e)),
-                        },
+                let nick = self.spec(to).nick.clone();
+                if let Some(granter) = self.live.get(by) {
+                    if let Err(e) = granter.grant(&nick).await {
+                        match refusal_text(&e) {
+                            Some(why) => record.refused.push(format!("grant {to} by {by}: {why}")),
+                            None => return Err(self.participant_error(step, by, e)),
+                        }
                     }
                 }
             }
             Action::Kick { by, who } => {
                 let nick = self.spec(who).nick.clone();
-                if let Some(Live::Bot(kicker)) = self.live.get(by) {
-                    match kicker.kick(&nick).await {
-                        Ok(()) => {}
-                        Err(BotError::RequestFailed {
-                            condition, text, ..
-                        }) => record.refused.push(format!(
-                            "kick {who} by {by}: {condition}{}",
-                            text.map(|t| format!(" ({t})")).unwrap_or_default()
-                        )),
-                        Err(e) => return Err(self.participant_error(step, by, e)),
+                if let Some(kicker) = self.live.get(by) {
+                    if let Err(e) = kicker.kick(&nick).await {
+                        match refusal_text(&e) {
+                            Some(why) => record.refused.push(format!("kick {who} by {by}: {why}")),
+                            None => return Err(self.participant_error(step, by, e)),
+                        }
                     }
                 }
             }
@@ -421,38 +581,38 @@ impl Run<'_> {
         let mut last: Option<BTreeMap<String, View>> = None;
         let mut quiet_since = Instant::now();
         loop {
-            // A kicked participant is out of the room: drop it from the live set.
-            let kicked: Vec<String> = self
-                .live
-                .iter()
-                .filter(|(_, l)| l.phase() == Phase::Kicked)
-                .map(|(n, _)| n.clone())
-                .collect();
-            for n in kicked {
-                self.live.remove(&n);
-            }
+            let mut views = BTreeMap::new();
+            let mut kicked = Vec::new();
             for (name, live) in &self.live {
-                if let Phase::Failed(reason) = live.phase() {
-                    return Err(RunError::ConnectionLost {
-                        step: step.index + 1,
-                        label: step.label(),
-                        location: self.location(step),
-                        who: name.clone(),
-                        reason,
-                    });
+                match live.status().await {
+                    Status::InRoom(observation) => {
+                        views.insert(
+                            name.clone(),
+                            View::from_observation(&observation, &self.scenario.participants),
+                        );
+                    }
+                    // A kicked participant is out of the room.
+                    Status::Kicked => kicked.push(name.clone()),
+                    Status::Failed(reason) => {
+                        return Err(RunError::ConnectionLost {
+                            step: step.index + 1,
+                            label: step.label(),
+                            location: self.location(step),
+                            who: name.clone(),
+                            reason,
+                        })
+                    }
                 }
             }
+            if !kicked.is_empty() {
+                for n in kicked {
+                    if let Some(live) = self.live.remove(&n) {
+                        live.disconnect().await;
+                    }
+                }
+                continue;
+            }
             let expected: BTreeSet<String> = self.live.keys().cloned().collect();
-            let views: BTreeMap<String, View> = self
-                .live
-                .iter()
-                .map(|(n, l)| {
-                    (
-                        n.clone(),
-                        View::from_observation(&l.observation(), &self.scenario.participants),
-                    )
-                })
-                .collect();
             if last.as_ref() != Some(&views) {
                 last = Some(views.clone());
                 quiet_since = Instant::now();
@@ -470,6 +630,7 @@ impl Run<'_> {
                 record.converged = false;
                 return Ok(());
             }
+            let polling = self.live.values().any(|l| l.changes().is_none());
             let mut receivers: Vec<_> = self.live.values().filter_map(|l| l.changes()).collect();
             let any_change = async {
                 if receivers.is_empty() {
@@ -478,10 +639,19 @@ impl Run<'_> {
                 let futs = receivers.iter_mut().map(|r| Box::pin(r.changed()));
                 let _ = futures::future::select_all(futs).await;
             };
-            let wake = if ok {
-                self.options.settle.saturating_sub(quiet_since.elapsed())
-            } else {
+            // Browsers are polled (one observe is one WebDriver round trip, ~10 ms).
+            let poll = if polling {
                 Duration::from_millis(100)
+            } else {
+                Duration::from_millis(250)
+            };
+            let wake = if ok {
+                self.options
+                    .settle
+                    .saturating_sub(quiet_since.elapsed())
+                    .min(poll)
+            } else {
+                poll
             };
             tokio::select! {
                 _ = any_change => {}
@@ -516,14 +686,16 @@ impl Run<'_> {
     async fn leave_all(&mut self) {
         let all = std::mem::take(&mut self.live);
         let leaving = all.into_values().map(|l| async move {
-            match l {
-                Live::Bot(b) => {
-                    let _ = b.leave().await;
-                }
-            }
+            let _ = l.leave().await;
         });
         futures::future::join_all(leaving).await;
     }
+}
+
+/// One prepared join.
+enum Prepared {
+    Bot(Box<(BotConfig, BotJoin)>),
+    Browser(Box<(BrowserConfig, BrowserJoin)>),
 }
 
 /// Maps jicofo's `MemberRole`s onto the timeline's seats: OWNER is an owner moderator, MODERATOR a
