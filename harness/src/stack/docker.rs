@@ -24,6 +24,9 @@ pub const LABEL_RUN: &str = "jitsi-harness.run-id";
 pub const LABEL_PID: &str = "jitsi-harness.pid";
 /// Label: unix seconds when it was created (anything older than [`MAX_AGE`] is swept).
 pub const LABEL_STARTED: &str = "jitsi-harness.started";
+/// Label: where that pid lives — host name and pid namespace. A pid is only checked for liveness by a
+/// process that shares it; other machines or containers sharing the engine only sweep by age.
+pub const LABEL_PIDNS: &str = "jitsi-harness.pidns";
 /// Label: the stack it belongs to, e.g. `fixture:13/jwt-auto-owner`.
 pub const LABEL_STACK: &str = "jitsi-harness.stack";
 
@@ -74,11 +77,26 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// This process's host name and pid namespace, e.g. `ci-runner-3/pid:[4026531836]`.
+pub fn pid_namespace() -> &'static str {
+    static NS: OnceLock<String> = OnceLock::new();
+    NS.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default();
+        let ns = std::fs::read_link("/proc/self/ns/pid")
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("{host}/{ns}")
+    })
+}
+
 /// The labels every resource of `stack` carries.
 pub fn run_labels(stack: &str) -> Vec<(String, String)> {
     vec![
         (LABEL_RUN.to_owned(), run_id().to_owned()),
         (LABEL_PID.to_owned(), std::process::id().to_string()),
+        (LABEL_PIDNS.to_owned(), pid_namespace().to_owned()),
         (LABEL_STARTED.to_owned(), unix_now().to_string()),
         (LABEL_STACK.to_owned(), stack.to_owned()),
     ]
@@ -366,11 +384,14 @@ fn is_leftover(labels: &HashMap<String, String>, only_run: Option<&str>) -> bool
     if run == run_id() || labels.contains_key(LABEL_KEEP) {
         return false;
     }
-    let pid_gone = labels
-        .get(LABEL_PID)
-        .and_then(|p| p.parse::<u32>().ok())
-        .map(|p| !pid_alive(p))
-        .unwrap_or(true);
+    // Only a process in the same pid namespace can tell whether that pid is gone.
+    let same_namespace = labels.get(LABEL_PIDNS).map(String::as_str) == Some(pid_namespace());
+    let pid_gone = same_namespace
+        && labels
+            .get(LABEL_PID)
+            .and_then(|p| p.parse::<u32>().ok())
+            .map(|p| !pid_alive(p))
+            .unwrap_or(true);
     let too_old = labels
         .get(LABEL_STARTED)
         .and_then(|s| s.parse::<u64>().ok())
@@ -517,6 +538,10 @@ mod tests {
         assert!(!is_leftover(&labels, None));
         labels.insert(LABEL_PID.into(), u32::MAX.to_string());
         assert!(is_leftover(&labels, None));
+        // Another machine's or container's dead-looking pid is not ours to judge: only age counts.
+        labels.insert(LABEL_PIDNS.into(), "elsewhere/pid:[1]".into());
+        assert!(!is_leftover(&labels, None));
+        labels.insert(LABEL_PIDNS.into(), pid_namespace().into());
         labels.insert(LABEL_PID.into(), std::process::id().to_string());
         labels.insert(LABEL_STARTED.into(), "1".into());
         assert!(is_leftover(&labels, None));
