@@ -28,8 +28,8 @@ images:
     bash docker/fixture/build.sh
 
 # Benchmarks (bots vs the plain Python client, browsers vs bots), side by side on the fixture stack.
-bench: setup
-    bash .ci/bench
+bench *args: setup
+    bash .ci/bench {{args}}
 
 # Review pending snapshots (.snap.new) with cargo-insta.
 review:

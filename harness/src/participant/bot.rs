@@ -25,10 +25,11 @@ use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
 use crate::redact::redact_url;
 use crate::token::Token;
-use crate::xmpp::muc::{error_condition, occupant_event, OccupantEvent, Roster};
+use crate::xmpp::muc::{error_condition, occupant_event_wire, Interner, OccupantEvent, Roster};
 use crate::xmpp::ns;
+use crate::xmpp::stanza::from_wire;
 use crate::xmpp::transcript::{Direction, Transcript};
-use crate::xmpp::websocket::{Incoming, Timeouts, XmppError, XmppWebSocket};
+use crate::xmpp::websocket::{parse_frame, Incoming, Timeouts, XmppError, XmppWebSocket};
 use crate::xmpp::{Conference, MucAdmin};
 
 /// Deadlines of one bot.
@@ -199,6 +200,7 @@ struct Shared {
 
 enum Command {
     Leave(oneshot::Sender<Result<(), BotError>>),
+    Close(oneshot::Sender<Result<(), BotError>>),
     Abort,
     Admin {
         query: MucAdmin,
@@ -287,11 +289,12 @@ impl Bot {
         ws.send(presence.into()).await?;
 
         // Until our own presence: apply others' presences, answer IQs, catch a join error.
+        let interner = Interner::for_room(&room);
         let join_deadline = Instant::now() + t.join;
         loop {
             let remaining = join_deadline.saturating_duration_since(Instant::now());
-            let element = ws
-                .recv(remaining, "own presence after the MUC join")
+            let frame = ws
+                .recv_frame(remaining, "own presence after the MUC join")
                 .await
                 .map_err(|e| match e {
                     XmppError::Timeout { deadline, .. } => BotError::Timeout {
@@ -300,7 +303,7 @@ impl Bot {
                     },
                     other => other.into(),
                 })?;
-            match classify(&element, &room) {
+            match classify(&frame, &room, &interner) {
                 Classified::Occupant(OccupantEvent::Error {
                     nick,
                     condition,
@@ -311,7 +314,7 @@ impl Bot {
                 }
                 Classified::Occupant(event) => {
                     let is_self = matches!(&event, OccupantEvent::Available { is_self: true, .. });
-                    roster.apply(&event);
+                    roster.apply(event);
                     if is_self {
                         break;
                     }
@@ -343,6 +346,7 @@ impl Bot {
             timeouts: t,
             transcript: join.transcript,
             leaving: None,
+            interner,
         };
         tokio::spawn(task.run());
         Ok(Bot {
@@ -437,6 +441,14 @@ impl Bot {
     pub async fn leave(self) -> Result<(), BotError> {
         let deadline = self.timeouts.leave + Duration::from_secs(2);
         self.command(Command::Leave, deadline, "leaving the room")
+            .await
+    }
+
+    /// Ends the XMPP stream politely (`<close/>`, WebSocket close) without leaving the room first; the
+    /// server removes the occupant when the session ends. What a client closing its tab does.
+    pub async fn close(self) -> Result<(), BotError> {
+        let deadline = self.timeouts.leave;
+        self.command(Command::Close, deadline, "closing the stream")
             .await
     }
 
@@ -542,7 +554,7 @@ async fn ask_focus(
             }
             _ => {
                 let (condition, text) = answer
-                    .get_child("error", xmpp_parsers::ns::DEFAULT_NS)
+                    .get_child("error", ns::JABBER_CLIENT)
                     .map(error_condition)
                     .unwrap_or_else(|| ("unknown".into(), None));
                 return Err(BotError::FocusRefused { condition, text });
@@ -567,18 +579,22 @@ enum Classified {
     Other,
 }
 
-fn classify(element: &Element, room: &BareJid) -> Classified {
-    match element.name() {
-        "presence" => Presence::try_from(element.clone())
-            .ok()
-            .and_then(|p| occupant_event(&p, room))
+/// Sorts a frame: presences are parsed straight from their bytes (the hot path), IQs typed.
+fn classify(frame: &str, room: &BareJid, interner: &Interner) -> Classified {
+    let head = frame.trim_start();
+    if head.starts_with("<presence") {
+        return occupant_event_wire(head, room, interner)
             .map(Classified::Occupant)
-            .unwrap_or(Classified::Other),
-        "iq" => Iq::try_from(element.clone())
-            .map(|iq| Classified::Iq(Box::new(iq)))
-            .unwrap_or(Classified::Other),
-        _ => Classified::Other,
+            .unwrap_or(Classified::Other);
     }
+    if head.starts_with("<iq") {
+        return parse_frame(head)
+            .ok()
+            .and_then(|e| Iq::try_from(from_wire(e)).ok())
+            .map(|iq| Classified::Iq(Box::new(iq)))
+            .unwrap_or(Classified::Other);
+    }
+    Classified::Other
 }
 
 /// Answers IQs addressed to the bot: disco#info and ping get a result; every IQ set from the focus
@@ -649,6 +665,7 @@ struct Session {
     timeouts: BotTimeouts,
     transcript: Option<Transcript>,
     leaving: Option<(Instant, oneshot::Sender<Result<(), BotError>>)>,
+    interner: Interner,
 }
 
 impl Session {
@@ -659,7 +676,7 @@ impl Session {
         self.changes.send_modify(|v| *v += 1);
     }
 
-    fn apply(&self, event: &OccupantEvent) {
+    fn apply(&self, event: OccupantEvent) {
         let changed = match self.shared.lock() {
             Ok(mut s) => s.roster.apply(event),
             Err(_) => false,
@@ -673,15 +690,19 @@ impl Session {
         let mut keepalive = tokio::time::interval(self.timeouts.keepalive);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         keepalive.tick().await;
-        let mut last_pong = Instant::now();
+        // Anything received proves the connection alive; pings go out only when it has been quiet
+        // for a whole interval (a busy room's presence flood needs none, and hundreds of bots pinging
+        // a Prosody busy fanning out presences slowed the fan-out down by half in `just bench`).
+        let mut last_rx = Instant::now();
         loop {
             let Some(ws) = self.ws.as_mut() else { return };
             let leave_deadline = self.leaving.as_ref().map(|(d, _)| *d);
             tokio::select! {
                 incoming = ws.recv_event() => match incoming {
-                    Ok(Incoming::Pong) => last_pong = Instant::now(),
-                    Ok(Incoming::Element(element)) => {
-                        if self.on_element(element).await {
+                    Ok(Incoming::Pong) => last_rx = Instant::now(),
+                    Ok(Incoming::Frame(frame)) => {
+                        last_rx = Instant::now();
+                        if self.on_frame(&frame).await {
                             return;
                         }
                     }
@@ -692,6 +713,11 @@ impl Session {
                 },
                 command = self.commands.recv() => match command {
                     Some(Command::Leave(reply)) => self.start_leave(reply).await,
+                    Some(Command::Close(reply)) => {
+                        self.finish_leave().await;
+                        let _ = reply.send(Ok(()));
+                        return;
+                    }
                     Some(Command::Admin { query, what, reply }) => self.send_admin(query, what, reply).await,
                     Some(Command::Abort) | None => {
                         if let Some(ws) = self.ws.take() {
@@ -702,16 +728,19 @@ impl Session {
                     }
                 },
                 _ = keepalive.tick() => {
-                    if last_pong.elapsed() > self.timeouts.keepalive * 2 + Duration::from_secs(1) {
+                    let quiet = last_rx.elapsed();
+                    if quiet > self.timeouts.keepalive * 2 + Duration::from_secs(1) {
                         self.fail(format!(
                             "no answer to keepalive pings for {} s",
-                            last_pong.elapsed().as_secs()
+                            quiet.as_secs()
                         ));
                         return;
                     }
-                    if let Err(e) = ws.ping().await {
-                        self.fail(format!("{e}"));
-                        return;
+                    if quiet >= self.timeouts.keepalive {
+                        if let Err(e) = ws.ping().await {
+                            self.fail(format!("{e}"));
+                            return;
+                        }
                     }
                 },
                 _ = sleep_until_opt(leave_deadline) => {
@@ -744,8 +773,8 @@ impl Session {
     }
 
     /// Returns true when the session is over.
-    async fn on_element(&mut self, element: Element) -> bool {
-        match classify(&element, &self.room) {
+    async fn on_frame(&mut self, frame: &str) -> bool {
+        match classify(frame, &self.room, &self.interner) {
             Classified::Occupant(event) => {
                 let own_exit = match &event {
                     OccupantEvent::Unavailable {
@@ -755,7 +784,7 @@ impl Session {
                     } => Some(*kicked),
                     _ => None,
                 };
-                self.apply(&event);
+                self.apply(event);
                 if let Some(kicked) = own_exit {
                     if kicked && self.leaving.is_none() {
                         note(&self.transcript, "kicked from the room");

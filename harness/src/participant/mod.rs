@@ -76,9 +76,9 @@ impl Observation {
                 .participants()
                 .map(|o| {
                     (
-                        o.nick.clone(),
+                        o.nick.to_string(),
                         Seen {
-                            nick: o.nick.clone(),
+                            nick: o.nick.to_string(),
                             name: None,
                             role: role_str(&o.role).to_owned(),
                             affiliation: Some(affiliation_str(&o.affiliation).to_owned()),

@@ -168,12 +168,7 @@ impl Live {
             Live::Bot(b) => {
                 // muc#admin grants by real JID (jicofo's grantOwnership does the same); rooms are
                 // whois=anyone, so the granter sees it.
-                let jid = b.with_roster(|_, roster| {
-                    roster
-                        .occupants
-                        .get(nick)
-                        .and_then(|o| o.jid.as_ref().map(|j| j.to_bare()))
-                });
+                let jid = b.with_roster(|_, roster| roster.bare_jid(nick));
                 match jid {
                     Some(jid) => Ok(b.grant_owner(&jid).await?),
                     None => Err(BotError::RequestFailed {

@@ -120,6 +120,7 @@ impl FixtureSpec {
                 "JICOFO_COMPONENT_SECRET".into(),
                 EnvValue::Secret(component_secret.clone()),
             ),
+            ("FIXTURE_OPEN_ROOMS".into(), b(variant.faults.open_rooms)),
         ];
         if variant.jwt {
             prosody_env.extend([

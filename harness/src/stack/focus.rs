@@ -517,7 +517,7 @@ impl Focus {
             OccupantEvent::Error { .. } => {}
             OccupantEvent::Available {
                 occupant, is_self, ..
-            } if is_self || occupant.nick == FOCUS_NICK => {
+            } if is_self || &*occupant.nick == FOCUS_NICK => {
                 let waiting = match self.rooms.get_mut(&room) {
                     Some(state) if !state.joined => {
                         state.joined = true;
@@ -537,9 +537,9 @@ impl Focus {
                 }
             }
             OccupantEvent::Available { occupant, .. } => {
-                let nick = occupant.nick.clone();
+                let nick = occupant.nick.to_string();
                 let member = Member {
-                    jid: occupant.jid.clone(),
+                    jid: occupant.jid.as_deref().and_then(|j| FullJid::new(j).ok()),
                     affiliation: occupant.affiliation.clone(),
                     role: occupant.role.clone(),
                 };
@@ -644,6 +644,44 @@ impl Focus {
     }
 }
 
+/// The component's TCP connection with Nagle's algorithm off. tokio-xmpp's plain TCP connector leaves it
+/// on, and the focus's small answers then wait for delayed ACKs: ~40 ms per conference request.
+#[derive(Clone, Debug)]
+struct NoDelayTcp(std::net::SocketAddr);
+
+impl tokio_xmpp::connect::ServerConnector for NoDelayTcp {
+    type Stream = tokio::io::BufStream<tokio::net::TcpStream>;
+
+    async fn connect(
+        &self,
+        jid: &Jid,
+        ns: &'static str,
+        timeouts: tokio_xmpp::xmlstream::Timeouts,
+    ) -> Result<
+        (
+            tokio_xmpp::xmlstream::PendingFeaturesRecv<Self::Stream>,
+            sasl::common::ChannelBinding,
+        ),
+        tokio_xmpp::Error,
+    > {
+        let tcp = tokio::net::TcpStream::connect(self.0).await?;
+        tcp.set_nodelay(true)?;
+        let header = tokio_xmpp::xmlstream::StreamHeader {
+            to: Some(std::borrow::Cow::Borrowed(jid.domain().as_str())),
+            from: None,
+            id: None,
+        };
+        let pending = tokio_xmpp::xmlstream::initiate_stream(
+            tokio::io::BufStream::new(tcp),
+            ns,
+            header,
+            timeouts,
+        )
+        .await?;
+        Ok((pending, sasl::common::ChannelBinding::None))
+    }
+}
+
 /// Connects to Prosody's component port and runs the focus until the connection ends.
 ///
 /// Env: `XMPP_SERVER` (host:port of the component listener, default `xmpp.meet.jitsi:5347`),
@@ -659,7 +697,6 @@ pub async fn run_from_env() -> Result<(), FocusError> {
 
 /// Connects (retrying while Prosody starts, up to 30 s) and serves.
 pub async fn run(config: FocusConfig, server: &str, secret: &str) -> Result<(), FocusError> {
-    use tokio_xmpp::connect::DnsConfig;
     use tokio_xmpp::xmlstream::Timeouts;
     use tokio_xmpp::Component;
 
@@ -670,10 +707,10 @@ pub async fn run(config: FocusConfig, server: &str, secret: &str) -> Result<(), 
         // tokio-xmpp's `DnsConfig::addr` takes an IP:port; the server is a container name on the stack's
         // network, resolved here (without tokio-xmpp's `dns` feature and its resolver).
         let attempt = match tokio::net::lookup_host(server).await.map(|mut a| a.next()) {
-            Ok(Some(addr)) => Component::new_plaintext(
+            Ok(Some(addr)) => Component::new_with_connector(
                 &config.focus_domain,
                 secret,
-                DnsConfig::addr(&addr.to_string()),
+                NoDelayTcp(addr),
                 Timeouts::tight(),
             )
             .await

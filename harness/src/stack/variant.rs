@@ -60,6 +60,10 @@ pub struct Faults {
     /// Answer `ready='false'` to the first N conference requests of each room.
     #[serde(default)]
     pub not_ready_times: u32,
+    /// Let anyone create a room, without the focus (plain Prosody's default; Jitsi restricts room
+    /// creation to jicofo). For benchmarks whose clients skip the focus request.
+    #[serde(default)]
+    pub open_rooms: bool,
 }
 
 impl Faults {

@@ -4,31 +4,36 @@
 //! affiliation=… role=… jid=…/><status code=…/></x>`; status 110 marks one's own presence, 201 a room
 //! just created, 307 a kick (research jitsi-moderator.md §3.4). Attribute order differs between Prosody
 //! 0.12 and 13, so everything here works on parsed values, never on strings.
+//!
+//! Bots see every occupant's every presence: a room of n bots is n² presences. So presences from a
+//! WebSocket are parsed straight from their bytes into [`WirePresence`] (xso, no intermediate tree), and
+//! rosters share one copy of each nick and JID per room ([`Interner`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use minidom::Element;
 use serde::Serialize;
 use xmpp_parsers::iq::{IqResultPayload, IqSetPayload};
-use xmpp_parsers::jid::{BareJid, FullJid};
+use xmpp_parsers::jid::BareJid;
 use xmpp_parsers::muc::user::{Affiliation, MucUser, Role, Status};
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xso::{AsXml, FromXml};
 
 use super::ns;
 
-/// One occupant as last announced.
+/// One occupant as last announced. Strings are shared ([`Interner`]): hundreds of bots in one room hold
+/// the same nicks and JIDs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Occupant {
     /// The occupant's nick (resource of its occupant JID).
-    pub nick: String,
+    pub nick: Arc<str>,
     #[serde(serialize_with = "ser_affiliation")]
     pub affiliation: Affiliation,
     #[serde(serialize_with = "ser_role")]
     pub role: Role,
-    /// The real JID, when the room shows it (Jitsi rooms are `whois=anyone`).
-    #[serde(serialize_with = "ser_jid")]
-    pub jid: Option<FullJid>,
+    /// The real full JID, when the room shows it (Jitsi rooms are `whois=anyone`).
+    pub jid: Option<Arc<str>>,
 }
 
 fn ser_affiliation<S: serde::Serializer>(a: &Affiliation, s: S) -> Result<S::Ok, S::Error> {
@@ -37,11 +42,88 @@ fn ser_affiliation<S: serde::Serializer>(a: &Affiliation, s: S) -> Result<S::Ok,
 fn ser_role<S: serde::Serializer>(r: &Role, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(role_str(r))
 }
-fn ser_jid<S: serde::Serializer>(j: &Option<FullJid>, s: S) -> Result<S::Ok, S::Error> {
-    match j {
-        Some(j) => s.serialize_str(j.as_str()),
-        None => s.serialize_none(),
+
+type Strings = Mutex<HashSet<Arc<str>>>;
+
+/// One shared copy of each string per room, held by every roster of that room; gone with the last.
+#[derive(Clone, Debug, Default)]
+pub struct Interner(Arc<Strings>);
+
+impl Interner {
+    /// The interner of `room`, shared by every caller in this process while any holds it.
+    pub fn for_room(room: &BareJid) -> Interner {
+        static ROOMS: OnceLock<Mutex<HashMap<String, Weak<Strings>>>> = OnceLock::new();
+        let rooms = ROOMS.get_or_init(Default::default);
+        let Ok(mut rooms) = rooms.lock() else {
+            return Interner::default();
+        };
+        if let Some(shared) = rooms.get(room.as_str()).and_then(Weak::upgrade) {
+            return Interner(shared);
+        }
+        rooms.retain(|_, w| w.strong_count() > 0);
+        let interner = Interner::default();
+        rooms.insert(room.as_str().to_owned(), Arc::downgrade(&interner.0));
+        interner
     }
+
+    /// The shared copy of `s`.
+    pub fn intern(&self, s: &str) -> Arc<str> {
+        match self.0.lock() {
+            Ok(mut set) => match set.get(s) {
+                Some(shared) => shared.clone(),
+                None => {
+                    let shared: Arc<str> = Arc::from(s);
+                    set.insert(shared.clone());
+                    shared
+                }
+            },
+            Err(_) => Arc::from(s),
+        }
+    }
+}
+
+/// A `<presence/>` as it arrives on a WebSocket (`jabber:client`), parsed straight from its bytes.
+#[derive(FromXml, Debug)]
+#[xml(namespace = ns::JABBER_CLIENT, name = "presence", on_unknown_child = Discard, on_unknown_attribute = Discard)]
+pub struct WirePresence {
+    #[xml(attribute(default))]
+    pub from: Option<String>,
+    #[xml(attribute(default, name = "type"))]
+    pub type_: Option<String>,
+    #[xml(child(default))]
+    pub x: Option<WireMucUser>,
+    #[xml(child(default))]
+    pub error: Option<WireError>,
+}
+
+/// The `muc#user` payload of a wire presence; the real JID stays a string until someone needs it.
+#[derive(FromXml, Debug)]
+#[xml(namespace = xmpp_parsers::ns::MUC_USER, name = "x", on_unknown_child = Discard, on_unknown_attribute = Discard)]
+pub struct WireMucUser {
+    #[xml(child(n = ..))]
+    pub status: Vec<Status>,
+    #[xml(child(n = ..))]
+    pub items: Vec<WireItem>,
+}
+
+/// One `<item/>` of a wire `muc#user` payload.
+#[derive(FromXml, Debug)]
+#[xml(namespace = xmpp_parsers::ns::MUC_USER, name = "item", on_unknown_child = Discard, on_unknown_attribute = Discard)]
+pub struct WireItem {
+    #[xml(attribute)]
+    pub affiliation: Affiliation,
+    #[xml(attribute)]
+    pub role: Role,
+    #[xml(attribute(default))]
+    pub jid: Option<String>,
+}
+
+/// The `<error/>` of a wire presence, its children kept as elements.
+#[derive(FromXml, Debug)]
+#[xml(namespace = ns::JABBER_CLIENT, name = "error", on_unknown_attribute = Discard)]
+pub struct WireError {
+    #[xml(element(n = ..))]
+    pub children: Vec<Element>,
 }
 
 /// `owner`, `admin`, `member`, `outcast`, `none`.
@@ -104,56 +186,125 @@ pub enum OccupantEvent {
     },
 }
 
-/// Interprets a presence from `room`; `None` if it is not from that room or carries no occupant data.
+/// Interprets a typed presence from `room` (the focus's path); `None` if it is not from that room or
+/// carries no occupant data.
 pub fn occupant_event(presence: &Presence, room: &BareJid) -> Option<OccupantEvent> {
-    let from = presence.from.as_ref()?.try_as_full().ok()?;
-    if from.to_bare() != *room {
-        return None;
-    }
-    let nick = from.resource().as_str().to_owned();
-    if presence.type_ == PresenceType::Error {
-        let error = presence.payloads.iter().find(|p| p.name() == "error");
-        let (condition, text) = error.map(error_condition).unwrap_or_default();
-        return Some(OccupantEvent::Error {
-            nick,
-            condition,
-            text,
-        });
-    }
-    let user = presence
-        .payloads
-        .iter()
-        .find(|p| p.is("x", xmpp_parsers::ns::MUC_USER))
-        .and_then(|el| MucUser::try_from(el.clone()).ok())?;
-    let is_self = user.status.contains(&Status::SelfPresence);
+    let from = presence.from.as_ref()?;
+    let nick = nick_in(from.as_str(), room.as_str())?;
     match presence.type_ {
-        PresenceType::Unavailable => Some(OccupantEvent::Unavailable {
-            nick,
-            is_self,
-            kicked: user.status.contains(&Status::Kicked),
-        }),
-        PresenceType::None => {
-            let item = user.items.first()?;
-            Some(OccupantEvent::Available {
-                occupant: Occupant {
-                    nick,
-                    affiliation: item.affiliation.clone(),
-                    role: item.role.clone(),
-                    jid: item.jid.clone(),
-                },
-                is_self,
-                created: user.status.contains(&Status::RoomHasBeenCreated),
+        PresenceType::Error => {
+            let (condition, text) = presence
+                .payloads
+                .iter()
+                .find(|p| p.name() == "error")
+                .map(error_condition)
+                .unwrap_or_default();
+            Some(OccupantEvent::Error {
+                nick,
+                condition,
+                text,
             })
+        }
+        PresenceType::None | PresenceType::Unavailable => {
+            let user = presence
+                .payloads
+                .iter()
+                .find(|p| p.is("x", xmpp_parsers::ns::MUC_USER))
+                .and_then(|el| MucUser::try_from(el.clone()).ok())?;
+            let item = user.items.into_iter().next();
+            let status = user.status;
+            user_event(
+                &nick,
+                presence.type_ == PresenceType::Unavailable,
+                &status,
+                item.map(|i| (i.affiliation, i.role, i.jid.map(|j| j.to_string()))),
+                |s| Arc::from(s),
+            )
         }
         _ => None,
     }
 }
 
+/// Interprets a presence frame from a WebSocket without building a tree (the bots' hot path).
+/// `None`: not from `room`, no occupant data, or not parsable.
+pub fn occupant_event_wire(
+    frame: &str,
+    room: &BareJid,
+    interner: &Interner,
+) -> Option<OccupantEvent> {
+    let presence: WirePresence = xso::from_bytes(frame.as_bytes()).ok()?;
+    let nick = nick_in(presence.from.as_deref()?, room.as_str())?;
+    match presence.type_.as_deref() {
+        Some("error") => {
+            let (condition, text) = presence
+                .error
+                .map(|e| condition_of(e.children.iter()))
+                .unwrap_or_default();
+            Some(OccupantEvent::Error {
+                nick,
+                condition,
+                text,
+            })
+        }
+        type_ @ (None | Some("unavailable")) => {
+            let user = presence.x?;
+            let item = user.items.into_iter().next();
+            user_event(
+                &nick,
+                type_.is_some(),
+                &user.status,
+                item.map(|i| (i.affiliation, i.role, i.jid)),
+                |s| interner.intern(s),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// The nick of an occupant JID `room/nick`.
+fn nick_in(from: &str, room: &str) -> Option<String> {
+    let nick = from.strip_prefix(room)?.strip_prefix('/')?;
+    (!nick.is_empty()).then(|| nick.to_owned())
+}
+
+fn user_event(
+    nick: &str,
+    unavailable: bool,
+    status: &[Status],
+    item: Option<(Affiliation, Role, Option<String>)>,
+    intern: impl Fn(&str) -> Arc<str>,
+) -> Option<OccupantEvent> {
+    let is_self = status.contains(&Status::SelfPresence);
+    if unavailable {
+        return Some(OccupantEvent::Unavailable {
+            nick: nick.to_owned(),
+            is_self,
+            kicked: status.contains(&Status::Kicked),
+        });
+    }
+    let (affiliation, role, jid) = item?;
+    Some(OccupantEvent::Available {
+        occupant: Occupant {
+            nick: intern(nick),
+            affiliation,
+            role,
+            jid: jid.as_deref().map(&intern),
+        },
+        is_self,
+        created: status.contains(&Status::RoomHasBeenCreated),
+    })
+}
+
 /// The defined condition and text of an `<error/>` element.
 pub fn error_condition(error: &Element) -> (String, Option<String>) {
+    condition_of(error.children())
+}
+
+/// The defined condition and text among an error's children.
+pub fn condition_of<'a>(children: impl Iterator<Item = &'a Element>) -> (String, Option<String>) {
     let mut condition = String::from("undefined-condition");
     let mut text = None;
-    for child in error.children() {
+    for child in children {
         if child.ns() != ns::STANZAS {
             continue;
         }
@@ -170,7 +321,7 @@ pub fn error_condition(error: &Element) -> (String, Option<String>) {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Roster {
     /// Occupants by nick, including oneself once joined.
-    pub occupants: BTreeMap<String, Occupant>,
+    pub occupants: BTreeMap<Arc<str>, Occupant>,
     /// Our own nick, once our self-presence arrived.
     pub own_nick: Option<String>,
     /// The focus's real bare JID (from the conference answer): its occupant is not a participant.
@@ -179,27 +330,34 @@ pub struct Roster {
 
 impl Roster {
     /// Applies one event; returns whether the roster changed.
-    pub fn apply(&mut self, event: &OccupantEvent) -> bool {
+    pub fn apply(&mut self, event: OccupantEvent) -> bool {
         match event {
             OccupantEvent::Available {
                 occupant, is_self, ..
             } => {
-                if *is_self {
-                    self.own_nick = Some(occupant.nick.clone());
+                if is_self {
+                    self.own_nick = Some(occupant.nick.to_string());
                 }
-                let previous = self
-                    .occupants
-                    .insert(occupant.nick.clone(), occupant.clone());
-                previous.as_ref() != Some(occupant)
+                match self.occupants.get_mut(&occupant.nick) {
+                    Some(known) if *known == occupant => false,
+                    Some(known) => {
+                        *known = occupant;
+                        true
+                    }
+                    None => {
+                        self.occupants.insert(occupant.nick.clone(), occupant);
+                        true
+                    }
+                }
             }
             OccupantEvent::Unavailable { nick, is_self, .. } => {
-                if *is_self {
+                if is_self {
                     self.own_nick = None;
                     let had = !self.occupants.is_empty();
                     self.occupants.clear();
                     return had;
                 }
-                self.occupants.remove(nick).is_some()
+                self.occupants.remove(nick.as_str()).is_some()
             }
             OccupantEvent::Error { .. } => false,
         }
@@ -207,21 +365,27 @@ impl Roster {
 
     /// Our own occupant, once joined.
     pub fn me(&self) -> Option<&Occupant> {
-        self.own_nick.as_ref().and_then(|n| self.occupants.get(n))
+        self.own_nick.as_deref().and_then(|n| self.occupants.get(n))
     }
 
     /// Whether this occupant is the focus (jicofo): its real JID's bare part is the focus JID, or, when the
     /// JID is hidden, its nick is jicofo's default `focus`.
     pub fn is_focus(&self, occupant: &Occupant) -> bool {
         match (&occupant.jid, &self.focus_jid) {
-            (Some(jid), Some(focus)) => jid.to_bare().as_str() == focus,
-            _ => occupant.nick == "focus",
+            (Some(jid), Some(focus)) => jid.split('/').next() == Some(focus.as_str()),
+            _ => &*occupant.nick == "focus",
         }
     }
 
     /// Participants (everyone but the focus), by nick.
     pub fn participants(&self) -> impl Iterator<Item = &Occupant> {
         self.occupants.values().filter(|o| !self.is_focus(o))
+    }
+
+    /// The bare real JID of the occupant `nick`, when the room shows it.
+    pub fn bare_jid(&self, nick: &str) -> Option<BareJid> {
+        let jid = self.occupants.get(nick)?.jid.as_deref()?;
+        BareJid::new(jid.split('/').next()?).ok()
     }
 }
 
@@ -316,9 +480,9 @@ mod tests {
             panic!("not available: {a:?}")
         };
         assert!(is_self && created);
-        assert_eq!(occupant.nick, "alice");
+        assert_eq!(&*occupant.nick, "alice");
         assert!(occupant.is_owner() && occupant.is_moderator());
-        assert_eq!(occupant.jid.unwrap().as_str(), "a@meet.jitsi/r");
+        assert_eq!(occupant.jid.as_deref(), Some("a@meet.jitsi/r"));
     }
 
     #[test]
@@ -365,6 +529,36 @@ mod tests {
     }
 
     #[test]
+    fn wire_presences_parse_like_typed_ones() {
+        let interner = Interner::for_room(&room());
+        for xml in [P012_SELF, P13_SELF] {
+            assert_eq!(
+                occupant_event_wire(xml, &room(), &interner),
+                occupant_event(&presence(xml), &room())
+            );
+        }
+        let err = "<presence xmlns='jabber:client' from='r1@muc.meet.jitsi/alice' type='error'>\
+            <error type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+            <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Room and token mismatched</text></error></presence>";
+        assert_eq!(
+            occupant_event_wire(err, &room(), &interner),
+            occupant_event(&presence(err), &room())
+        );
+        // A room whose name is a prefix of another's is not that room.
+        let other = P13_SELF.replace("r1@", "r1x@");
+        assert_eq!(occupant_event_wire(&other, &room(), &interner), None);
+    }
+
+    #[test]
+    fn rosters_of_one_room_share_their_strings() {
+        let a = Interner::for_room(&room());
+        let b = Interner::for_room(&room());
+        assert!(Arc::ptr_eq(&a.intern("alice"), &b.intern("alice")));
+        let other = Interner::for_room(&BareJid::new("r2@muc.meet.jitsi").unwrap());
+        assert!(!Arc::ptr_eq(&a.intern("alice"), &other.intern("alice")));
+    }
+
+    #[test]
     fn presence_from_another_room_is_ignored() {
         assert_eq!(
             occupant_event(
@@ -391,16 +585,16 @@ mod tests {
             .replace("affiliation='none'", "affiliation='owner'")
             .replace("'participant'", "'moderator'");
         for xml in [focus, P012_SELF, bob] {
-            assert!(roster.apply(&occupant_event(&presence(xml), &room()).unwrap()));
+            assert!(roster.apply(occupant_event(&presence(xml), &room()).unwrap()));
         }
-        assert_eq!(roster.me().unwrap().nick, "alice");
-        let names: Vec<_> = roster.participants().map(|o| o.nick.as_str()).collect();
+        assert_eq!(&*roster.me().unwrap().nick, "alice");
+        let names: Vec<_> = roster.participants().map(|o| &*o.nick).collect();
         assert_eq!(names, ["alice", "bob"]);
         assert!(!roster.occupants["bob"].is_moderator());
-        assert!(roster.apply(&occupant_event(&presence(&bob_owner), &room()).unwrap()));
+        assert!(roster.apply(occupant_event(&presence(&bob_owner), &room()).unwrap()));
         assert!(roster.occupants["bob"].is_moderator());
         // The same presence again changes nothing.
-        assert!(!roster.apply(&occupant_event(&presence(&bob_owner), &room()).unwrap()));
+        assert!(!roster.apply(occupant_event(&presence(&bob_owner), &room()).unwrap()));
     }
 
     #[test]

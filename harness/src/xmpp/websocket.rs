@@ -256,7 +256,9 @@ impl XmppWebSocket {
             })
     }
 
-    /// The next event: an element, or a pong. No deadline here: callers select on one.
+    /// The next event: a text frame as received (one complete element, stanzas in `jabber:client`), or a
+    /// pong. `<close/>` and stream errors end the stream with an error. No deadline here: callers select
+    /// on one.
     pub async fn recv_event(&mut self) -> Result<Incoming, XmppError> {
         loop {
             let message = match self.ws.next().await {
@@ -275,22 +277,19 @@ impl XmppWebSocket {
             match message {
                 Message::Text(text) => {
                     self.note(Direction::Received, text.as_str());
-                    let element: Element = text
-                        .as_str()
-                        .parse()
-                        .map_err(|e| XmppError::Protocol(format!("unparsable frame: {e}")))?;
-                    if element.is("close", ns::FRAMING) {
+                    let head = text.as_str().trim_start();
+                    if head.starts_with("<close") {
                         return Err(XmppError::Closed {
                             reason: Some("server sent <close/>".into()),
                         });
                     }
-                    if element.name() == "error"
-                        && element.ns() == "http://etherx.jabber.org/streams"
-                    {
-                        let (condition, text) = stream_error(&element);
+                    if head.starts_with("<stream:error") {
+                        let (condition, text) = parse_frame(head)
+                            .map(|e| stream_error(&e))
+                            .unwrap_or_else(|_| ("undefined-condition".into(), None));
                         return Err(XmppError::StreamError { condition, text });
                     }
-                    return Ok(Incoming::Element(from_wire(element)));
+                    return Ok(Incoming::Frame(text));
                 }
                 Message::Pong(_) => return Ok(Incoming::Pong),
                 Message::Close(frame) => {
@@ -307,12 +306,12 @@ impl XmppWebSocket {
         }
     }
 
-    /// The next element within `deadline`.
-    pub async fn recv(&mut self, deadline: Duration, what: &str) -> Result<Element, XmppError> {
+    /// The next text frame within `deadline`.
+    pub async fn recv_frame(&mut self, deadline: Duration, what: &str) -> Result<Frame, XmppError> {
         let fut = async {
             loop {
-                if let Incoming::Element(e) = self.recv_event().await? {
-                    return Ok(e);
+                if let Incoming::Frame(f) = self.recv_event().await? {
+                    return Ok(f);
                 }
             }
         };
@@ -324,12 +323,20 @@ impl XmppWebSocket {
             })?
     }
 
-    /// Ends the stream politely: `<close/>`, then the WebSocket close handshake (bounded).
+    /// The next element within `deadline` (as on the wire).
+    pub async fn recv(&mut self, deadline: Duration, what: &str) -> Result<Element, XmppError> {
+        let frame = self.recv_frame(deadline, what).await?;
+        parse_frame(frame.as_str())
+    }
+
+    /// Ends the stream politely: `<close/>`, then the WebSocket close handshake — waiting for the
+    /// server's own close (RFC 6455 §7), bounded by 2 s.
     pub async fn close(mut self) {
         let close = Element::builder("close", ns::FRAMING).build();
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             let _ = self.send(close).await;
             let _ = self.ws.close(None).await;
+            while let Some(Ok(_)) = self.ws.next().await {}
         })
         .await;
         self.note(Direction::Note, "closed");
@@ -415,7 +422,7 @@ impl XmppWebSocket {
         let bind = xmpp_parsers::iq::Iq::from_set("bind", xmpp_parsers::bind::BindQuery::new(None));
         self.send(bind.into()).await?;
         let reply = self.recv(timeouts.reply, "resource binding answer").await?;
-        let iq = xmpp_parsers::iq::Iq::try_from(reply)
+        let iq = xmpp_parsers::iq::Iq::try_from(from_wire(reply))
             .map_err(|e| XmppError::Protocol(format!("bind answer: {e}")))?;
         match iq {
             xmpp_parsers::iq::Iq::Result {
@@ -433,11 +440,21 @@ impl XmppWebSocket {
     }
 }
 
+/// One WebSocket text frame: a complete XML element.
+pub type Frame = tokio_tungstenite::tungstenite::Utf8Bytes;
+
 /// What [`XmppWebSocket::recv_event`] yields.
 #[derive(Debug)]
 pub enum Incoming {
-    Element(Element),
+    Frame(Frame),
     Pong,
+}
+
+/// Parses one frame into an element (as on the wire).
+pub fn parse_frame(frame: &str) -> Result<Element, XmppError> {
+    frame
+        .parse()
+        .map_err(|e| XmppError::Protocol(format!("unparsable frame: {e}")))
 }
 
 fn stream_error(el: &Element) -> (String, Option<String>) {

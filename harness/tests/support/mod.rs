@@ -121,14 +121,14 @@ pub fn moderators(bot: &Bot) -> Vec<String> {
         roster
             .participants()
             .filter(|o| o.is_moderator())
-            .map(|o| o.nick.clone())
+            .map(|o| o.nick.to_string())
             .collect()
     })
 }
 
 /// Participant nicks (focus excluded) as `bot` sees them.
 pub fn participants(bot: &Bot) -> Vec<String> {
-    bot.with_roster(|_, roster| roster.participants().map(|o| o.nick.clone()).collect())
+    bot.with_roster(|_, roster| roster.participants().map(|o| o.nick.to_string()).collect())
 }
 
 /// Waits until `check` holds for every bot, or panics naming what each bot saw.
