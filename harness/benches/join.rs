@@ -52,7 +52,7 @@ fn parse_args() -> Args {
         browsers: 3,
         version: "13".into(),
         json: root.join("target/bench/join.json"),
-        rounds: 2,
+        rounds: 3,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {

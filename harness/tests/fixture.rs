@@ -173,3 +173,39 @@ fn prosody012_authentication_makes_every_token_user_owner_never_a_guest() {
 fn prosody13_authentication_makes_every_token_user_owner_never_a_guest() {
     authentication_mode("13");
 }
+
+#[test]
+fn a_container_that_never_becomes_ready_fails_with_its_log() {
+    runtime().block_on(async {
+        // A "focus" that explains itself and exits: the stack must fail at once, quoting it.
+        let dir = artifacts("never-ready-focus");
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("broken-focus.sh");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\necho 'focus: simulated failure: component secret rejected'\nexit 1\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let target: harness::stack::StackTarget = "fixture:13".parse().unwrap();
+        let mut options = harness::stack::StartOptions::new(&dir);
+        options.startup_timeout = Duration::from_secs(30);
+        options.focus_binary = Some(script);
+        let t0 = std::time::Instant::now();
+        let e = match Stack::start(&target, &variant("jwt-auto-owner"), &options).await {
+            Ok(_) => panic!("a stack with a broken focus must not start"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "failed only after {:?}",
+            t0.elapsed()
+        );
+        assert!(e.contains("was not ready") && e.contains("exited"), "{e}");
+        assert!(
+            e.contains("simulated failure: component secret rejected"),
+            "the log tail: {e}"
+        );
+    });
+}

@@ -231,7 +231,10 @@ impl FixtureStack {
         let secret = Secret::random(32);
         let component_secret = Secret::random(16);
         let spec = FixtureSpec::new(target, variant, &secret, &component_secret)?;
-        let focus_bin = locate_focus_binary()?;
+        let focus_bin = match &options.focus_binary {
+            Some(path) => path.clone(),
+            None => locate_focus_binary()?,
+        };
         let docker = docker::connect().await?;
         docker::sweep_once(&docker).await;
         if !docker::image_present(&docker, &spec.image).await? {
@@ -340,6 +343,7 @@ impl FixtureStack {
         wait_for_line(
             super::focus::READY_LINE,
             deadline,
+            stack.focus.as_ref(),
             &focus_name,
             &focus_tail,
             "the focus to connect to Prosody's component port",
@@ -503,24 +507,42 @@ async fn http_ok(port: u16, path: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Waits until a container's log shows `line`.
+/// Waits until a container's log shows `line`; fails at the deadline, or at once if the container exits.
 async fn wait_for_line(
     line: &str,
     deadline: Instant,
-    container: &str,
+    container: Option<&ContainerAsync<GenericImage>>,
+    name: &str,
     tail: &LogTail,
     condition: &str,
 ) -> Result<(), StackError> {
     let started = Instant::now();
+    let mut next_check = Instant::now();
     loop {
         if tail.contains(line) {
             return Ok(());
         }
-        if Instant::now() >= deadline {
+        let now = Instant::now();
+        let exited = if now >= next_check {
+            next_check = now + Duration::from_millis(500);
+            match container {
+                Some(c) => !c.is_running().await.unwrap_or(true),
+                None => false,
+            }
+        } else {
+            false
+        };
+        if exited || now >= deadline {
+            // Give the log a moment to arrive: its last lines are the explanation.
+            tokio::time::sleep(Duration::from_millis(200)).await;
             return Err(StackError::NotReady {
-                container: container.into(),
+                container: name.into(),
                 waited: started.elapsed(),
-                condition: condition.into(),
+                condition: if exited {
+                    format!("{condition}; the container exited")
+                } else {
+                    condition.into()
+                },
                 log_tail: tail.last(20),
             });
         }

@@ -161,6 +161,8 @@ pub struct StartOptions {
     pub keep: bool,
     /// Progress lines for humans (image pulls, readiness), consumed by the reporter.
     pub progress: Option<ProgressFn>,
+    /// The fixture's focus stand-in binary (default: found next to the running executable).
+    pub focus_binary: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for StartOptions {
@@ -180,6 +182,7 @@ impl StartOptions {
             startup_timeout: std::time::Duration::from_secs(60),
             keep: false,
             progress: None,
+            focus_binary: None,
         }
     }
 
