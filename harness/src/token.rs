@@ -628,58 +628,19 @@ fn decode_part(part: &str, name: &str) -> Result<serde_json::Value, TokenError> 
     })
 }
 
-/// Base64url without padding (RFC 4648 §5, as JWTs use it; RFC 7515 §2). jsonwebtoken keeps its codec private,
-/// and an unsigned token must be assembled by hand, so the few lines live here instead of a new dependency.
+/// Base64url without padding (RFC 4648 §5, as JWTs use it; RFC 7515 §2). jsonwebtoken keeps its codec
+/// private, and an unsigned token must be assembled by hand.
 mod base64url {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
 
     pub fn encode(input: &[u8]) -> String {
-        let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-        for chunk in input.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            // 1 byte → 2 characters, 2 → 3, 3 → 4.
-            for i in 0..=chunk.len() {
-                let sextet = (n >> (18 - 6 * i)) & 0x3f;
-                out.push(char::from(ALPHABET[sextet as usize]));
-            }
-        }
-        out
+        URL_SAFE_NO_PAD.encode(input)
     }
 
     /// `None` for a character outside the alphabet (including `=` padding) or an impossible length.
     pub fn decode(input: &str) -> Option<Vec<u8>> {
-        let bytes = input.as_bytes();
-        if bytes.len() % 4 == 1 {
-            return None;
-        }
-        let mut out = Vec::with_capacity(bytes.len() / 4 * 3 + 2);
-        for chunk in bytes.chunks(4) {
-            let mut n = 0u32;
-            for (i, &c) in chunk.iter().enumerate() {
-                n |= u32::from(sextet(c)?) << (18 - 6 * i);
-            }
-            // 2 characters → 1 byte, 3 → 2, 4 → 3.
-            for i in 0..chunk.len() - 1 {
-                out.push((n >> (16 - 8 * i)) as u8);
-            }
-        }
-        Some(out)
-    }
-
-    fn sextet(c: u8) -> Option<u8> {
-        match c {
-            b'A'..=b'Z' => Some(c - b'A'),
-            b'a'..=b'z' => Some(c - b'a' + 26),
-            b'0'..=b'9' => Some(c - b'0' + 52),
-            b'-' => Some(62),
-            b'_' => Some(63),
-            _ => None,
-        }
+        URL_SAFE_NO_PAD.decode(input).ok()
     }
 }
 

@@ -16,6 +16,7 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::docker::{self, LabelledNetwork, LogTail};
+use super::plan::EnvValue;
 use super::{Endpoints, Family, StackError, StackTarget, StartOptions, Variant};
 use crate::redact::Secret;
 use crate::token::SigningKey;
@@ -33,36 +34,6 @@ pub const APP_ID: &str = "jitsi-harness";
 const FOCUS_IN_CONTAINER: &str = "/opt/jitsi-harness/jitsi-harness-focus";
 /// Env var naming the focus binary explicitly.
 pub const FOCUS_BIN_ENV: &str = "JITSI_HARNESS_FOCUS_BIN";
-
-/// An env value; secrets print as `[redacted]`.
-#[derive(Clone, Debug, serde::Serialize)]
-#[serde(untagged)]
-pub enum EnvValue {
-    Plain(String),
-    Secret(Secret),
-}
-
-impl EnvValue {
-    /// The value handed to the container.
-    pub fn expose(&self) -> &str {
-        match self {
-            EnvValue::Plain(v) => v,
-            EnvValue::Secret(s) => s.expose(),
-        }
-    }
-}
-
-impl From<&str> for EnvValue {
-    fn from(v: &str) -> Self {
-        EnvValue::Plain(v.to_owned())
-    }
-}
-
-impl From<String> for EnvValue {
-    fn from(v: String) -> Self {
-        EnvValue::Plain(v)
-    }
-}
 
 /// What the fixture starts for one variant: a plain value, printable before anything runs.
 #[derive(Clone, Debug, serde::Serialize)]

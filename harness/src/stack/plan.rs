@@ -179,6 +179,18 @@ impl EnvValue {
     }
 }
 
+impl From<&str> for EnvValue {
+    fn from(v: &str) -> Self {
+        EnvValue::Plain(v.to_owned())
+    }
+}
+
+impl From<String> for EnvValue {
+    fn from(v: String) -> Self {
+        EnvValue::Plain(v)
+    }
+}
+
 impl fmt::Display for EnvValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -252,13 +252,7 @@ fn plan(cli: &Cli, stack: &str, variant: &str, format: Format) -> Result<u8, Exi
                 ] {
                     println!("  {name}: image {} ({cmd})", spec.image);
                     for (k, v) in env {
-                        println!(
-                            "    {k}={}",
-                            serde_json::to_value(v)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_owned))
-                                .unwrap_or_default()
-                        );
+                        println!("    {k}={v}");
                     }
                 }
                 println!(
