@@ -89,13 +89,8 @@ fn rusage(who: i32) -> Duration {
 }
 
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
+    harness::participant::browser::process_info(std::process::id())
+        .map(|p| p.rss_kib)
         .unwrap_or(0)
 }
 

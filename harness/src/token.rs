@@ -322,6 +322,20 @@ fn segments(path: &str) -> Result<Vec<&str>, TokenError> {
     Ok(segments)
 }
 
+/// The last segment and its parents.
+fn split_last<'a>(
+    path: &str,
+    segments: &'a [&'a str],
+) -> Result<(&'a str, &'a [&'a str]), TokenError> {
+    segments
+        .split_last()
+        .map(|(last, parents)| (*last, parents))
+        .ok_or_else(|| TokenError::InvalidPath {
+            path: path.to_owned(),
+            reason: "empty path".to_owned(),
+        })
+}
+
 /// The error for a path whose prefix `walked` is not an object.
 fn not_an_object(path: &str, walked: &[&str], found: &serde_json::Value) -> TokenError {
     let kind = match found {
@@ -345,12 +359,7 @@ fn set_path(
     value: serde_json::Value,
 ) -> Result<(), TokenError> {
     let segments = segments(path)?;
-    let (last, parents) = segments
-        .split_last()
-        .ok_or_else(|| TokenError::InvalidPath {
-            path: path.to_owned(),
-            reason: "empty path".to_owned(),
-        })?;
+    let (last, parents) = split_last(path, &segments)?;
     let mut node = root;
     for (depth, segment) in parents.iter().enumerate() {
         let serde_json::Value::Object(map) = node else {
@@ -363,19 +372,14 @@ fn set_path(
     let serde_json::Value::Object(map) = node else {
         return Err(not_an_object(path, parents, node));
     };
-    map.insert((*last).to_owned(), value);
+    map.insert(last.to_owned(), value);
     Ok(())
 }
 
 /// Removes `path` from `root`; a path that is already absent is left alone.
 fn remove_path(root: &mut serde_json::Value, path: &str) -> Result<(), TokenError> {
     let segments = segments(path)?;
-    let (last, parents) = segments
-        .split_last()
-        .ok_or_else(|| TokenError::InvalidPath {
-            path: path.to_owned(),
-            reason: "empty path".to_owned(),
-        })?;
+    let (last, parents) = split_last(path, &segments)?;
     let mut node = root;
     for (depth, segment) in parents.iter().enumerate() {
         let serde_json::Value::Object(map) = node else {
@@ -389,7 +393,7 @@ fn remove_path(root: &mut serde_json::Value, path: &str) -> Result<(), TokenErro
     let serde_json::Value::Object(map) = node else {
         return Err(not_an_object(path, parents, node));
     };
-    map.remove(*last);
+    map.remove(last);
     Ok(())
 }
 

@@ -633,6 +633,19 @@ pub struct ProcessInfo {
     pub start_ticks: u64,
 }
 
+/// The `key: N kB` value of a `/proc` file, 0 when unknown.
+fn proc_kib(file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// A live process's info; `None` when it is gone (or a zombie).
 pub fn process_info(pid: u32) -> Option<ProcessInfo> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -647,24 +660,8 @@ pub fn process_info(pid: u32) -> Option<ProcessInfo> {
     let ppid = rest.next()?.parse().ok()?;
     // Fields after `)`: 3 state, 4 ppid, … 22 starttime (proc(5)); `rest` now stands at field 5.
     let start_ticks = rest.nth(17).and_then(|v| v.parse().ok()).unwrap_or(0);
-    let rss_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0);
-    let pss_kib = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Pss:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0);
+    let rss_kib = proc_kib(&format!("/proc/{pid}/status"), "VmRSS:");
+    let pss_kib = proc_kib(&format!("/proc/{pid}/smaps_rollup"), "Pss:");
     Some(ProcessInfo {
         pid,
         ppid,
