@@ -12,7 +12,9 @@
 //! third of its client CPU; ≤ 100 KiB RSS per bot.
 //!
 //! Options: `--joins N` (200), `--sizes 100,200,500`, `--baseline PATH`, `--python PATH`,
-//! `--browsers N` (3, 0 to skip), `--version 13|0.12`, `--json PATH`.
+//! `--browsers N` (3, 0 to skip), `--version 13|0.12`, `--json PATH`, `--rounds N` (3).
+//! `BENCH_DEBUG=1` adds to stderr: Prosody's CPU each second, the bots' join-time spread, and the
+//! baseline's stderr (for an instrumented copy given with `--baseline`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -88,6 +90,41 @@ fn rusage(who: i32) -> Duration {
     t(u.ru_utime) + t(u.ru_stime)
 }
 
+/// BENCH_DEBUG: prints Prosody's CPU every second (clock ticks of user and system time) to stderr.
+/// This showed Prosody's single core at 100% through every concurrent measurement, with either client.
+fn spawn_server_sampler() {
+    if std::env::var_os("BENCH_DEBUG").is_none() {
+        return;
+    }
+    std::thread::spawn(|| {
+        let t0 = Instant::now();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                let dir = entry.path();
+                let is_prosody = std::fs::read(dir.join("cmdline"))
+                    .map(|c| c.windows(7).any(|w| w == b"prosody"))
+                    .unwrap_or(false);
+                if !is_prosody {
+                    continue;
+                }
+                let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
+                    continue;
+                };
+                // After the parenthesised command: field 3 (state) is index 0, utime (14) 11, stime (15) 12.
+                let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                eprintln!(
+                    "prosody t={:.0}s utime={} stime={}",
+                    t0.elapsed().as_secs_f64(),
+                    f.get(11).unwrap_or(&"?"),
+                    f.get(12).unwrap_or(&"?"),
+                );
+            }
+        }
+    });
+}
+
 fn rss_kib() -> u64 {
     harness::participant::browser::process_info(std::process::id())
         .map(|p| p.rss_kib)
@@ -147,6 +184,9 @@ fn baseline(a: &Args, ep: &Endpoints, token: &Token, extra: &[String]) -> (Strin
         });
     let cpu = rusage(libc::RUSAGE_CHILDREN).saturating_sub(before);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if std::env::var_os("BENCH_DEBUG").is_some() {
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    }
     assert!(
         out.status.success(),
         "baseline failed: {}\n{}",
@@ -233,9 +273,13 @@ async fn concurrent_bots(ep: &Endpoints, token: &Token, n: usize) -> Concurrent 
         .map(|r| r.expect("bot join"))
         .collect();
     if std::env::var_os("BENCH_DEBUG").is_some() {
+        let mut own: Vec<f64> = bots.iter().map(|b| b.joined_in().as_secs_f64()).collect();
+        own.sort_by(|a, b| a.total_cmp(b));
         eprintln!(
-            "n={n}: all joined after {:.2} s",
-            t0.elapsed().as_secs_f64()
+            "n={n}: all joined after {:.2} s; own known: median {:.2} last {:.2}",
+            t0.elapsed().as_secs_f64(),
+            own[own.len() / 2],
+            own[own.len() - 1]
         );
     }
     // Until every roster holds all n occupants (the baseline's condition, polled every 10 ms as it does).
@@ -289,6 +333,7 @@ fn main() {
         .build()
         .expect("runtime");
     harness::runner::cancel::guard_process();
+    spawn_server_sampler();
     let mut report = serde_json::Map::new();
     rt.block_on(async {
         let variants = Variants::parse(
