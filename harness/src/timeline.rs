@@ -381,14 +381,7 @@ mod tests {
     #[test]
     fn observations_map_to_scenario_names_by_nick_or_display_name() {
         use crate::participant::Seen;
-        use crate::scenario::{Login, Transport};
-        let spec = |name: &str, nick: &str| ParticipantSpec {
-            name: name.into(),
-            nick: nick.into(),
-            transport: Transport::Bot,
-            login: Login::Token,
-            token: Default::default(),
-        };
+        let spec = ParticipantSpec::test_bot;
         let participants = [spec("alice", "alice"), spec("bob", "bob_2")];
         let mut obs = Observation::default();
         for (nick, name) in [("bob_2", None), ("1a2b3c4d", Some("alice")), ("zed", None)] {

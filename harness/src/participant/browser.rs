@@ -1275,6 +1275,16 @@ struct JitsiError {
     message: Option<String>,
 }
 
+impl std::fmt::Display for JitsiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)?;
+        match &self.message {
+            Some(m) => write!(f, " ({m})"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// lib-jitsi-meet conference errors that mean "the deployment said no" (JitsiConferenceErrors):
 /// authentication required, members only (lobby), not allowed, access denied, password, full room,
 /// reservation refused.
@@ -1312,14 +1322,7 @@ pub fn parse_jitsi_state(value: &Value, hung_up: bool) -> Result<PageState, Stri
         if e.name == "connection.passwordRequired" {
             refusal("login", e)
         } else {
-            PagePhase::Failed(format!(
-                "{}{}",
-                e.name,
-                e.message
-                    .as_deref()
-                    .map(|m| format!(" ({m})"))
-                    .unwrap_or_default()
-            ))
+            PagePhase::Failed(e.to_string())
         }
     } else if let Some(e) = &snap.conference_error {
         if e.name == "conference.authenticationRequired" {
@@ -1327,14 +1330,7 @@ pub fn parse_jitsi_state(value: &Value, hung_up: bool) -> Result<PageState, Stri
         } else if JITSI_REFUSALS.contains(&e.name.as_str()) {
             refusal("room", e)
         } else {
-            PagePhase::Failed(format!(
-                "{}{}",
-                e.name,
-                e.message
-                    .as_deref()
-                    .map(|m| format!(" ({m})"))
-                    .unwrap_or_default()
-            ))
+            PagePhase::Failed(e.to_string())
         }
     } else if snap.auth_required {
         PagePhase::Refused(Refusal {

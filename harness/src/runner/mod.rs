@@ -733,13 +733,7 @@ mod tests {
 
     #[test]
     fn jicofo_roles_map_onto_seats_and_scenario_names() {
-        let spec = |name: &str, nick: &str| ParticipantSpec {
-            name: name.into(),
-            nick: nick.into(),
-            transport: Transport::Bot,
-            login: Login::Token,
-            token: Default::default(),
-        };
+        let spec = ParticipantSpec::test_bot;
         let member = |role: &str| JicofoMember {
             role: Some(role.into()),
             jid: None,

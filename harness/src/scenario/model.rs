@@ -53,6 +53,20 @@ pub struct ParticipantSpec {
     pub token: TokenOverrides,
 }
 
+#[cfg(test)]
+impl ParticipantSpec {
+    /// A bot with a valid token: the participant most unit tests need.
+    pub(crate) fn test_bot(name: &str, nick: &str) -> Self {
+        ParticipantSpec {
+            name: name.into(),
+            nick: nick.into(),
+            transport: Transport::Bot,
+            login: Login::Token,
+            token: TokenOverrides::default(),
+        }
+    }
+}
+
 /// What drives a participant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
