@@ -15,6 +15,7 @@
 //!
 //! `stack` never imports `participant`; only `runner` knows both. Only the binary writes to the terminal.
 
+pub mod http;
 pub mod participant;
 pub mod redact;
 pub mod report;
@@ -23,6 +24,7 @@ pub mod scenario;
 pub mod snapshot;
 pub mod stack;
 pub mod timeline;
+pub mod tls;
 pub mod token;
 pub mod versions;
 pub mod xmpp;

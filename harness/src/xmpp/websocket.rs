@@ -115,72 +115,6 @@ impl std::fmt::Debug for XmppWebSocket {
     }
 }
 
-/// A rustls verifier that accepts any certificate: docker-jitsi-meet serves a self-signed one, and the
-/// harness only ever talks to stacks it was pointed at. Used only with `insecure_tls`.
-#[derive(Debug)]
-struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-fn tls_connector(insecure: bool) -> Result<Connector, XmppError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| XmppError::Protocol(format!("TLS configuration: {e}")))?;
-    let config = if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
-            .with_no_client_auth()
-    } else {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    Ok(Connector::Rustls(Arc::new(config)))
-}
-
 /// Small buffers: hundreds of bots share one process, and XMPP frames are small
 /// (tungstenite's default read buffer is 128 KiB per connection).
 fn ws_config() -> WebSocketConfig {
@@ -208,7 +142,10 @@ impl XmppWebSocket {
             t.record(Direction::Note, &format!("connect {url}"));
         }
         let connector = if url.starts_with("wss:") {
-            Some(tls_connector(insecure_tls)?)
+            Some(Connector::Rustls(Arc::new(
+                crate::tls::client_config(insecure_tls)
+                    .map_err(|e| XmppError::Protocol(e.to_string()))?,
+            )))
         } else {
             Some(Connector::Plain)
         };
