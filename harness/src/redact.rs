@@ -1,4 +1,4 @@
-//! Secrets and tokens never appear in logs, snapshots or reports (DESIGN.md decision 6).
+//! Secrets and tokens never appear in logs, snapshots or reports (ARCHITECTURE.md, "Invariants").
 //!
 //! [`Secret`] wraps a secret string so that `Debug` and `Display` never show it; [`short_token`] and
 //! [`redact_url`] shorten JWTs wherever one must be mentioned.

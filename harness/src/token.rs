@@ -4,7 +4,7 @@
 //! in; a [`Token`] for the bot's WebSocket URL (`?room=…&token=…`) or the browser's `?jwt=` goes out.
 //!
 //! Tokens travel in the URL because Prosody's token auth reads them from the BOSH/WebSocket query, never over
-//! plain c2s (research/jitsi-moderator.md §4, jitsi-meet `mod_auth_token.lua`). A [`Token`] prints as
+//! plain c2s (jitsi/jitsi-meet `resources/prosody-plugins/mod_auth_token.lua`). A [`Token`] prints as
 //! [`short_token`] everywhere (`Debug`, `Display`, `Serialize`); [`describe`] gives a safe one-line summary of
 //! its header and claims for logs and transcripts.
 
@@ -25,7 +25,7 @@ pub enum SigningKey {
     Rs256 {
         /// The RSA private key, PEM (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`).
         private_pem: Secret,
-        /// The header `kid`; Prosody fetches `<asap_key_server>/<sha256hex(kid)>.pem` (research §4).
+        /// The header `kid`; Prosody fetches `<asap_key_server>/<sha256hex(kid)>.pem` (jitsi/jitsi-meet `resources/prosody-plugins/token/util.lib.lua`).
         kid: String,
     },
 }
@@ -109,13 +109,13 @@ impl Serialize for Token {
 }
 
 /// The `aud` claim Jitsi's own token tools put in (`jitsi`). Prosody accepts any audience unless
-/// `asap_accepted_audiences` is set (default `*`, research §4).
+/// `asap_accepted_audiences` is set (default `*`, jitsi/jitsi-meet `resources/prosody-plugins/token/util.lib.lua`).
 pub const DEFAULT_AUDIENCE: &str = "jitsi";
 
 /// Default token lifetime: an hour outlasts any scenario, so a valid token never expires mid-run.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// `nbf` is set this many seconds before `now`: Prosody rejects a token while `now < nbf` (research §4), and the
+/// `nbf` is set this many seconds before `now`: Prosody rejects a token while `now < nbf` (jitsi/jitsi-meet `resources/prosody-plugins/luajwtjitsi.lib.lua`), and the
 /// container's clock may lag the harness's a little.
 pub const CLOCK_SKEW_SECS: u64 = 10;
 
@@ -243,7 +243,7 @@ impl TokenRequest {
 /// Built: `iss`, `aud`, `sub`, `room`, `iat` = now, `nbf` = now − [`CLOCK_SKEW_SECS`], `exp` = now + lifetime,
 /// `context.user` {`id`, `name`, `email` if any}, `context.group` and `context.features` if any.
 /// `context.user.moderator` is never set by default: only a scenario sets it, because only prosody's
-/// mod_token_affiliation honours it and jicofo never does (research §0.5).
+/// mod_token_affiliation honours it and jicofo never does (jitsi/jicofo `ConferenceIqHandler.kt@stable/jitsi-meet_11146` reads only `context.user.id`/`group`).
 ///
 /// Then the overrides, in this order: `room`; `expired` (`exp` = now − [`OVERRIDE_SHIFT_SECS`]);
 /// `not_yet_valid` (`nbf` = now + [`OVERRIDE_SHIFT_SECS`]); every `claims` entry by dotted path, creating
@@ -402,13 +402,13 @@ fn remove_path(root: &mut serde_json::Value, path: &str) -> Result<(), TokenErro
 ///
 /// * [`Signature::Valid`]: [`SigningKey::Hs256`] signs HS256 with the app secret (Prosody's `app_secret`);
 ///   [`SigningKey::Rs256`] signs RS256 with header `kid`, which Prosody turns into
-///   `<asap_key_server>/<sha256hex(kid)>.pem` to fetch the public key (research §4). Header `typ` is `JWT`
+///   `<asap_key_server>/<sha256hex(kid)>.pem` to fetch the public key (jitsi/jitsi-meet `resources/prosody-plugins/token/util.lib.lua`). Header `typ` is `JWT`
 ///   either way (newer luajwtjitsi requires it).
 /// * [`Signature::WrongSecret`]: HS256 with a fresh [`Secret::random`] of 32 bytes, whatever the stack's key
 ///   kind; an RS256 stack's `kid` is kept in the header, so only the signature (and `alg`) is wrong. The
 ///   random secret is dropped right away.
 /// * [`Signature::None`]: header `{"alg":"none","typ":"JWT"}` and an empty signature (`header.claims.`),
-///   assembled here because jsonwebtoken refuses `none`. Prosody must reject it (research §4).
+///   assembled here because jsonwebtoken refuses `none`. Prosody must reject it (jitsi/jitsi-meet `resources/prosody-plugins/luajwtjitsi.lib.lua`).
 ///
 /// Errors: [`TokenError::InvalidPath`] from the overrides; [`TokenError::InvalidKey`] when the RS256 PEM is not
 /// an RSA private key (checked only when it signs, i.e. for [`Signature::Valid`]); [`TokenError::Sign`].

@@ -1,4 +1,4 @@
-//! docker-jitsi-meet releases and THE table of per-release facts (STYLE.md 2.4).
+//! docker-jitsi-meet releases and THE table of per-release facts (ARCHITECTURE.md, "Where Jitsi facts live").
 //!
 //! In: a tag as written on the command line (`stable-11146-2`, `stable`, `unstable`, `unstable-2026-11-01`).
 //! Out: a [`Release`] and its [`Facts`]: registry, web ports, which env variables exist, which Prosody
@@ -6,8 +6,8 @@
 //! [`CHANGES`], an ordered list folded over [`Facts::OLDEST`]; nothing else in the code compares release
 //! numbers. A Jitsi release that changes something is one row here plus one reviewed snapshot diff.
 //!
-//! Sources: `shared/research/docker-jitsi-meet.md` and `shared/research/jitsi-moderator.md`, checked against
-//! jitsi/docker-jitsi-meet (abbreviated DJM) at the tags named in each row. Rows marked INFERRED are
+//! Sources: jitsi/docker-jitsi-meet (abbreviated DJM), jitsi/jicofo and jitsi/jitsi-meet at the tags, commits
+//! and PRs named in each row. Rows marked INFERRED are
 //! conclusions from dates, not from a file that says so.
 
 use std::fmt;
@@ -127,7 +127,7 @@ impl Release {
     }
 }
 
-/// A stable tag the research has seen, with its date (DJM tag/commit date, research §1).
+/// A stable docker-jitsi-meet tag with its date (the tagged commit's date in jitsi/docker-jitsi-meet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KnownRelease {
     /// The tag, e.g. `stable-10073-1`.
@@ -142,7 +142,7 @@ const fn known(tag: &'static str, number: u32, date: &'static str) -> KnownRelea
     KnownRelease { tag, number, date }
 }
 
-/// Every stable tag the harness knows facts for, oldest first (research/docker-jitsi-meet.md §1, cross-checked
+/// Every stable tag the harness knows facts for, oldest first (`git tag` of jitsi/docker-jitsi-meet, cross-checked
 /// with `git tag` of DJM at 2e6b31d8). `stable-10073` exists only as `stable-10073-1`.
 pub const KNOWN_RELEASES: &[KnownRelease] = &[
     known("stable-8719", 8719, "2023-06-14"),
@@ -306,7 +306,7 @@ impl Facts {
         prosody_health_endpoint: false,
         hidden_domain_env: "XMPP_RECORDER_DOMAIN",
         // DJM prosody/Dockerfile installs the current `prosody` package of the Prosody project's Debian
-        // repository at build time; that was 0.12 until 13.0 (first in stable-10133, research §1).
+        // repository at build time; that was 0.12 until 13.0 (first in stable-10133).
         prosody_series: "0.12",
         component_admins_as_room_owners: false,
         jicofo_rest_loopback_by_default: false,
@@ -358,7 +358,7 @@ pub const CHANGES: &[Change] = &[
     Change {
         since: 8922,
         fact: "mod_muc_wait_for_host and mod_persistent_lobby ship in jitsi-meet-prosody (INFERRED)",
-        // jitsi/jitsi-meet PR #13613 added the module in 2023-07 (research/anchors.md); jicofo's tag
+        // jitsi/jitsi-meet PR #13613 added the module in 2023-07; jicofo's tag
         // stable/jitsi-meet_8719 is dated 2023-05-22 (before), stable/jitsi-meet_8922 2023-08-16 (after).
         source: "INFERRED from jitsi/jitsi-meet PR #13613 (2023-07) and jitsi/jicofo tag dates",
         apply: |f| f.wait_for_host_module = true,
@@ -397,7 +397,7 @@ pub const CHANGES: &[Change] = &[
     Change {
         since: 10133,
         fact: "Prosody 13 in the image",
-        source: "research/docker-jitsi-meet.md §1 (stable-10133 = de27c523)",
+        source: "DJM prosody/Dockerfile@stable-10133 (de27c523) installs the current prosody package; Prosody 13.0.0 is dated 2025-03-13",
         apply: |f| f.prosody_series = "13",
     },
     Change {
@@ -491,7 +491,7 @@ fn basis(release: &Release) -> (u32, String, Option<String>) {
             if KNOWN_RELEASES.iter().any(|k| k.tag == tag) {
                 return (*number, tag, None);
             }
-            // A well-formed tag the research has not seen: the rows up to its number still apply, but a
+            // A well-formed tag this table has not seen: the rows up to its number still apply, but a
             // change made in it would be missing.
             let nearest = KNOWN_RELEASES
                 .iter()

@@ -11,7 +11,7 @@
 //!
 //! One file per scenario under `scenarios/`; the file stem is the scenario's name
 //! (`^[a-z0-9][a-z0-9_-]*$`). Scenarios read like the bug reports they come from
-//! (research/anchors.md §9):
+//! (e.g. jitsi/docker-jitsi-meet#1465, jitsi/jicofo#15):
 //!
 //! ```toml
 //! description = """When the moderator leaves, exactly one of the others becomes moderator."""
