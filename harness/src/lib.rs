@@ -18,6 +18,7 @@
 pub mod http;
 pub mod participant;
 pub mod redact;
+pub mod releases;
 pub mod report;
 pub mod runner;
 pub mod scenario;

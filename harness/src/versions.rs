@@ -199,6 +199,44 @@ pub fn newest_known() -> KnownRelease {
     KNOWN_RELEASES[KNOWN_RELEASES.len() - 1]
 }
 
+/// A stable tag whose release number docker-jitsi-meet never published, within the range this table covers
+/// (most likely a typo): the nearest known releases are named.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{tag}` is not a docker-jitsi-meet release; the nearest known releases are {}", nearest.join(", "))]
+pub struct UnknownRelease {
+    /// The tag as given.
+    pub tag: String,
+    /// Up to two known tags on each side of it.
+    pub nearest: Vec<&'static str>,
+}
+
+/// Checks that a stable tag names a release that exists. A number between the oldest and the newest known
+/// release that docker-jitsi-meet never published is an error naming the nearest known releases; a hotfix of a
+/// known number, a number newer than every known release (a release published after this table was written,
+/// see `jitsi-harness releases`) and the moving tags pass, and get their facts with a note ([`facts`]).
+pub fn check_known(release: &Release) -> Result<(), UnknownRelease> {
+    let Release::Stable { number, .. } = release else {
+        return Ok(());
+    };
+    let oldest = KNOWN_RELEASES[0].number;
+    let newest = newest_known().number;
+    if *number < oldest || *number > newest || KNOWN_RELEASES.iter().any(|k| k.number == *number) {
+        return Ok(());
+    }
+    let split = KNOWN_RELEASES
+        .iter()
+        .position(|k| k.number > *number)
+        .unwrap_or(KNOWN_RELEASES.len());
+    let nearest = KNOWN_RELEASES[split.saturating_sub(2)..(split + 2).min(KNOWN_RELEASES.len())]
+        .iter()
+        .map(|k| k.tag)
+        .collect();
+    Err(UnknownRelease {
+        tag: release.tag(),
+        nearest,
+    })
+}
+
 /// Where the images of a release are published.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Registry {
@@ -766,6 +804,30 @@ mod tests {
         assert_eq!(f.registry, Registry::Ghcr);
         assert!(f.note.unwrap().contains("not a known release"));
         assert!(!facts(&r("stable-8615")).jicofo_enable_auth_env);
+    }
+
+    #[test]
+    fn a_number_never_published_names_the_nearest_releases() {
+        let e = check_known(&r("stable-11100")).unwrap_err();
+        assert_eq!(
+            e.nearest,
+            [
+                "stable-10978",
+                "stable-11031",
+                "stable-11146",
+                "stable-11146-1"
+            ]
+        );
+        assert!(e.to_string().contains("`stable-11100`"), "{e}");
+        for ok in [
+            "stable-11146-3",
+            "stable-99999",
+            "stable-8615",
+            "stable",
+            "unstable-2026-07-01",
+        ] {
+            assert_eq!(check_known(&r(ok)), Ok(()), "{ok}");
+        }
     }
 
     #[test]
