@@ -446,7 +446,10 @@ mod tests {
 
     /// Serves `pages` in order, one per connection, as GitHub does: a JSON array and a `Link` header to the
     /// next page. Returns the base URL.
-    async fn api(pages: Vec<(u16, String, Vec<(&'static str, String)>)>) -> String {
+    /// One page: status, body, extra headers.
+    type Page = (u16, String, Vec<(&'static str, String)>);
+
+    async fn api(pages: Vec<Page>) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
