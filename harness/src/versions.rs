@@ -377,10 +377,11 @@ pub struct Change {
     pub fact: &'static str,
     /// Where that is written (repo commit, file at a tag, PR), or INFERRED and from what.
     pub source: &'static str,
-    /// The day the change landed on docker-jitsi-meet's master branch (`YYYY-MM-DD`, the commit date), where it
-    /// landed well before its release: a nightly `unstable-DATE` built on or after that day has it, even though no
-    /// stable release did yet.
-    pub merged: Option<&'static str>,
+    /// The first nightly (`unstable-YYYY-MM-DD`) that has the change, where it landed on docker-jitsi-meet's
+    /// master well before its release. Nightlies are built from master by a 05:00 UTC cron
+    /// (DJM `.github/workflows/unstable.yml@stable-11146-2`), so a change committed on day D is first in the
+    /// nightly of D+1.
+    pub first_nightly: Option<&'static str>,
     /// Applies the change to the facts of the release before.
     pub apply: fn(&mut Facts),
 }
@@ -391,7 +392,7 @@ impl fmt::Debug for Change {
             .field("since", &self.since)
             .field("fact", &self.fact)
             .field("source", &self.source)
-            .field("merged", &self.merged)
+            .field("first_nightly", &self.first_nightly)
             .finish_non_exhaustive()
     }
 }
@@ -402,14 +403,14 @@ pub const CHANGES: &[Change] = &[
         since: 8719,
         fact: "JICOFO_ENABLE_AUTH exists: jicofo authentication can be off while prosody requires JWT",
         source: "DJM 57a7c22e (PR #1561), jicofo/rootfs/defaults/jicofo.conf@stable-8719",
-        merged: None,
+        first_nightly: None,
         apply: |f| f.jicofo_enable_auth_env = true,
     },
     Change {
         since: 8922,
         fact: "JICOFO_AUTH_TYPE and PROSODY_AUTH_TYPE override AUTH_TYPE per container",
         source: "DJM f18acb49",
-        merged: None,
+        first_nightly: None,
         apply: |f| f.per_container_auth_type_env = true,
     },
     Change {
@@ -418,21 +419,21 @@ pub const CHANGES: &[Change] = &[
         // jitsi/jitsi-meet PR #13613 added the module in 2023-07; jicofo's tag
         // stable/jitsi-meet_8719 is dated 2023-05-22 (before), stable/jitsi-meet_8922 2023-08-16 (after).
         source: "INFERRED from jitsi/jitsi-meet PR #13613 (2023-07) and jitsi/jicofo tag dates",
-        merged: None,
+        first_nightly: None,
         apply: |f| f.wait_for_host_module = true,
     },
     Change {
         since: 9111,
         fact: "web runs `dig $COLIBRI_WEBSOCKET_JVB_LOOKUP_NAME` (default jvb) at start",
         source: "DJM 825730d6, web/rootfs/etc/cont-init.d/10-config@stable-9111",
-        merged: None,
+        first_nightly: None,
         apply: |f| f.web_looks_up_jvb = true,
     },
     Change {
         since: 9220,
         fact: "prosody requires c2s TLS by default",
         source: "DJM e41e4f48",
-        merged: None,
+        first_nightly: None,
         apply: |f| f.c2s_requires_tls = true,
     },
     Change {
@@ -440,63 +441,63 @@ pub const CHANGES: &[Change] = &[
         fact: "jitsi-contrib prosody plugins (with token_affiliation) are on prosody's plugin_paths",
         source: "DJM b0f9eb2f, prosody/rootfs/defaults/conf.d/jitsi-meet.cfg.lua@stable-9457; \
                  jitsi-contrib/prosody-plugins:token_affiliation/mod_token_affiliation.lua@v20240117",
-        merged: None,
+        first_nightly: None,
         apply: |f| f.token_affiliation = TokenAffiliation::Contrib,
     },
     Change {
         since: 9584,
         fact: "prosody serves /health (mod_http_health), images have healthcheck.sh",
         source: "DJM c65d2bd2 (first in stable-9584)",
-        merged: None,
+        first_nightly: None,
         apply: |f| f.prosody_health_endpoint = true,
     },
     Change {
         since: 9823,
         fact: "XMPP_RECORDER_DOMAIN renamed XMPP_HIDDEN_DOMAIN (old name still read)",
         source: "DJM 345f8c2a",
-        merged: None,
+        first_nightly: None,
         apply: |f| f.hidden_domain_env = "XMPP_HIDDEN_DOMAIN",
     },
     Change {
         since: 10133,
         fact: "Prosody 13 in the image",
         source: "DJM prosody/Dockerfile@stable-10133 (de27c523) installs the current prosody package; Prosody 13.0.0 is dated 2025-03-13",
-        merged: None,
+        first_nightly: None,
         apply: |f| f.prosody_series = "13",
     },
     Change {
         since: 10133,
         fact: "component_admins_as_room_owners = true, so jicofo stays room owner on Prosody 13",
         source: "DJM c44206c6, prosody/rootfs/defaults/prosody.cfg.lua",
-        merged: None,
+        first_nightly: None,
         apply: |f| f.component_admins_as_room_owners = true,
     },
     Change {
         since: 10314,
         fact: "jicofo REST binds 127.0.0.1 unless JICOFO_ENABLE_REST=1",
         source: "jitsi/jicofo 486d8387a (in stable/jitsi-meet_10314)",
-        merged: None,
+        first_nightly: None,
         apply: |f| f.jicofo_rest_loopback_by_default = true,
     },
     Change {
         since: 10314,
         fact: "XMPP_MODULES are loaded on the guest VirtualHost too",
         source: "DJM 4ff28768",
-        merged: None,
+        first_nightly: None,
         apply: |f| f.xmpp_modules_on_guest_domain = true,
     },
     Change {
         since: 10655,
         fact: "WAIT_FOR_HOST_DISABLE_AUTO_OWNERS exists",
         source: "DJM 86f6a727, prosody/rootfs/defaults/conf.d/jitsi-meet.cfg.lua",
-        merged: None,
+        first_nightly: None,
         apply: |f| f.wait_for_host_disable_auto_owners_env = true,
     },
     Change {
         since: 10741,
         fact: "service accounts are registered by the register-setup service after prosody starts",
         source: "DJM eab4bff7, prosody/rootfs/etc/services.d/70-register-setup/run@stable-10741",
-        merged: None,
+        first_nightly: None,
         apply: |f| {
             f.prosody_ready_log =
                 Some("[register-setup] All users registered and roster modified")
@@ -506,7 +507,7 @@ pub const CHANGES: &[Change] = &[
         since: 10978,
         fact: "muc_resource_validate on by default: nicks must match ^[a-zA-Z0-9][a-zA-Z0-9_]*$",
         source: "DJM 43ec99cb (PROSODY_ENABLE_MUC_RESOURCE_VALIDATE)",
-        merged: None,
+        first_nightly: None,
         apply: |f| f.nick_validation = true,
     },
     Change {
@@ -518,14 +519,14 @@ pub const CHANGES: &[Change] = &[
         // token_affiliation_legacy. stable-10978 may already carry the upstream module (UNVERIFIED).
         source: "INFERRED from jitsi/jitsi-meet PR #17381, jitsi/jicofo tag jitsi-meet_11031, \
                  jitsi-contrib/prosody-plugins cd9b905d",
-        merged: None,
+        first_nightly: None,
         apply: |f| f.token_affiliation = TokenAffiliation::Upstream,
     },
     Change {
         since: 11146,
         fact: "images are published to ghcr.io/jitsi (Docker Hub as fallback)",
         source: "DJM dcb7980b, 52b4ac89 (PR: no dual-publish)",
-        merged: Some("2026-06-25"),
+        first_nightly: Some("2026-06-26"),
         apply: |f| {
             f.registry = Registry::Ghcr;
             f.fallback_registry = Registry::DockerHub;
@@ -535,14 +536,14 @@ pub const CHANGES: &[Change] = &[
         since: 11146,
         fact: "rootless containers (uid 1000) with tmpfs /run and /tmp",
         source: "DJM 086d047f (PR #2258), docker-compose.yml@stable-11146",
-        merged: Some("2026-06-19"),
+        first_nightly: Some("2026-06-20"),
         apply: |f| f.rootless = true,
     },
     Change {
         since: 11146,
         fact: "nginx in the web container listens on 8000/8443 (was 80/443)",
         source: "DJM f8347236, web/rootfs/defaults/default@stable-11146",
-        merged: Some("2026-06-20"),
+        first_nightly: Some("2026-06-21"),
         apply: |f| {
             f.web_http_port = 8000;
             f.web_https_port = 8443;
@@ -552,7 +553,7 @@ pub const CHANGES: &[Change] = &[
         since: 11146,
         fact: "colibri websockets removed: web no longer resolves the jvb",
         source: "DJM 9ea0cbba (PR #2285)",
-        merged: Some("2026-07-29"),
+        first_nightly: Some("2026-07-30"),
         apply: |f| f.web_looks_up_jvb = false,
     },
 ];
@@ -600,7 +601,7 @@ fn basis(release: &Release) -> (u32, String, Option<String>) {
                     k.tag.to_owned(),
                     Some(format!(
                         "`{release}` is a nightly: facts of {}, the newest known release tagged on or \
-                         before {date}, plus the changes this table dates by their merge on master; other changes \
+                         before {date}, plus the changes this table dates by their first nightly; other changes \
                          merged after it are not known",
                         k.tag
                     )),
@@ -623,8 +624,8 @@ fn basis(release: &Release) -> (u32, String, Option<String>) {
 /// say so in [`Facts::note`].
 pub fn facts(release: &Release) -> Facts {
     let (number, facts_of, note) = basis(release);
-    // A nightly also has every change merged on master on or before its day, released or not (DJM's
-    // `unstable-DATE` images are built from master: .github/workflows/unstable.yml).
+    // A nightly also has every change that was on master when it was built, released or not (DJM's
+    // `unstable-DATE` images are built from master: .github/workflows/unstable.yml@stable-11146-2).
     let nightly_day = match release {
         Release::Nightly { year, month, day } => Some(format!("{year:04}-{month:02}-{day:02}")),
         _ => None,
@@ -632,7 +633,7 @@ pub fn facts(release: &Release) -> Facts {
     let mut f = Facts::OLDEST;
     let applies = |c: &&Change| {
         c.since <= number
-            || matches!((&nightly_day, c.merged), (Some(day), Some(merged)) if merged <= day.as_str())
+            || matches!((&nightly_day, c.first_nightly), (Some(day), Some(first)) if first <= day.as_str())
     };
     for change in CHANGES.iter().filter(applies) {
         (change.apply)(&mut f);
