@@ -324,6 +324,17 @@ pub struct Facts {
     pub jicofo_rest_loopback_by_default: bool,
     /// MUC nicknames must match `^[a-zA-Z0-9][a-zA-Z0-9_]*$` (`muc_resource_validate` on by default).
     pub nick_validation: bool,
+    /// `PROSODY_MUC_RESOURCE_VALIDATE_ANONYMOUS_STRICT` exists (off by default): an anonymous or token user's
+    /// nick must be the first 8 characters of its own JID's local part, as lib-jitsi-meet chooses it.
+    pub anonymous_strict_env: bool,
+    /// The web client's focus request carries the JWT as `token` on `<conference/>`, and jicofo reads the user
+    /// id from it.
+    pub focus_iq_token: bool,
+    /// jitsi-meet's `token_affiliation` skips occupants without an affiliation in a members-only (lobby) room
+    /// unless they give the room password.
+    pub token_affiliation_honours_lobby: bool,
+    /// MUC nick changes are refused (`Nick changes are not allowed`).
+    pub nick_changes_refused: bool,
     /// A prosody log line that means "service accounts exist" (register-setup service), if the release has one.
     pub prosody_ready_log: Option<&'static str>,
     /// The jicofo log line that means "prosody up, jicofo connected, a bridge registered".
@@ -361,6 +372,10 @@ impl Facts {
         component_admins_as_room_owners: false,
         jicofo_rest_loopback_by_default: false,
         nick_validation: false,
+        anonymous_strict_env: false,
+        focus_iq_token: false,
+        token_affiliation_honours_lobby: false,
+        nick_changes_refused: false,
         prosody_ready_log: None,
         // jitsi/jicofo:jicofo-selector/src/main/kotlin/org/jitsi/jicofo/bridge/BridgeSelector.kt, the same
         // wording at stable/jitsi-meet_8719 and stable/jitsi-meet_11146.
@@ -415,10 +430,10 @@ pub const CHANGES: &[Change] = &[
     },
     Change {
         since: 8922,
-        fact: "mod_muc_wait_for_host and mod_persistent_lobby ship in jitsi-meet-prosody (INFERRED)",
-        // jitsi/jitsi-meet PR #13613 added the module in 2023-07; jicofo's tag
-        // stable/jitsi-meet_8719 is dated 2023-05-22 (before), stable/jitsi-meet_8922 2023-08-16 (after).
-        source: "INFERRED from jitsi/jitsi-meet PR #13613 (2023-07) and jitsi/jicofo tag dates",
+        fact: "mod_muc_wait_for_host and mod_persistent_lobby ship in jitsi-meet-prosody",
+        // The module's first commit is in jitsi-meet's 8922 release commit and not in 8719's.
+        source: "jitsi/jitsi-meet df81e0fe (PR #13613, 2023-07-26) is in stable/jitsi-meet_8922 (25fdea99), \
+                 not in stable/jitsi-meet_8719 (66a9c4df)",
         first_nightly: None,
         apply: |f| f.wait_for_host_module = true,
     },
@@ -487,6 +502,14 @@ pub const CHANGES: &[Change] = &[
         apply: |f| f.xmpp_modules_on_guest_domain = true,
     },
     Change {
+        since: 10314,
+        fact: "the web client sends the JWT as `token` on the focus <conference/> request; jicofo reads the user id",
+        source: "jitsi/lib-jitsi-meet 1d19d5e7 (PR #2782), pinned by jitsi/jitsi-meet package.json@293b6fa9 \
+                 (stable/jitsi-meet_10314); jitsi/jicofo 860b63954 ConferenceIqHandler.kt@stable/jitsi-meet_10314",
+        first_nightly: None,
+        apply: |f| f.focus_iq_token = true,
+    },
+    Change {
         since: 10655,
         fact: "WAIT_FOR_HOST_DISABLE_AUTO_OWNERS exists",
         source: "DJM 86f6a727, prosody/rootfs/defaults/conf.d/jitsi-meet.cfg.lua",
@@ -506,21 +529,40 @@ pub const CHANGES: &[Change] = &[
     Change {
         since: 10978,
         fact: "muc_resource_validate on by default: nicks must match ^[a-zA-Z0-9][a-zA-Z0-9_]*$",
-        source: "DJM 43ec99cb (PROSODY_ENABLE_MUC_RESOURCE_VALIDATE)",
+        source: "DJM 43ec99cb (PR #2248), prosody/rootfs/defaults/conf.d/jitsi-meet.cfg.lua@stable-10978; \
+                 jitsi/jitsi-meet resources/prosody-plugins/mod_muc_resource_validate.lua (PR #17316)",
         first_nightly: None,
         apply: |f| f.nick_validation = true,
     },
     Change {
-        since: 11031,
-        fact: "token_affiliation is jitsi-meet's own module (INFERRED)",
-        // jitsi/jitsi-meet PR #17381 (merged 2026-05-07) imported and rewrote it; jicofo's tag
-        // jitsi-meet_11031 is dated 2026-06-04, so build 11031 has it. From stable-10888 the image bundles
-        // the newest jitsi-contrib tag at build time (DJM e127e5d4) and v20260523 renamed the contrib one
-        // token_affiliation_legacy. stable-10978 may already carry the upstream module (UNVERIFIED).
-        source: "INFERRED from jitsi/jitsi-meet PR #17381, jitsi/jicofo tag jitsi-meet_11031, \
-                 jitsi-contrib/prosody-plugins cd9b905d",
+        since: 10978,
+        fact: "PROSODY_MUC_RESOURCE_VALIDATE_ANONYMOUS_STRICT exists (default false): anonymous and token users \
+               must use the first 8 characters of their JID's local part as nick (`Invalid anonymous user ID`)",
+        source: "DJM 43ec99cb, prosody/rootfs/defaults/conf.d/jitsi-meet.cfg.lua@stable-10978 (anonymous_strict); \
+                 jitsi/jitsi-meet mod_muc_resource_validate.lua@b584e555",
+        first_nightly: None,
+        apply: |f| f.anonymous_strict_env = true,
+    },
+    Change {
+        since: 10978,
+        fact: "token_affiliation is jitsi-meet's own module (context.user.affiliation owner/moderator/teacher or \
+               moderator=true -> owner, other token users -> member, on muc-occupant-pre-join)",
+        // The image installs the newest stable jitsi-meet-prosody at build time; plugin_paths puts
+        // /prosody-plugins/ before /prosody-plugins-contrib, so the upstream module shadows the contrib one
+        // (renamed token_affiliation_legacy in jitsi-contrib v20260523).
+        source: "jitsi/jitsi-meet 52d031d3 (PR #17381, 2026-05-08) is in stable/jitsi-meet_10978 (b584e555); \
+                 DJM prosody/rootfs/defaults/conf.d/jitsi-meet.cfg.lua@stable-10978 (plugin_paths)",
         first_nightly: None,
         apply: |f| f.token_affiliation = TokenAffiliation::Upstream,
+    },
+    Change {
+        since: 11031,
+        fact: "token_affiliation runs at priority -3.5 and, in a members-only room, skips occupants without an \
+               affiliation unless they give the room password",
+        source: "jitsi/jitsi-meet cee87644e (PR #17436) and 223e6f094 (PR #17452), both in \
+                 stable/jitsi-meet_11031 (e3f15954)",
+        first_nightly: None,
+        apply: |f| f.token_affiliation_honours_lobby = true,
     },
     Change {
         since: 11146,
@@ -555,6 +597,14 @@ pub const CHANGES: &[Change] = &[
         source: "DJM 9ea0cbba (PR #2285)",
         first_nightly: Some("2026-07-30"),
         apply: |f| f.web_looks_up_jvb = false,
+    },
+    Change {
+        since: 11146,
+        fact: "MUC nick changes are refused (INFERRED: the jitsi-meet commit of 11146 is not pinned)",
+        source: "jitsi/jitsi-meet 2f6b3134a (PR #17586, 2026-07-06) mod_muc_resource_validate.lua; not in \
+                 stable/jitsi-meet_11031 (e3f15954); jicofo's 11146 tag commit is dated 2026-07-16",
+        first_nightly: None,
+        apply: |f| f.nick_changes_refused = true,
     },
 ];
 
