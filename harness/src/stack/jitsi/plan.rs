@@ -24,8 +24,10 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
-use super::{Family, StackError, StackTarget, Variant};
 use crate::redact::Secret;
+use crate::stack::env::EnvValue;
+use crate::stack::ready::Ready;
+use crate::stack::{Family, StackError, StackTarget, Variant};
 use crate::versions::{Facts, Release, TokenAffiliation};
 
 /// Main XMPP domain (template default `XMPP_DOMAIN`): token users log in here.
@@ -160,52 +162,6 @@ impl PlanInputs {
     }
 }
 
-/// An env value; secrets stay wrapped so that printing a plan cannot leak them.
-#[derive(Clone, Debug)]
-pub enum EnvValue {
-    /// Printed as is.
-    Plain(String),
-    /// Printed as `[redacted]`.
-    Secret(Secret),
-}
-
-impl EnvValue {
-    /// The real value, for the container's env only.
-    pub fn expose(&self) -> &str {
-        match self {
-            EnvValue::Plain(s) => s,
-            EnvValue::Secret(s) => s.expose(),
-        }
-    }
-}
-
-impl From<&str> for EnvValue {
-    fn from(v: &str) -> Self {
-        EnvValue::Plain(v.to_owned())
-    }
-}
-
-impl From<String> for EnvValue {
-    fn from(v: String) -> Self {
-        EnvValue::Plain(v)
-    }
-}
-
-impl fmt::Display for EnvValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EnvValue::Plain(s) => f.write_str(s),
-            EnvValue::Secret(s) => write!(f, "{s}"),
-        }
-    }
-}
-
-impl Serialize for EnvValue {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
 /// Image reference with the registry to fall back to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ImageSpec {
@@ -264,37 +220,6 @@ pub struct PortSpec {
     pub purpose: &'static str,
 }
 
-/// A readiness condition, checked from the host until the stack's deadline.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum WaitSpec {
-    /// `GET path` on the host port published for container `port` answers `status`.
-    Http {
-        /// Container port (its published host port is probed).
-        port: u16,
-        /// Request path.
-        path: &'static str,
-        /// Expected status code.
-        status: u16,
-    },
-    /// The container's output contains this text.
-    Log {
-        /// Text to find.
-        contains: &'static str,
-    },
-}
-
-impl fmt::Display for WaitSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WaitSpec::Http { port, path, status } => {
-                write!(f, "HTTP GET {path} on port {port} answers {status}")
-            }
-            WaitSpec::Log { contains } => write!(f, "log contains \"{contains}\""),
-        }
-    }
-}
-
 /// One container of the plan.
 #[derive(Clone, Debug, Serialize)]
 pub struct ContainerSpec {
@@ -313,10 +238,10 @@ pub struct ContainerSpec {
     /// tmpfs mounts (path → options), as docker-jitsi-meet's compose file has them.
     pub tmpfs: BTreeMap<&'static str, &'static str>,
     /// Readiness conditions, checked in order after the stage started.
-    pub waits: Vec<WaitSpec>,
+    pub waits: Vec<Ready>,
 }
 
-/// How the [`Endpoints`](super::Endpoints) are formed once host ports are known; `{service:port}` stands
+/// How the [`Endpoints`](crate::stack::Endpoints) are formed once host ports are known; `{service:port}` stands
 /// for the host port published for that container port.
 #[derive(Clone, Debug, Serialize)]
 pub struct EndpointsSpec {
@@ -457,7 +382,8 @@ impl fmt::Display for Plan {
 /// [`PlanInputs::placeholder`]: deterministic, for printing and snapshots.
 ///
 /// ```
-/// use harness::stack::{plan, StackTarget};
+/// use harness::stack::jitsi::plan;
+/// use harness::stack::StackTarget;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let variants = harness::stack::Variants::parse(
 ///     std::path::Path::new("variants.toml"),
@@ -480,7 +406,8 @@ const WEB: &[Service] = &[Service::Web];
 const AUTH_READERS: &[Service] = &[Service::Prosody, Service::Jicofo, Service::Web];
 const EVERYONE: &[Service] = &Service::ALL;
 
-/// One env variable and the containers that get it (research/docker-jitsi-meet.md §3 says who reads what).
+/// One env variable and the containers that get it (who reads what: each service's `environment` list in
+/// docker-jitsi-meet's docker-compose.yml and the templates under `<service>/rootfs/defaults/`).
 #[derive(Clone, Debug)]
 pub struct EnvEntry {
     /// Variable name.
@@ -764,19 +691,17 @@ fn ports_and_waits(
     service: Service,
     facts: &Facts,
     inputs: &PlanInputs,
-) -> (Vec<PortSpec>, Vec<WaitSpec>) {
+) -> (Vec<PortSpec>, Vec<Ready>) {
     match service {
         Service::Prosody => {
-            let mut waits = vec![WaitSpec::Http {
+            let mut waits = vec![
                 // mod_websocket answers a plain GET with 200 "It works!": prosody serves HTTP and the
                 // WebSocket endpoint bots use exists.
-                port: PROSODY_HTTP_PORT,
-                path: "/xmpp-websocket",
-                status: 200,
-            }];
+                Ready::http(PROSODY_HTTP_PORT, "/xmpp-websocket", 200),
+            ];
             if let Some(line) = facts.prosody_ready_log {
                 // From stable-10741 focus@/jvb@ are registered after prosody starts.
-                waits.push(WaitSpec::Log { contains: line });
+                waits.push(Ready::log_line(line));
             }
             (
                 vec![PortSpec {
@@ -795,15 +720,9 @@ fn ports_and_waits(
             }],
             vec![
                 // Prosody up, jicofo connected, the jvb joined the brewery: the single best "ready" signal.
-                WaitSpec::Log {
-                    contains: facts.jicofo_ready_log,
-                },
+                Ready::log_line(facts.jicofo_ready_log),
                 // 200 only with an operational bridge; also proves the published REST port answers.
-                WaitSpec::Http {
-                    port: JICOFO_REST_PORT,
-                    path: "/about/health",
-                    status: 200,
-                },
+                Ready::http(JICOFO_REST_PORT, "/about/health", 200),
             ],
         ),
         // The jvb has no signal of its own worth waiting on: jicofo's "Added new videobridge" is it.
@@ -821,12 +740,8 @@ fn ports_and_waits(
                     purpose: "HTTPS for browsers (PUBLIC_URL)",
                 },
             ],
-            vec![WaitSpec::Http {
-                // ENABLE_HTTP_REDIRECT=0: plain HTTP serves the app.
-                port: facts.web_http_port,
-                path: "/",
-                status: 200,
-            }],
+            // ENABLE_HTTP_REDIRECT=0: plain HTTP serves the app.
+            vec![Ready::http(facts.web_http_port, "/", 200)],
         ),
     }
 }
