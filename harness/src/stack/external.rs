@@ -42,9 +42,9 @@ use crate::redact::Secret;
 use crate::token::SigningKey;
 
 /// Env variable naming the directory of external deployment files.
-pub const DIR_ENV: &str = "JITSI_HARNESS_EXTERNAL";
+pub(crate) const DIR_ENV: &str = "JITSI_HARNESS_EXTERNAL";
 /// Directory used when [`DIR_ENV`] is unset (relative to the current directory).
-pub const DEFAULT_DIR: &str = "scenarios/external";
+pub(crate) const DEFAULT_DIR: &str = "scenarios/external";
 /// Upper bound for the reachability check (a deployment that needs longer to answer one GET is down).
 const REACH_DEADLINE: Duration = Duration::from_secs(15);
 
@@ -52,8 +52,9 @@ const REACH_DEADLINE: Duration = Duration::from_secs(15);
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    #[serde(default)]
-    description: String,
+    /// For the humans who read the file; accepted, not used.
+    #[serde(default, rename = "description")]
+    _description: String,
     variants: Vec<String>,
     websocket: String,
     #[serde(default)]
@@ -94,11 +95,7 @@ struct RawToken {
 
 /// A checked external deployment description (secrets already read, never printed).
 #[derive(Clone, Debug)]
-pub struct ExternalConfig {
-    /// The file it came from.
-    pub path: PathBuf,
-    /// Free text from the file.
-    pub description: String,
+pub(crate) struct ExternalConfig {
     /// Variant names this deployment is configured as.
     pub variants: Vec<String>,
     /// Where participants connect, with the signing key.
@@ -108,7 +105,7 @@ pub struct ExternalConfig {
 /// What is wrong with an external deployment file, and what to do.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {problem}", path.display())]
-pub struct ExternalError {
+pub(crate) struct ExternalError {
     /// The deployment file.
     pub path: PathBuf,
     /// e.g. "key `token.secret_env`: env variable STAGING_JWT_SECRET is not set".
@@ -128,7 +125,7 @@ impl From<ExternalError> for StackError {
 
 /// The file that describes `external:<name>`: `$JITSI_HARNESS_EXTERNAL/<name>.toml`, else
 /// `scenarios/external/<name>.toml`.
-pub fn config_path(name: &str) -> PathBuf {
+pub(crate) fn config_path(name: &str) -> PathBuf {
     let dir = std::env::var_os(DIR_ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
@@ -291,8 +288,6 @@ impl ExternalConfig {
             .focus
             .unwrap_or_else(|| format!("focus.{}", raw.domains.domain));
         Ok(ExternalConfig {
-            path: path.to_owned(),
-            description: raw.description,
             variants: raw.variants,
             endpoints: Endpoints {
                 websocket: raw.websocket,

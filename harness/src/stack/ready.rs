@@ -32,17 +32,17 @@ use crate::redact::redact_url;
 
 /// Pause between two probes of an HTTP or TCP condition. A local service answers within milliseconds
 /// once it is up, so this is what a start pays at most per condition; four probes a second cost nothing.
-pub const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 /// One probe (connect, request, answer) may take this long. A service on this machine answers in
 /// milliseconds; 2 s covers a loaded 2-core CI host, and the probe repeats until the deadline anyway.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a log-line wait asks Docker whether the container still runs, when no log arrives.
 const EXIT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// After a container exited, how long to wait for its log stream to end (the engine delivers the last
 /// frames within milliseconds; this bounds the wait if it does not).
-pub const LOG_END_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const LOG_END_GRACE: Duration = Duration::from_secs(2);
 /// Log lines quoted in a [`StackError::NotReady`].
-pub const TAIL_LINES: usize = 30;
+pub(crate) const TAIL_LINES: usize = 30;
 
 /// A readiness condition, checked from the host until the stack's deadline.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -77,11 +77,6 @@ impl Variant {
     pub fn effective_jicofo_auth(&self) -> bool {
         self.jicofo_auth.unwrap_or(self.jwt)
     }
-
-    /// Whether jicofo runs its AutoOwnerRoleManager (only when authentication is off).
-    pub fn effective_auto_owner(&self) -> bool {
-        !self.effective_jicofo_auth() && self.auto_owner.unwrap_or(true)
-    }
 }
 
 /// All variants of a `variants.toml`, by name.
@@ -174,9 +169,9 @@ mod tests {
         )
         .unwrap();
         let a = v.get("a").unwrap();
-        assert!(a.effective_jicofo_auth() && !a.effective_auto_owner());
+        assert!(a.effective_jicofo_auth());
         let b = v.get("b").unwrap();
-        assert!(!b.effective_jicofo_auth() && b.effective_auto_owner());
+        assert!(!b.effective_jicofo_auth());
         assert!(v.get("c").unwrap_err().to_string().contains("known: a, b"));
     }
 }

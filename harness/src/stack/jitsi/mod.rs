@@ -36,7 +36,8 @@ use super::ready::{self, LogWatch, Ready, Watched, TAIL_LINES};
 use super::{Endpoints, StackError, StackTarget, StartOptions, Variant};
 use crate::token::SigningKey;
 
-pub use self::plan::{plan, plan_with, Plan, PlanInputs, Service};
+pub use self::plan::{plan, Plan, Service};
+use self::plan::{plan_with, PlanInputs};
 
 /// No progress message from the engine for this long means a pull is stuck (a registry that accepts the
 /// connection and then says nothing). Layer downloads report several times a second.
@@ -152,11 +153,6 @@ impl JitsiStack {
     /// Where participants connect.
     pub fn endpoints(&self) -> &Endpoints {
         &self.inner.endpoints
-    }
-
-    /// The plan this stack was started from (real names; secrets redacted when printed).
-    pub fn plan(&self) -> &Plan {
-        &self.inner.plan
     }
 
     /// Removes the containers (reverse start order) and the network, unless the stack is kept, in which

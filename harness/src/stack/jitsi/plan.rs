@@ -31,23 +31,23 @@ use crate::stack::{Family, StackError, StackTarget, Variant};
 use crate::versions::{Facts, Release, TokenAffiliation};
 
 /// Main XMPP domain (template default `XMPP_DOMAIN`): token users log in here.
-pub const XMPP_DOMAIN: &str = "meet.jitsi";
+pub(crate) const XMPP_DOMAIN: &str = "meet.jitsi";
 /// Conference MUC domain (template default `XMPP_MUC_DOMAIN`).
-pub const XMPP_MUC_DOMAIN: &str = "muc.meet.jitsi";
+pub(crate) const XMPP_MUC_DOMAIN: &str = "muc.meet.jitsi";
 /// Where clients send the focus conference request (client_proxy to `focus@auth.meet.jitsi`).
-pub const FOCUS_DOMAIN: &str = "focus.meet.jitsi";
+pub(crate) const FOCUS_DOMAIN: &str = "focus.meet.jitsi";
 /// Anonymous guest domain (template default `XMPP_GUEST_DOMAIN`), only with `ENABLE_GUESTS=1`.
-pub const XMPP_GUEST_DOMAIN: &str = "guest.meet.jitsi";
+pub(crate) const XMPP_GUEST_DOMAIN: &str = "guest.meet.jitsi";
 /// `JWT_APP_ID`: the `iss` tokens must carry (prosody's accepted issuers default to the app id).
-pub const JWT_APP_ID: &str = "jitsi-harness";
+pub(crate) const JWT_APP_ID: &str = "jitsi-harness";
 /// Prosody's HTTP port (BOSH, WebSocket), the same in every release.
-pub const PROSODY_HTTP_PORT: u16 = 5280;
+pub(crate) const PROSODY_HTTP_PORT: u16 = 5280;
 /// jicofo's REST port.
-pub const JICOFO_REST_PORT: u16 = 8888;
+pub(crate) const JICOFO_REST_PORT: u16 = 8888;
 /// Heap cap per JVM. jicofo.sh and jvb.sh default to -Xmx3072m (jitsi/jicofo:resources/jicofo.sh,
 /// jitsi/jitsi-videobridge:resources/jvb.sh); two of those do not fit next to each other on a 2-core CI
 /// machine, and moderator scenarios carry no media. The value is a judgement, not a measurement.
-pub const JVM_MAX_MEMORY: &str = "512m";
+pub(crate) const JVM_MAX_MEMORY: &str = "512m";
 
 /// One container of the stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -122,7 +122,7 @@ impl StackSecrets {
 
 /// What differs between two plans of the same target and variant.
 #[derive(Clone, Debug)]
-pub struct PlanInputs {
+pub(crate) struct PlanInputs {
     /// Run id (the `jitsi-harness.run-id` label, `docker::run_id()`).
     pub run: String,
     /// Per-stack id, so several stacks of one run can coexist.
@@ -409,7 +409,7 @@ const EVERYONE: &[Service] = &Service::ALL;
 /// One env variable and the containers that get it (who reads what: each service's `environment` list in
 /// docker-jitsi-meet's docker-compose.yml and the templates under `<service>/rootfs/defaults/`).
 #[derive(Clone, Debug)]
-pub struct EnvEntry {
+pub(crate) struct EnvEntry {
     /// Variable name.
     pub name: &'static str,
     /// Its value.
@@ -436,7 +436,7 @@ fn flag(b: bool) -> &'static str {
 
 /// The variant's knobs as docker-jitsi-meet env for a release with `facts` (pure; no names, no secrets).
 /// A knob the release cannot express is `Err(reason)`, naming the knob and the release.
-pub fn variant_env(facts: &Facts, variant: &Variant) -> Result<Vec<EnvEntry>, String> {
+pub(crate) fn variant_env(facts: &Facts, variant: &Variant) -> Result<Vec<EnvEntry>, String> {
     let release = &facts.release;
     let mut env = Vec::new();
     if !variant.faults.is_none() {
@@ -540,7 +540,7 @@ pub fn variant_env(facts: &Facts, variant: &Variant) -> Result<Vec<EnvEntry>, St
 }
 
 /// The plan of `target` for `variant` with the given names, secrets and web port.
-pub fn plan_with(
+pub(crate) fn plan_with(
     target: &StackTarget,
     variant: &Variant,
     inputs: &PlanInputs,
