@@ -1,5 +1,5 @@
 //! Real docker-jitsi-meet containers (a `harness = false` test binary, libtest-mimic), so that a trial
-//! which cannot run here says why instead of passing silently (STYLE.md 2.5):
+//! which cannot run here says why instead of passing silently:
 //!
 //! * `jitsi::stable_11146::jwt_auto_owner::starts_and_answers` starts stable-11146 with variant
 //!   jwt-auto-owner when the four images are present locally, checks that the endpoints answer and closes

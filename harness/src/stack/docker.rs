@@ -1,7 +1,9 @@
 //! Docker plumbing shared by the container backends (`fixture`, `jitsi`): one engine connection with a
 //! clear error when there is none, labels on every container and network, labelled per-run networks,
 //! ports published on 127.0.0.1 only, container logs followed into the artifacts folder, and the sweep of
-//! leftovers from runs that were killed (STYLE.md 2.6).
+//! leftovers from runs that were killed. Every container and network carries `jitsi-harness.*` labels
+//! (run id, pid, pid namespace, start time, stack), in the manner of testcontainers' `org.testcontainers.*`
+//! labels, so that what a SIGKILLed run left behind can be found and removed by the next one.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -144,8 +146,9 @@ pub(crate) async fn image_label(docker: &Docker, image: &str, label: &str) -> Op
 
 /// Publishes `ports` (tcp) of a container on 127.0.0.1 only, each on a free host port.
 ///
-/// testcontainers binds published ports on every interface; the brief requires loopback, so the port
-/// bindings are rewritten after testcontainers applied its defaults.
+/// testcontainers binds published ports on every interface; a test stack (open rooms, known secrets in
+/// its env) must not be reachable from other machines, so the port bindings are rewritten after
+/// testcontainers applied its defaults.
 pub(crate) fn publish_on_loopback<I: Image>(
     request: ContainerRequest<I>,
     ports: &[u16],
