@@ -398,7 +398,7 @@ fn is_leftover(labels: &HashMap<String, String>, only_run: Option<&str>) -> bool
     pid_gone || too_old
 }
 
-/// Removes labelled containers and networks whose process is gone or that are older than [`MAX_AGE`]
+/// Removes labelled containers and networks whose process is gone or that are older than a day (`MAX_AGE`)
 /// (leftovers of a SIGKILLed or OOM-killed run). Never touches this process's own resources.
 pub async fn sweep_leftovers(docker: &Docker) -> Result<Sweep, DockerError> {
     remove_labelled(docker, None).await

@@ -7,7 +7,7 @@
 //! says when it is up in one vocabulary, [`Ready`]. `stack` never knows about participants.
 //!
 //! Files: `target` ([`StackTarget`], what `--stack` names), `endpoints` ([`Endpoints`], what participants
-//! get), `error` ([`StackError`]), [`ready`] (readiness conditions and the one wait), [`env`] (env values that keep
+//! get), `error` ([`StackError`]), [`ready`] (readiness conditions and the one wait), [`env`](mod@env) (env values that keep
 //! secrets out of printed plans), [`docker`] (engine, labels, networks, logs, sweeps), [`variant`]
 //! (scenarios/variants.toml), and one module per backend.
 

@@ -2,14 +2,14 @@
 //! backends, in the manner of testcontainers' `WaitFor` (testcontainers-rs `testcontainers/src/core/wait/`).
 //!
 //! A [`Ready`] is a plain value: the plans print it (`jitsi-harness plan`, the plan snapshots) and the
-//! backends hand it to [`wait`], the one implementation, which checks it from the host until a deadline:
+//! backends hand it to `wait`, the one implementation, which checks it from the host until a deadline:
 //!
 //! * a log line is awaited on a notification (a `tokio::sync::watch`) from the container's log consumer
-//!   ([`LogWatch`]), not by polling a buffer;
-//! * HTTP and TCP probes repeat every [`PROBE_INTERVAL`], each bounded by [`PROBE_TIMEOUT`], and go
+//!   (`LogWatch`), not by polling a buffer;
+//! * HTTP and TCP probes repeat every 250 ms, each bounded by 2 s, and go
 //!   through the harness's HTTP client ([`crate::http::Http`]);
 //! * a container that exits fails the wait at once. The error then quotes the last lines of its output,
-//!   after a bounded wait ([`LOG_END_GRACE`]) for its log stream to end, so that they are its last words.
+//!   after a bounded wait (2 s) for its log stream to end, so that they are its last words.
 
 use std::fmt;
 use std::path::Path;

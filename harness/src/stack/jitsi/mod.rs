@@ -1,4 +1,4 @@
-//! docker-jitsi-meet at a tag, for real: starts the [`Plan`] of [`plan`] in containers.
+//! docker-jitsi-meet at a tag, for real: starts the [`Plan`] of [`plan`](fn@plan) in containers.
 //!
 //! In: a `jitsi:<tag>` [`StackTarget`], a [`Variant`], [`StartOptions`]. Steps: compute the plan (random
 //! names and secrets, a reserved loopback port for web's HTTPS), make sure the four images are present
@@ -10,17 +10,16 @@
 //!
 //! Cleanup: [`JitsiStack::close`] removes containers in reverse start order, then the
 //! network; dropping the stack (panic, early return) does the same through testcontainers' `ContainerAsync`
-//! and [`LabelledNetwork`] drops. With `StartOptions::keep` the stack is left running and a progress line
+//! and `LabelledNetwork` drops. With `StartOptions::keep` the stack is left running and a progress line
 //! says how to remove it. A failed start removes what it had started before returning the error.
 
 pub mod plan;
+mod pull;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use testcontainers::bollard::models::PortBinding;
-use testcontainers::bollard::query_parameters::CreateImageOptionsBuilder;
 use testcontainers::bollard::Docker;
 use testcontainers::core::client::ClientError;
 use testcontainers::core::ContainerPort;
@@ -28,8 +27,8 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt, TestcontainersError};
 
 use self::plan::{
-    ContainerSpec, HostPort, ImageSpec, FOCUS_DOMAIN, JICOFO_REST_PORT, JWT_APP_ID,
-    PROSODY_HTTP_PORT, XMPP_DOMAIN, XMPP_GUEST_DOMAIN, XMPP_MUC_DOMAIN,
+    ContainerSpec, HostPort, FOCUS_DOMAIN, JICOFO_REST_PORT, JWT_APP_ID, PROSODY_HTTP_PORT,
+    XMPP_DOMAIN, XMPP_GUEST_DOMAIN, XMPP_MUC_DOMAIN,
 };
 use super::docker::{self, DockerError, LabelledNetwork};
 use super::ready::{self, LogWatch, Ready, Watched, TAIL_LINES};
@@ -38,21 +37,11 @@ use crate::token::SigningKey;
 
 pub use self::plan::{plan, Plan, Service};
 use self::plan::{plan_with, PlanInputs};
+use self::pull::ensure_image;
 
-/// No progress message from the engine for this long means a pull is stuck (a registry that accepts the
-/// connection and then says nothing). Layer downloads report several times a second.
-const PULL_STALL: Duration = Duration::from_secs(60);
-/// Upper bound for one image pull: the JVM images are a few hundred MB; 20 minutes is a slow link.
-const PULL_DEADLINE: Duration = Duration::from_secs(20 * 60);
-/// At most one progress line per image this often.
-const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 /// Extra time for one engine operation (create, start, remove) beyond the stack deadline: a healthy
 /// engine needs well under a second; 30 s covers a busy CI host without hanging forever on a stuck one.
 const ENGINE_GRACE: Duration = Duration::from_secs(30);
-
-const PULL_HINT: &str = "if no registry is reachable from here, pull the images on a machine that can \
-(`docker pull IMAGE`, `docker save -o jitsi.tar IMAGE...`) and load them here (`docker load -i jitsi.tar`), \
-or run on the fixture stack (`--stack fixture:13`)";
 
 /// A running docker-jitsi-meet stack.
 pub struct JitsiStack {
@@ -358,113 +347,6 @@ fn reserve_loopback_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// Makes sure `image` is present locally and returns the repository (with registry) to run it from: the
-/// release's registry, else the fallback one; pulls only what is missing.
-async fn ensure_image(
-    docker: &Docker,
-    image: &ImageSpec,
-    options: &StartOptions,
-) -> Result<String, StackError> {
-    for repository in [&image.repository, &image.fallback_repository] {
-        let reference = format!("{repository}:{}", image.tag);
-        if docker::image_present(docker, &reference).await? {
-            return Ok(repository.clone());
-        }
-    }
-    let mut tried = Vec::new();
-    for repository in [&image.repository, &image.fallback_repository] {
-        let reference = format!("{repository}:{}", image.tag);
-        options.progress(&format!("pulling {reference}"));
-        match pull(docker, repository, &image.tag, options).await {
-            Ok(()) => return Ok(repository.clone()),
-            Err(reason) => {
-                options.progress(&format!("pulling {reference} failed: {reason}"));
-                tried.push(format!("{reference}: {reason}"));
-            }
-        }
-    }
-    Err(StackError::Pull {
-        image: image.reference(),
-        tried: tried.join("; "),
-        hint: PULL_HINT.into(),
-    })
-}
-
-/// Pulls `repository:tag`, reporting layer progress at most every [`PROGRESS_EVERY`].
-async fn pull(
-    docker: &Docker,
-    repository: &str,
-    tag: &str,
-    options: &StartOptions,
-) -> Result<(), String> {
-    let reference = format!("{repository}:{tag}");
-    let request = CreateImageOptionsBuilder::new()
-        .from_image(repository)
-        .tag(tag)
-        .build();
-    let mut stream = docker.create_image(Some(request), None, None);
-    let started = Instant::now();
-    let mut last_report = Instant::now();
-    // Layer id → (status, current bytes, total bytes).
-    let mut layers: BTreeMap<String, (String, i64, i64)> = BTreeMap::new();
-    loop {
-        let left = PULL_DEADLINE.saturating_sub(started.elapsed());
-        if left.is_zero() {
-            return Err(format!(
-                "not finished within {} min",
-                PULL_DEADLINE.as_secs() / 60
-            ));
-        }
-        let next = match tokio::time::timeout(PULL_STALL.min(left), stream.next()).await {
-            Ok(next) => next,
-            Err(_) => {
-                return Err(format!(
-                    "no progress for {} s",
-                    PULL_STALL.min(left).as_secs()
-                ))
-            }
-        };
-        match next {
-            None => {
-                options.progress(&format!("pulled {reference}"));
-                return Ok(());
-            }
-            Some(Err(e)) => return Err(e.to_string()),
-            Some(Ok(info)) => {
-                if let Some(detail) = info.error_detail.and_then(|d| d.message) {
-                    return Err(detail);
-                }
-                if let Some(id) = info.id {
-                    let entry = layers.entry(id).or_default();
-                    if let Some(status) = info.status {
-                        entry.0 = status;
-                    }
-                    if let Some(p) = info.progress_detail {
-                        entry.1 = p.current.unwrap_or(entry.1);
-                        entry.2 = p.total.unwrap_or(entry.2);
-                    }
-                }
-                if last_report.elapsed() >= PROGRESS_EVERY && !layers.is_empty() {
-                    last_report = Instant::now();
-                    let done = layers
-                        .values()
-                        .filter(|(s, _, _)| s.contains("complete") || s.contains("exists"))
-                        .count();
-                    let (current, total) = layers
-                        .values()
-                        .fold((0i64, 0i64), |(c, t), (_, lc, lt)| (c + lc, t + lt));
-                    options.progress(&format!(
-                        "pulling {reference}: {done}/{} layers done, {} of {} MB in flight",
-                        layers.len(),
-                        current / 1_000_000,
-                        total / 1_000_000
-                    ));
-                }
-            }
-        }
-    }
-}
-
 async fn start_container(
     spec: &ContainerSpec,
     repository: &str,
@@ -578,6 +460,7 @@ async fn wait_ready(
 
 #[cfg(test)]
 mod tests {
+    use super::plan::ImageSpec;
     use super::*;
 
     #[test]

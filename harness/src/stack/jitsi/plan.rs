@@ -2,7 +2,7 @@
 //! conditions a `jitsi:<tag>` target gets for a [`Variant`]. No Docker, no I/O: [`plan`] is what the spec
 //! snapshots pin and what `jitsi-harness plan` prints; `stack::jitsi` starts exactly this.
 //!
-//! In: a [`StackTarget`] (`jitsi:stable-11146`), a [`Variant`], and [`PlanInputs`] (names, secrets, the web
+//! In: a [`StackTarget`] (`jitsi:stable-11146`), a [`Variant`], and `PlanInputs` (names, secrets, the web
 //! host port: random in a real run, placeholders in [`plan`]). Out: a [`Plan`], printable as text
 //! ([`Plan::render_text`]) or JSON ([`Plan::to_json`]) with secrets shown as `[redacted]`.
 //!
@@ -379,7 +379,7 @@ impl fmt::Display for Plan {
 }
 
 /// The plan of `target` (a `jitsi:` target) for `variant`, with the placeholder inputs of
-/// [`PlanInputs::placeholder`]: deterministic, for printing and snapshots.
+/// `PlanInputs::placeholder`: deterministic, for printing and snapshots.
 ///
 /// ```
 /// use harness::stack::jitsi::plan;
