@@ -46,14 +46,26 @@ const ENGINE_DEADLINE: Duration = Duration::from_secs(10);
 pub enum DockerError {
     /// No engine answers.
     #[error("cannot reach the Docker engine: {reason}; {hint}")]
-    Unavailable { reason: String, hint: &'static str },
+    Unavailable {
+        /// What the connection or the ping reported.
+        reason: String,
+        /// How to make an engine reachable.
+        hint: &'static str,
+    },
     /// A required image is not on this machine.
     #[error("image `{image}` is not present locally; {hint}")]
-    ImageMissing { image: String, hint: String },
+    ImageMissing {
+        /// `repository:tag`.
+        image: String,
+        /// How to get it.
+        hint: String,
+    },
     /// An engine call failed.
     #[error("docker {op} failed")]
     Api {
+        /// The operation, e.g. `remove network jitsi-harness-…`.
         op: String,
+        /// The engine's error.
         #[source]
         source: testcontainers::bollard::errors::Error,
     },
@@ -358,7 +370,9 @@ pub(crate) fn log_consumer(path: &Path) -> (impl LogConsumer + 'static, LogTail)
 /// What [`sweep_leftovers`] removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Sweep {
+    /// Names of the removed containers.
     pub containers: Vec<String>,
+    /// Names of the removed networks.
     pub networks: Vec<String>,
 }
 

@@ -326,6 +326,7 @@ fn derive_bosh(websocket: &str) -> String {
 }
 
 /// An existing deployment.
+#[derive(Debug)]
 pub struct ExternalStack {
     target: StackTarget,
     endpoints: Endpoints,

@@ -82,6 +82,7 @@ impl StartOptions {
 }
 
 /// A running stack. Close it with [`Stack::close`]; dropping it removes its containers as a fallback.
+#[derive(Debug)]
 pub enum Stack {
     /// A fixture stack.
     Fixture(Box<fixture::FixtureStack>),

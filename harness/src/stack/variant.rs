@@ -67,6 +67,7 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// Whether no fault is injected.
     pub fn is_none(&self) -> bool {
         self == &Faults::default()
     }
@@ -82,23 +83,40 @@ impl Variant {
 /// All variants of a `variants.toml`, by name.
 #[derive(Clone, Debug, Default)]
 pub struct Variants {
+    /// The file they came from.
     pub path: PathBuf,
+    /// The variants, by name.
     pub by_name: BTreeMap<String, Variant>,
 }
 
 /// Why `variants.toml` could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum VariantError {
+    /// The file could not be read.
     #[error("cannot read variants file `{path}`")]
     Read {
+        /// The variants file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not valid TOML, or has an unknown key.
     #[error("invalid variants file `{path}`: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The variants file.
+        path: PathBuf,
+        /// What the TOML parser said.
+        message: String,
+    },
+    /// No variant has this name.
     #[error("unknown variant `{name}` (known: {known})")]
-    Unknown { name: String, known: String },
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The names there are, comma-separated.
+        known: String,
+    },
 }
 
 impl Variants {
@@ -131,6 +149,7 @@ impl Variants {
         })
     }
 
+    /// The variant called `name`.
     pub fn get(&self, name: &str) -> Result<&Variant, VariantError> {
         self.by_name.get(name).ok_or_else(|| VariantError::Unknown {
             name: name.to_owned(),
@@ -138,6 +157,7 @@ impl Variants {
         })
     }
 
+    /// The variants' names, sorted.
     pub fn names(&self) -> Vec<&str> {
         self.by_name.keys().map(String::as_str).collect()
     }

@@ -68,6 +68,22 @@ struct Running {
     log: LogWatch,
 }
 
+impl std::fmt::Debug for JitsiStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let containers: Vec<&str> = self
+            .inner
+            .containers
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        f.debug_struct("JitsiStack")
+            .field("target", &self.inner.target)
+            .field("endpoints", &self.inner.endpoints)
+            .field("containers", &containers)
+            .finish_non_exhaustive()
+    }
+}
+
 impl JitsiStack {
     /// Pulls, starts and waits for the stack of `target` (`jitsi:<tag>`) configured as `variant`.
     pub async fn start(
