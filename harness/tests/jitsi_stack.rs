@@ -1,5 +1,5 @@
 //! Real docker-jitsi-meet containers (a `harness = false` test binary, libtest-mimic), so that a trial
-//! which cannot run here says why instead of passing silently (STYLE.md 2.5):
+//! which cannot run here says why instead of passing silently:
 //!
 //! * `jitsi::stable_11146::jwt_auto_owner::starts_and_answers` starts stable-11146 with variant
 //!   jwt-auto-owner when the four images are present locally, checks that the endpoints answer and closes
@@ -13,8 +13,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use harness::http::Http;
 use harness::stack::docker;
-use harness::stack::jicofo::{http_get, JicofoClient};
+use harness::stack::jicofo::JicofoClient;
 use harness::stack::{Stack, StackError, StackTarget, StartOptions, Variants};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
@@ -175,22 +176,19 @@ fn starts_and_answers() -> Result<Completion, Failed> {
 async fn check_endpoints(stack: &Stack) -> Result<(), Failed> {
     let e = stack.endpoints();
     // ws://127.0.0.1:PORT/xmpp-websocket: a plain GET gets prosody's "It works!" page.
-    let rest = e
+    let url = e
         .websocket
-        .strip_prefix("ws://127.0.0.1:")
+        .strip_prefix("ws://")
+        .map(|rest| format!("http://{rest}"))
         .ok_or_else(|| Failed::from(format!("unexpected websocket URL {}", e.websocket)))?;
-    let (port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let port: u16 = port
-        .parse()
-        .map_err(|_| Failed::from(format!("no port in {}", e.websocket)))?;
-    let r = http_get("127.0.0.1", port, path, Duration::from_secs(5))
+    let http =
+        Http::with_timeout(Duration::from_secs(5)).map_err(|err| Failed::from(err.to_string()))?;
+    let r = http
+        .get(&url)
         .await
-        .map_err(|err| Failed::from(format!("GET {}: {err}", e.websocket)))?;
+        .map_err(|err| Failed::from(format!("GET {url}: {err}")))?;
     if r.status != 200 {
-        return Err(Failed::from(format!(
-            "GET {} answered {}",
-            e.websocket, r.status
-        )));
+        return Err(Failed::from(format!("GET {url} answered {}", r.status)));
     }
     let rest_url = e
         .jicofo_rest

@@ -1,7 +1,9 @@
 //! Docker plumbing shared by the container backends (`fixture`, `jitsi`): one engine connection with a
 //! clear error when there is none, labels on every container and network, labelled per-run networks,
 //! ports published on 127.0.0.1 only, container logs followed into the artifacts folder, and the sweep of
-//! leftovers from runs that were killed (STYLE.md 2.6).
+//! leftovers from runs that were killed. Every container and network carries `jitsi-harness.*` labels
+//! (run id, pid, pid namespace, start time, stack), in the manner of testcontainers' `org.testcontainers.*`
+//! labels, so that what a SIGKILLed run left behind can be found and removed by the next one.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -23,18 +25,18 @@ pub const LABEL_RUN: &str = "jitsi-harness.run-id";
 /// Label: the pid of the process that created it (a leftover whose process is gone is swept).
 pub const LABEL_PID: &str = "jitsi-harness.pid";
 /// Label: unix seconds when it was created (anything older than [`MAX_AGE`] is swept).
-pub const LABEL_STARTED: &str = "jitsi-harness.started";
+pub(crate) const LABEL_STARTED: &str = "jitsi-harness.started";
 /// Label: where that pid lives — host name and pid namespace. A pid is only checked for liveness by a
 /// process that shares it; other machines or containers sharing the engine only sweep by age.
-pub const LABEL_PIDNS: &str = "jitsi-harness.pidns";
+pub(crate) const LABEL_PIDNS: &str = "jitsi-harness.pidns";
 /// Label: the stack it belongs to, e.g. `fixture:13/jwt-auto-owner`.
-pub const LABEL_STACK: &str = "jitsi-harness.stack";
+pub(crate) const LABEL_STACK: &str = "jitsi-harness.stack";
 
 /// Label: the stack was started with `--keep-stack`; the automatic sweep leaves it alone.
-pub const LABEL_KEEP: &str = "jitsi-harness.keep";
+pub(crate) const LABEL_KEEP: &str = "jitsi-harness.keep";
 
 /// Leftovers older than this are removed even if their process still seems alive (pid reuse).
-pub const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// How long a call to the engine may take before we call it unreachable.
 const ENGINE_DEADLINE: Duration = Duration::from_secs(10);
@@ -44,14 +46,26 @@ const ENGINE_DEADLINE: Duration = Duration::from_secs(10);
 pub enum DockerError {
     /// No engine answers.
     #[error("cannot reach the Docker engine: {reason}; {hint}")]
-    Unavailable { reason: String, hint: &'static str },
+    Unavailable {
+        /// What the connection or the ping reported.
+        reason: String,
+        /// How to make an engine reachable.
+        hint: &'static str,
+    },
     /// A required image is not on this machine.
     #[error("image `{image}` is not present locally; {hint}")]
-    ImageMissing { image: String, hint: String },
+    ImageMissing {
+        /// `repository:tag`.
+        image: String,
+        /// How to get it.
+        hint: String,
+    },
     /// An engine call failed.
     #[error("docker {op} failed")]
     Api {
+        /// The operation, e.g. `remove network jitsi-harness-…`.
         op: String,
+        /// The engine's error.
         #[source]
         source: testcontainers::bollard::errors::Error,
     },
@@ -78,7 +92,7 @@ fn unix_now() -> u64 {
 }
 
 /// This process's host name and pid namespace, e.g. `ci-runner-3/pid:[4026531836]`.
-pub fn pid_namespace() -> &'static str {
+pub(crate) fn pid_namespace() -> &'static str {
     static NS: OnceLock<String> = OnceLock::new();
     NS.get_or_init(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -92,7 +106,7 @@ pub fn pid_namespace() -> &'static str {
 }
 
 /// The labels every resource of `stack` carries.
-pub fn run_labels(stack: &str) -> Vec<(String, String)> {
+pub(crate) fn run_labels(stack: &str) -> Vec<(String, String)> {
     vec![
         (LABEL_RUN.to_owned(), run_id().to_owned()),
         (LABEL_PID.to_owned(), std::process::id().to_string()),
@@ -137,16 +151,17 @@ pub async fn image_present(docker: &Docker, image: &str) -> Result<bool, DockerE
 }
 
 /// Label value of an image, if the image exists and has it.
-pub async fn image_label(docker: &Docker, image: &str, label: &str) -> Option<String> {
+pub(crate) async fn image_label(docker: &Docker, image: &str, label: &str) -> Option<String> {
     let inspect = docker.inspect_image(image).await.ok()?;
     inspect.config?.labels?.get(label).cloned()
 }
 
 /// Publishes `ports` (tcp) of a container on 127.0.0.1 only, each on a free host port.
 ///
-/// testcontainers binds published ports on every interface; the brief requires loopback, so the port
-/// bindings are rewritten after testcontainers applied its defaults.
-pub fn publish_on_loopback<I: Image>(
+/// testcontainers binds published ports on every interface; a test stack (open rooms, known secrets in
+/// its env) must not be reachable from other machines, so the port bindings are rewritten after
+/// testcontainers applied its defaults.
+pub(crate) fn publish_on_loopback<I: Image>(
     request: ContainerRequest<I>,
     ports: &[u16],
 ) -> ContainerRequest<I> {
@@ -171,14 +186,17 @@ pub fn publish_on_loopback<I: Image>(
 }
 
 /// Adds the run labels to a container request.
-pub fn with_run_labels<I: Image>(request: ContainerRequest<I>, stack: &str) -> ContainerRequest<I> {
+pub(crate) fn with_run_labels<I: Image>(
+    request: ContainerRequest<I>,
+    stack: &str,
+) -> ContainerRequest<I> {
     request.with_labels(run_labels(stack))
 }
 
 /// A user-defined bridge network owned by one stack: created with the run labels, removed by
 /// [`LabelledNetwork::close`] or, as a fallback, on drop.
 #[derive(Debug)]
-pub struct LabelledNetwork {
+pub(crate) struct LabelledNetwork {
     name: String,
     removed: bool,
 }
@@ -264,7 +282,7 @@ impl Drop for LabelledNetwork {
 
 /// Runs `fut` to completion on a fresh runtime in a helper thread and waits for it. Usable from `Drop`,
 /// signal handlers and panics, inside or outside a tokio runtime.
-pub fn block_on_side_runtime<F>(fut: F)
+pub(crate) fn block_on_side_runtime<F>(fut: F)
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
@@ -282,7 +300,7 @@ where
 
 /// The last lines of a container's output, kept for error messages, while the whole output goes to a file.
 #[derive(Clone, Debug, Default)]
-pub struct LogTail {
+pub(crate) struct LogTail {
     lines: Arc<Mutex<VecDeque<String>>>,
 }
 
@@ -314,19 +332,11 @@ impl LogTail {
             Err(_) => String::new(),
         }
     }
-
-    /// Whether any kept line contains `needle`.
-    pub fn contains(&self, needle: &str) -> bool {
-        self.lines
-            .lock()
-            .map(|l| l.iter().any(|line| line.contains(needle)))
-            .unwrap_or(false)
-    }
 }
 
 /// Follows a container's stdout and stderr into `path` (created, appended) and a [`LogTail`].
 /// Secrets in env never reach the log: the images do not echo their env.
-pub fn log_consumer(path: &Path) -> (impl LogConsumer + 'static, LogTail) {
+pub(crate) fn log_consumer(path: &Path) -> (impl LogConsumer + 'static, LogTail) {
     let tail = LogTail::default();
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -360,7 +370,9 @@ pub fn log_consumer(path: &Path) -> (impl LogConsumer + 'static, LogTail) {
 /// What [`sweep_leftovers`] removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Sweep {
+    /// Names of the removed containers.
     pub containers: Vec<String>,
+    /// Names of the removed networks.
     pub networks: Vec<String>,
 }
 
@@ -400,14 +412,14 @@ fn is_leftover(labels: &HashMap<String, String>, only_run: Option<&str>) -> bool
     pid_gone || too_old
 }
 
-/// Removes labelled containers and networks whose process is gone or that are older than [`MAX_AGE`]
+/// Removes labelled containers and networks whose process is gone or that are older than a day (`MAX_AGE`)
 /// (leftovers of a SIGKILLed or OOM-killed run). Never touches this process's own resources.
 pub async fn sweep_leftovers(docker: &Docker) -> Result<Sweep, DockerError> {
     remove_labelled(docker, None).await
 }
 
 /// Sweeps leftovers once per process (the first stack start does it), logging what it removed.
-pub async fn sweep_once(docker: &Docker) {
+pub(crate) async fn sweep_once(docker: &Docker) {
     static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     SWEPT
         .get_or_init(|| async {
@@ -430,7 +442,7 @@ pub async fn remove_kept(docker: &Docker) -> Result<Sweep, DockerError> {
 }
 
 /// Removes every container and network of run `run` (used on Ctrl-C and by `jitsi-harness clean`).
-pub async fn remove_run(docker: &Docker, run: &str) -> Result<Sweep, DockerError> {
+pub(crate) async fn remove_run(docker: &Docker, run: &str) -> Result<Sweep, DockerError> {
     remove_labelled(docker, Some(run)).await
 }
 
@@ -515,7 +527,7 @@ async fn remove_labelled_where(
 }
 
 /// Where a stack writes its container logs: `<artifacts>/<stack dir>/<container>.log`.
-pub fn log_path(dir: &Path, container: &str) -> PathBuf {
+pub(crate) fn log_path(dir: &Path, container: &str) -> PathBuf {
     dir.join(format!("{container}.log"))
 }
 
@@ -559,6 +571,7 @@ mod tests {
             tail.push(format!("line {i}"));
         }
         assert_eq!(tail.last(2), "line 98\nline 99");
-        assert!(tail.contains("line 60") && !tail.contains("line 59"));
+        let kept = tail.last(100);
+        assert!(kept.starts_with("line 60\n"), "{kept}");
     }
 }

@@ -31,19 +31,20 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use reqwest::Url;
 use serde::Deserialize;
 
-use super::jicofo::{http_get, parse_url};
+use super::ready::{self, Ready};
 use super::{Endpoints, StackError, StackTarget, StartOptions, Variant};
 use crate::redact::Secret;
 use crate::token::SigningKey;
 
 /// Env variable naming the directory of external deployment files.
-pub const DIR_ENV: &str = "JITSI_HARNESS_EXTERNAL";
+pub(crate) const DIR_ENV: &str = "JITSI_HARNESS_EXTERNAL";
 /// Directory used when [`DIR_ENV`] is unset (relative to the current directory).
-pub const DEFAULT_DIR: &str = "scenarios/external";
+pub(crate) const DEFAULT_DIR: &str = "scenarios/external";
 /// Upper bound for the reachability check (a deployment that needs longer to answer one GET is down).
 const REACH_DEADLINE: Duration = Duration::from_secs(15);
 
@@ -51,8 +52,9 @@ const REACH_DEADLINE: Duration = Duration::from_secs(15);
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    #[serde(default)]
-    description: String,
+    /// For the humans who read the file; accepted, not used.
+    #[serde(default, rename = "description")]
+    _description: String,
     variants: Vec<String>,
     websocket: String,
     #[serde(default)]
@@ -93,11 +95,7 @@ struct RawToken {
 
 /// A checked external deployment description (secrets already read, never printed).
 #[derive(Clone, Debug)]
-pub struct ExternalConfig {
-    /// The file it came from.
-    pub path: PathBuf,
-    /// Free text from the file.
-    pub description: String,
+pub(crate) struct ExternalConfig {
     /// Variant names this deployment is configured as.
     pub variants: Vec<String>,
     /// Where participants connect, with the signing key.
@@ -107,7 +105,7 @@ pub struct ExternalConfig {
 /// What is wrong with an external deployment file, and what to do.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {problem}", path.display())]
-pub struct ExternalError {
+pub(crate) struct ExternalError {
     /// The deployment file.
     pub path: PathBuf,
     /// e.g. "key `token.secret_env`: env variable STAGING_JWT_SECRET is not set".
@@ -127,7 +125,7 @@ impl From<ExternalError> for StackError {
 
 /// The file that describes `external:<name>`: `$JITSI_HARNESS_EXTERNAL/<name>.toml`, else
 /// `scenarios/external/<name>.toml`.
-pub fn config_path(name: &str) -> PathBuf {
+pub(crate) fn config_path(name: &str) -> PathBuf {
     let dir = std::env::var_os(DIR_ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
@@ -178,7 +176,7 @@ impl ExternalConfig {
                     "write a full URL such as wss://meet.example.org/xmpp-websocket",
                 )
             })?;
-            if !schemes.contains(&parts.scheme.as_str()) {
+            if !schemes.contains(&parts.scheme()) {
                 return Err(err(
                     format!(
                         "key `{key}`: `{url}` must start with {}",
@@ -290,8 +288,6 @@ impl ExternalConfig {
             .focus
             .unwrap_or_else(|| format!("focus.{}", raw.domains.domain));
         Ok(ExternalConfig {
-            path: path.to_owned(),
-            description: raw.description,
             variants: raw.variants,
             endpoints: Endpoints {
                 websocket: raw.websocket,
@@ -330,6 +326,7 @@ fn derive_bosh(websocket: &str) -> String {
 }
 
 /// An existing deployment.
+#[derive(Debug)]
 pub struct ExternalStack {
     target: StackTarget,
     endpoints: Endpoints,
@@ -393,27 +390,46 @@ impl ExternalStack {
     }
 }
 
-/// Whether `websocket` answers: any HTTP response for `ws://`, an accepted TCP connection for `wss://`.
-async fn reach(websocket: &str, deadline: Duration) -> Result<(), String> {
-    let url = parse_url(websocket)?;
-    if url.scheme == "ws" {
-        http_get(&url.host, url.port, &url.path, deadline)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    } else {
-        let addr = (url.host.as_str(), url.port);
-        match tokio::time::timeout(deadline, tokio::net::TcpStream::connect(addr)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("{}:{}: {e}", url.host, url.port)),
-            Err(_) => Err(format!(
-                "no TCP connection to {}:{} within {} s",
-                url.host,
-                url.port,
-                deadline.as_secs()
-            )),
-        }
+/// An absolute URL with a host and no credentials.
+fn parse_url(url: &str) -> Result<Url, String> {
+    let parsed = Url::parse(url).map_err(|e| e.to_string())?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("the host is empty".into());
     }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("credentials in the URL are not supported".into());
+    }
+    Ok(parsed)
+}
+
+/// What "the WebSocket endpoint answers" means for `websocket`: any HTTP response for `ws://` (a GET of
+/// the same URL over `http://`), an accepted TCP connection for `wss://`.
+fn reachable(websocket: &str) -> Result<Ready, String> {
+    let mut url = parse_url(websocket)?;
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| "no port and no default port for this scheme".to_owned())?;
+    let host = url.host_str().unwrap_or_default().to_owned();
+    match url.scheme() {
+        "ws" => {
+            url.set_scheme("http")
+                .map_err(|()| "cannot probe it over http://".to_owned())?;
+            Ok(Ready::url(url.to_string()))
+        }
+        // The host of an IPv6 URL comes bracketed; a socket address wants it bare.
+        _ => Ok(Ready::tcp(
+            host.trim_start_matches('[').trim_end_matches(']'),
+            port,
+        )),
+    }
+}
+
+/// Whether `websocket` answers within `deadline` (see [`reachable`]); the last failure otherwise.
+async fn reach(websocket: &str, deadline: Duration) -> Result<(), String> {
+    let ready = reachable(websocket)?;
+    ready::wait(&ready, None, Instant::now() + deadline)
+        .await
+        .map_err(|unready| unready.last.unwrap_or_else(|| unready.condition.clone()))
 }
 
 #[cfg(test)]
@@ -532,6 +548,26 @@ secret_env = "STAGING_JWT_SECRET"
             derive_bosh("wss://h/t1/xmpp-websocket"),
             "https://h/t1/http-bind"
         );
+    }
+
+    #[test]
+    fn the_websocket_url_decides_how_reachability_is_checked() {
+        assert_eq!(
+            reachable("ws://127.0.0.1:5280/xmpp-websocket?room=x").unwrap(),
+            Ready::url("http://127.0.0.1:5280/xmpp-websocket?room=x")
+        );
+        assert_eq!(
+            reachable("wss://meet.example.org/xmpp-websocket").unwrap(),
+            Ready::tcp("meet.example.org", 443)
+        );
+        assert_eq!(
+            reachable("wss://[::1]:8443/xmpp-websocket").unwrap(),
+            Ready::tcp("::1", 8443)
+        );
+        assert!(parse_url("wss://user:pw@meet.example.org/")
+            .unwrap_err()
+            .contains("credentials"));
+        assert!(parse_url("meet.example.org").is_err());
     }
 
     #[tokio::test]

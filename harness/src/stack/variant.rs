@@ -67,6 +67,7 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// Whether no fault is injected.
     pub fn is_none(&self) -> bool {
         self == &Faults::default()
     }
@@ -77,33 +78,45 @@ impl Variant {
     pub fn effective_jicofo_auth(&self) -> bool {
         self.jicofo_auth.unwrap_or(self.jwt)
     }
-
-    /// Whether jicofo runs its AutoOwnerRoleManager (only when authentication is off).
-    pub fn effective_auto_owner(&self) -> bool {
-        !self.effective_jicofo_auth() && self.auto_owner.unwrap_or(true)
-    }
 }
 
 /// All variants of a `variants.toml`, by name.
 #[derive(Clone, Debug, Default)]
 pub struct Variants {
+    /// The file they came from.
     pub path: PathBuf,
+    /// The variants, by name.
     pub by_name: BTreeMap<String, Variant>,
 }
 
 /// Why `variants.toml` could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum VariantError {
+    /// The file could not be read.
     #[error("cannot read variants file `{path}`")]
     Read {
+        /// The variants file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not valid TOML, or has an unknown key.
     #[error("invalid variants file `{path}`: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The variants file.
+        path: PathBuf,
+        /// What the TOML parser said.
+        message: String,
+    },
+    /// No variant has this name.
     #[error("unknown variant `{name}` (known: {known})")]
-    Unknown { name: String, known: String },
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The names there are, comma-separated.
+        known: String,
+    },
 }
 
 impl Variants {
@@ -136,6 +149,7 @@ impl Variants {
         })
     }
 
+    /// The variant called `name`.
     pub fn get(&self, name: &str) -> Result<&Variant, VariantError> {
         self.by_name.get(name).ok_or_else(|| VariantError::Unknown {
             name: name.to_owned(),
@@ -143,6 +157,7 @@ impl Variants {
         })
     }
 
+    /// The variants' names, sorted.
     pub fn names(&self) -> Vec<&str> {
         self.by_name.keys().map(String::as_str).collect()
     }
@@ -174,9 +189,9 @@ mod tests {
         )
         .unwrap();
         let a = v.get("a").unwrap();
-        assert!(a.effective_jicofo_auth() && !a.effective_auto_owner());
+        assert!(a.effective_jicofo_auth());
         let b = v.get("b").unwrap();
-        assert!(!b.effective_jicofo_auth() && b.effective_auto_owner());
+        assert!(!b.effective_jicofo_auth());
         assert!(v.get("c").unwrap_err().to_string().contains("known: a, b"));
     }
 }

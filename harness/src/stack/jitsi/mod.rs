@@ -1,4 +1,4 @@
-//! docker-jitsi-meet at a tag, for real: starts the [`Plan`] of `stack::plan` in containers.
+//! docker-jitsi-meet at a tag, for real: starts the [`Plan`] of [`plan`](fn@plan) in containers.
 //!
 //! In: a `jitsi:<tag>` [`StackTarget`], a [`Variant`], [`StartOptions`]. Steps: compute the plan (random
 //! names and secrets, a reserved loopback port for web's HTTPS), make sure the four images are present
@@ -8,59 +8,40 @@
 //! A container that never becomes ready is [`StackError::NotReady`] with the last lines of its log; every
 //! container's full output is in `<artifacts>/<service>.log`.
 //!
-//! Cleanup (STYLE.md 2.6): [`JitsiStack::close`] removes containers in reverse start order, then the
+//! Cleanup: [`JitsiStack::close`] removes containers in reverse start order, then the
 //! network; dropping the stack (panic, early return) does the same through testcontainers' `ContainerAsync`
-//! and [`LabelledNetwork`] drops. With `StartOptions::keep` the stack is left running and a progress line
+//! and `LabelledNetwork` drops. With `StartOptions::keep` the stack is left running and a progress line
 //! says how to remove it. A failed start removes what it had started before returning the error.
 
+pub mod plan;
+mod pull;
+
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::future::BoxFuture;
-use futures::StreamExt;
 use testcontainers::bollard::models::PortBinding;
-use testcontainers::bollard::query_parameters::CreateImageOptionsBuilder;
 use testcontainers::bollard::Docker;
 use testcontainers::core::client::ClientError;
-use testcontainers::core::logs::consumer::LogConsumer;
-use testcontainers::core::logs::LogFrame;
 use testcontainers::core::ContainerPort;
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt, TestcontainersError};
 
-use super::docker::{self, DockerError, LabelledNetwork, LogTail};
-use super::jicofo::http_get;
-use super::plan::{
-    ContainerSpec, HostPort, ImageSpec, WaitSpec, FOCUS_DOMAIN, JICOFO_REST_PORT, JWT_APP_ID,
-    PROSODY_HTTP_PORT, XMPP_DOMAIN, XMPP_GUEST_DOMAIN, XMPP_MUC_DOMAIN,
+use self::plan::{
+    ContainerSpec, HostPort, FOCUS_DOMAIN, JICOFO_REST_PORT, JWT_APP_ID, PROSODY_HTTP_PORT,
+    XMPP_DOMAIN, XMPP_GUEST_DOMAIN, XMPP_MUC_DOMAIN,
 };
+use super::docker::{self, DockerError, LabelledNetwork};
+use super::ready::{self, LogWatch, Ready, Watched, TAIL_LINES};
 use super::{Endpoints, StackError, StackTarget, StartOptions, Variant};
 use crate::token::SigningKey;
 
-pub use super::plan::{plan, plan_with, Plan, PlanInputs, Service};
+pub use self::plan::{plan, Plan, Service};
+use self::plan::{plan_with, PlanInputs};
+use self::pull::ensure_image;
 
-/// No progress message from the engine for this long means a pull is stuck (a registry that accepts the
-/// connection and then says nothing). Layer downloads report several times a second.
-const PULL_STALL: Duration = Duration::from_secs(60);
-/// Upper bound for one image pull: the JVM images are a few hundred MB; 20 minutes is a slow link.
-const PULL_DEADLINE: Duration = Duration::from_secs(20 * 60);
-/// At most one progress line per image this often.
-const PROGRESS_EVERY: Duration = Duration::from_secs(2);
-/// One readiness probe (HTTP GET from the host) may take this long; probes repeat until the deadline.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Pause between readiness probes.
-const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 /// Extra time for one engine operation (create, start, remove) beyond the stack deadline: a healthy
 /// engine needs well under a second; 30 s covers a busy CI host without hanging forever on a stuck one.
 const ENGINE_GRACE: Duration = Duration::from_secs(30);
-/// Log lines quoted in a [`StackError::NotReady`].
-const TAIL: usize = 30;
-
-const PULL_HINT: &str = "if no registry is reachable from here, pull the images on a machine that can \
-(`docker pull IMAGE`, `docker save -o jitsi.tar IMAGE...`) and load them here (`docker load -i jitsi.tar`), \
-or run on the fixture stack (`--stack fixture:13`)";
 
 /// A running docker-jitsi-meet stack.
 pub struct JitsiStack {
@@ -84,8 +65,23 @@ struct Running {
     service: Service,
     name: String,
     container: ContainerAsync<GenericImage>,
-    tail: LogTail,
-    watch: Arc<LogWatch>,
+    log: LogWatch,
+}
+
+impl std::fmt::Debug for JitsiStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let containers: Vec<&str> = self
+            .inner
+            .containers
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        f.debug_struct("JitsiStack")
+            .field("target", &self.inner.target)
+            .field("endpoints", &self.inner.endpoints)
+            .field("containers", &containers)
+            .finish_non_exhaustive()
+    }
 }
 
 impl JitsiStack {
@@ -162,11 +158,6 @@ impl JitsiStack {
     /// Where participants connect.
     pub fn endpoints(&self) -> &Endpoints {
         &self.inner.endpoints
-    }
-
-    /// The plan this stack was started from (real names; secrets redacted when printed).
-    pub fn plan(&self) -> &Plan {
-        &self.inner.plan
     }
 
     /// Removes the containers (reverse start order) and the network, unless the stack is kept, in which
@@ -372,113 +363,6 @@ fn reserve_loopback_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// Makes sure `image` is present locally and returns the repository (with registry) to run it from: the
-/// release's registry, else the fallback one; pulls only what is missing.
-async fn ensure_image(
-    docker: &Docker,
-    image: &ImageSpec,
-    options: &StartOptions,
-) -> Result<String, StackError> {
-    for repository in [&image.repository, &image.fallback_repository] {
-        let reference = format!("{repository}:{}", image.tag);
-        if docker::image_present(docker, &reference).await? {
-            return Ok(repository.clone());
-        }
-    }
-    let mut tried = Vec::new();
-    for repository in [&image.repository, &image.fallback_repository] {
-        let reference = format!("{repository}:{}", image.tag);
-        options.progress(&format!("pulling {reference}"));
-        match pull(docker, repository, &image.tag, options).await {
-            Ok(()) => return Ok(repository.clone()),
-            Err(reason) => {
-                options.progress(&format!("pulling {reference} failed: {reason}"));
-                tried.push(format!("{reference}: {reason}"));
-            }
-        }
-    }
-    Err(StackError::Pull {
-        image: image.reference(),
-        tried: tried.join("; "),
-        hint: PULL_HINT.into(),
-    })
-}
-
-/// Pulls `repository:tag`, reporting layer progress at most every [`PROGRESS_EVERY`].
-async fn pull(
-    docker: &Docker,
-    repository: &str,
-    tag: &str,
-    options: &StartOptions,
-) -> Result<(), String> {
-    let reference = format!("{repository}:{tag}");
-    let request = CreateImageOptionsBuilder::new()
-        .from_image(repository)
-        .tag(tag)
-        .build();
-    let mut stream = docker.create_image(Some(request), None, None);
-    let started = Instant::now();
-    let mut last_report = Instant::now();
-    // Layer id → (status, current bytes, total bytes).
-    let mut layers: BTreeMap<String, (String, i64, i64)> = BTreeMap::new();
-    loop {
-        let left = PULL_DEADLINE.saturating_sub(started.elapsed());
-        if left.is_zero() {
-            return Err(format!(
-                "not finished within {} min",
-                PULL_DEADLINE.as_secs() / 60
-            ));
-        }
-        let next = match tokio::time::timeout(PULL_STALL.min(left), stream.next()).await {
-            Ok(next) => next,
-            Err(_) => {
-                return Err(format!(
-                    "no progress for {} s",
-                    PULL_STALL.min(left).as_secs()
-                ))
-            }
-        };
-        match next {
-            None => {
-                options.progress(&format!("pulled {reference}"));
-                return Ok(());
-            }
-            Some(Err(e)) => return Err(e.to_string()),
-            Some(Ok(info)) => {
-                if let Some(detail) = info.error_detail.and_then(|d| d.message) {
-                    return Err(detail);
-                }
-                if let Some(id) = info.id {
-                    let entry = layers.entry(id).or_default();
-                    if let Some(status) = info.status {
-                        entry.0 = status;
-                    }
-                    if let Some(p) = info.progress_detail {
-                        entry.1 = p.current.unwrap_or(entry.1);
-                        entry.2 = p.total.unwrap_or(entry.2);
-                    }
-                }
-                if last_report.elapsed() >= PROGRESS_EVERY && !layers.is_empty() {
-                    last_report = Instant::now();
-                    let done = layers
-                        .values()
-                        .filter(|(s, _, _)| s.contains("complete") || s.contains("exists"))
-                        .count();
-                    let (current, total) = layers
-                        .values()
-                        .fold((0i64, 0i64), |(c, t), (_, lc, lt)| (c + lc, t + lt));
-                    options.progress(&format!(
-                        "pulling {reference}: {done}/{} layers done, {} of {} MB in flight",
-                        layers.len(),
-                        current / 1_000_000,
-                        total / 1_000_000
-                    ));
-                }
-            }
-        }
-    }
-}
-
 async fn start_container(
     spec: &ContainerSpec,
     repository: &str,
@@ -487,21 +371,10 @@ async fn start_container(
     options: &StartOptions,
     deadline: Instant,
 ) -> Result<Running, StackError> {
-    let needles: Vec<&'static str> = spec
-        .waits
-        .iter()
-        .filter_map(|w| match w {
-            WaitSpec::Log { contains } => Some(*contains),
-            WaitSpec::Http { .. } => None,
-        })
-        .collect();
-    let (consumer, tail) =
-        docker::log_consumer(&docker::log_path(&options.artifacts, spec.service.as_str()));
-    let watch = Arc::new(LogWatch::new(needles));
-    let consumer = WatchingConsumer {
-        inner: consumer,
-        watch: watch.clone(),
-    };
+    let (consumer, log) = LogWatch::follow(
+        &docker::log_path(&options.artifacts, spec.service.as_str()),
+        &spec.waits,
+    );
 
     let mut image = GenericImage::new(repository, spec.image.tag.as_str());
     for p in &spec.ports {
@@ -565,7 +438,7 @@ async fn start_container(
                 container: format!("{} ({})", spec.name, spec.service),
                 waited: limit,
                 condition: "Docker to create and start it".into(),
-                log_tail: tail.last(TAIL),
+                log_tail: log.tail(TAIL_LINES),
             })
         }
     };
@@ -573,169 +446,38 @@ async fn start_container(
         service: spec.service,
         name: spec.name.clone(),
         container,
-        tail,
-        watch,
+        log,
     })
 }
 
-/// Waits until `wait` holds for `running`, the container exits, or `deadline` passes.
+/// Waits until `ready` holds for `running`, the container exits, or `deadline` passes.
 async fn wait_ready(
     docker: &Docker,
     running: &Running,
-    wait: &WaitSpec,
+    ready: &Ready,
     started: Instant,
     deadline: Instant,
 ) -> Result<(), StackError> {
-    let not_ready = |last: &str| StackError::NotReady {
-        container: format!("{} ({})", running.name, running.service),
-        waited: started.elapsed(),
-        condition: if last.is_empty() {
-            wait.to_string()
-        } else {
-            format!("{wait}; last attempt: {last}")
-        },
-        log_tail: running.tail.last(TAIL),
+    let watched = Watched {
+        docker,
+        name: &running.name,
+        container: &running.container,
+        log: &running.log,
     };
-    // Resolved lazily: a container that died at once has no published port, and that is a NotReady with
-    // its exit code and log, not a port error.
-    let mut host_port = None;
-    let mut last = String::new();
-    loop {
-        match wait {
-            WaitSpec::Log { contains } => {
-                if running.watch.seen(contains) {
-                    return Ok(());
-                }
-            }
-            WaitSpec::Http { port, path, status } => {
-                if host_port.is_none() {
-                    match running.container.get_host_port_ipv4(*port).await {
-                        Ok(p) => host_port = Some(p),
-                        Err(e) => last = format!("port {port} not published: {e}"),
-                    }
-                }
-                if let Some(host_port) = host_port {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    match http_get("127.0.0.1", host_port, path, PROBE_TIMEOUT.min(left)).await {
-                        Ok(r) if r.status == *status => return Ok(()),
-                        Ok(r) => last = format!("HTTP {}", r.status),
-                        Err(e) => last = e.to_string(),
-                    }
-                }
-            }
-        }
-        if let Some(exit) = exited(docker, &running.name).await {
-            // Let the last lines of its output reach the tail.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            return Err(not_ready(&format!("the container exited ({exit})")));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(not_ready(&last));
-        }
-        tokio::time::sleep(PROBE_INTERVAL.min(left)).await;
-    }
-}
-
-/// `Some(description)` when the container is no longer running.
-async fn exited(docker: &Docker, name: &str) -> Option<String> {
-    let inspect = tokio::time::timeout(PROBE_TIMEOUT, docker.inspect_container(name, None))
+    ready::wait(ready, Some(&watched), deadline)
         .await
-        .ok()?
-        .ok()?;
-    let state = inspect.state?;
-    if state.running == Some(false) {
-        Some(match state.exit_code {
-            Some(code) => format!("exit code {code}"),
-            None => "not running".to_owned(),
+        .map_err(|unready| {
+            unready.into_stack_error(
+                format!("{} ({})", running.name, running.service),
+                started.elapsed(),
+            )
         })
-    } else {
-        None
-    }
-}
-
-/// Watches a container's output for readiness lines (the text may be split across log frames).
-struct LogWatch {
-    needles: Vec<&'static str>,
-    seen: Vec<AtomicBool>,
-    carry: Mutex<String>,
-}
-
-impl LogWatch {
-    fn new(needles: Vec<&'static str>) -> Self {
-        let seen = needles.iter().map(|_| AtomicBool::new(false)).collect();
-        LogWatch {
-            needles,
-            seen,
-            carry: Mutex::new(String::new()),
-        }
-    }
-
-    fn feed(&self, text: &str) {
-        if self.needles.is_empty() {
-            return;
-        }
-        let Ok(mut carry) = self.carry.lock() else {
-            return;
-        };
-        let hay = format!("{carry}{text}");
-        for (needle, seen) in self.needles.iter().zip(&self.seen) {
-            if hay.contains(needle) {
-                seen.store(true, Ordering::Relaxed);
-            }
-        }
-        // Keep just enough of the tail to find a needle that straddles two frames.
-        let keep = self.needles.iter().map(|n| n.len()).max().unwrap_or(0);
-        let mut start = hay.len().saturating_sub(keep);
-        while !hay.is_char_boundary(start) {
-            start += 1;
-        }
-        *carry = hay[start..].to_owned();
-    }
-
-    fn seen(&self, needle: &str) -> bool {
-        self.needles
-            .iter()
-            .zip(&self.seen)
-            .any(|(n, s)| *n == needle && s.load(Ordering::Relaxed))
-    }
-}
-
-/// docker's log consumer (file + tail) plus a [`LogWatch`].
-struct WatchingConsumer<C> {
-    inner: C,
-    watch: Arc<LogWatch>,
-}
-
-impl<C: LogConsumer> LogConsumer for WatchingConsumer<C> {
-    fn accept<'a>(&'a self, record: &'a LogFrame) -> BoxFuture<'a, ()> {
-        let bytes = match record {
-            LogFrame::StdOut(b) | LogFrame::StdErr(b) => b,
-        };
-        self.watch.feed(&String::from_utf8_lossy(bytes));
-        self.inner.accept(record)
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::plan::ImageSpec;
     use super::*;
-
-    #[test]
-    fn log_watch_finds_lines_split_across_frames() {
-        let w = LogWatch::new(vec!["Added new videobridge"]);
-        w.feed("2026-08-20 Jicofo INFO: [37] BridgeSelector.addJvbAddress#96: Added new vid");
-        assert!(!w.seen("Added new videobridge"));
-        w.feed("eobridge: Bridge[jid=jvbbrewery@internal-muc.meet.jitsi/jvb]");
-        assert!(w.seen("Added new videobridge"));
-        assert!(!w.seen("something else"));
-        // Multi-byte text at the cut does not panic.
-        let w = LogWatch::new(vec!["ab"]);
-        w.feed("ééééé");
-        w.feed("a");
-        w.feed("b");
-        assert!(w.seen("ab"));
-    }
 
     #[test]
     fn reserved_port_is_free_and_non_zero() {
@@ -795,7 +537,7 @@ mod tests {
             .unwrap();
         let fixed = reserve_loopback_port().unwrap();
         let spec =
-            |service: Service, env: &[(&'static str, &str)], waits: Vec<WaitSpec>| ContainerSpec {
+            |service: Service, env: &[(&'static str, &str)], waits: Vec<Ready>| ContainerSpec {
                 service,
                 name: format!("jh-{}-{stack}-{service}", docker::run_id()),
                 stage: 1,
@@ -806,15 +548,15 @@ mod tests {
                 },
                 env: env
                     .iter()
-                    .map(|(k, v)| (*k, super::super::plan::EnvValue::Plain((*v).into())))
+                    .map(|(k, v)| (*k, crate::stack::env::EnvValue::Plain((*v).into())))
                     .collect(),
                 ports: vec![
-                    super::super::plan::PortSpec {
+                    plan::PortSpec {
                         container: 5280,
                         host: HostPort::Random,
                         purpose: "",
                     },
-                    super::super::plan::PortSpec {
+                    plan::PortSpec {
                         container: 5347,
                         host: HostPort::Fixed(fixed),
                         purpose: "",
@@ -827,14 +569,8 @@ mod tests {
             Service::Prosody,
             &[("JICOFO_COMPONENT_SECRET", "x")],
             vec![
-                WaitSpec::Http {
-                    port: 5280,
-                    path: "/xmpp-websocket",
-                    status: 200,
-                },
-                WaitSpec::Log {
-                    contains: "Serving 'bosh'",
-                },
+                Ready::http(5280, "/xmpp-websocket", 200),
+                Ready::log_line("Serving 'bosh'"),
             ],
         );
         let started = Instant::now();
@@ -870,9 +606,7 @@ mod tests {
         let e = wait_ready(
             &docker,
             &running,
-            &WaitSpec::Log {
-                contains: "never printed",
-            },
+            &Ready::log_line("never printed"),
             started,
             Instant::now() + Duration::from_secs(1),
         )
@@ -887,15 +621,7 @@ mod tests {
         assert!(log.contains("Serving 'bosh'"));
 
         // Without its secret the image exits at once: NotReady says so instead of waiting it out.
-        let bad = spec(
-            Service::Jicofo,
-            &[],
-            vec![WaitSpec::Http {
-                port: 5280,
-                path: "/",
-                status: 200,
-            }],
-        );
+        let bad = spec(Service::Jicofo, &[], vec![Ready::http(5280, "/", 200)]);
         let mut bad = bad;
         bad.ports.truncate(1);
         let dead = start_container(

@@ -2,7 +2,7 @@
 //! conditions a `jitsi:<tag>` target gets for a [`Variant`]. No Docker, no I/O: [`plan`] is what the spec
 //! snapshots pin and what `jitsi-harness plan` prints; `stack::jitsi` starts exactly this.
 //!
-//! In: a [`StackTarget`] (`jitsi:stable-11146`), a [`Variant`], and [`PlanInputs`] (names, secrets, the web
+//! In: a [`StackTarget`] (`jitsi:stable-11146`), a [`Variant`], and `PlanInputs` (names, secrets, the web
 //! host port: random in a real run, placeholders in [`plan`]). Out: a [`Plan`], printable as text
 //! ([`Plan::render_text`]) or JSON ([`Plan::to_json`]) with secrets shown as `[redacted]`.
 //!
@@ -24,28 +24,30 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
-use super::{Family, StackError, StackTarget, Variant};
 use crate::redact::Secret;
+use crate::stack::env::EnvValue;
+use crate::stack::ready::Ready;
+use crate::stack::{Family, StackError, StackTarget, Variant};
 use crate::versions::{Facts, Release, TokenAffiliation};
 
 /// Main XMPP domain (template default `XMPP_DOMAIN`): token users log in here.
-pub const XMPP_DOMAIN: &str = "meet.jitsi";
+pub(crate) const XMPP_DOMAIN: &str = "meet.jitsi";
 /// Conference MUC domain (template default `XMPP_MUC_DOMAIN`).
-pub const XMPP_MUC_DOMAIN: &str = "muc.meet.jitsi";
+pub(crate) const XMPP_MUC_DOMAIN: &str = "muc.meet.jitsi";
 /// Where clients send the focus conference request (client_proxy to `focus@auth.meet.jitsi`).
-pub const FOCUS_DOMAIN: &str = "focus.meet.jitsi";
+pub(crate) const FOCUS_DOMAIN: &str = "focus.meet.jitsi";
 /// Anonymous guest domain (template default `XMPP_GUEST_DOMAIN`), only with `ENABLE_GUESTS=1`.
-pub const XMPP_GUEST_DOMAIN: &str = "guest.meet.jitsi";
+pub(crate) const XMPP_GUEST_DOMAIN: &str = "guest.meet.jitsi";
 /// `JWT_APP_ID`: the `iss` tokens must carry (prosody's accepted issuers default to the app id).
-pub const JWT_APP_ID: &str = "jitsi-harness";
+pub(crate) const JWT_APP_ID: &str = "jitsi-harness";
 /// Prosody's HTTP port (BOSH, WebSocket), the same in every release.
-pub const PROSODY_HTTP_PORT: u16 = 5280;
+pub(crate) const PROSODY_HTTP_PORT: u16 = 5280;
 /// jicofo's REST port.
-pub const JICOFO_REST_PORT: u16 = 8888;
+pub(crate) const JICOFO_REST_PORT: u16 = 8888;
 /// Heap cap per JVM. jicofo.sh and jvb.sh default to -Xmx3072m (jitsi/jicofo:resources/jicofo.sh,
 /// jitsi/jitsi-videobridge:resources/jvb.sh); two of those do not fit next to each other on a 2-core CI
 /// machine, and moderator scenarios carry no media. The value is a judgement, not a measurement.
-pub const JVM_MAX_MEMORY: &str = "512m";
+pub(crate) const JVM_MAX_MEMORY: &str = "512m";
 
 /// One container of the stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -120,7 +122,7 @@ impl StackSecrets {
 
 /// What differs between two plans of the same target and variant.
 #[derive(Clone, Debug)]
-pub struct PlanInputs {
+pub(crate) struct PlanInputs {
     /// Run id (the `jitsi-harness.run-id` label, `docker::run_id()`).
     pub run: String,
     /// Per-stack id, so several stacks of one run can coexist.
@@ -157,52 +159,6 @@ impl PlanInputs {
             web_https_host_port,
             secrets: StackSecrets::random(),
         }
-    }
-}
-
-/// An env value; secrets stay wrapped so that printing a plan cannot leak them.
-#[derive(Clone, Debug)]
-pub enum EnvValue {
-    /// Printed as is.
-    Plain(String),
-    /// Printed as `[redacted]`.
-    Secret(Secret),
-}
-
-impl EnvValue {
-    /// The real value, for the container's env only.
-    pub fn expose(&self) -> &str {
-        match self {
-            EnvValue::Plain(s) => s,
-            EnvValue::Secret(s) => s.expose(),
-        }
-    }
-}
-
-impl From<&str> for EnvValue {
-    fn from(v: &str) -> Self {
-        EnvValue::Plain(v.to_owned())
-    }
-}
-
-impl From<String> for EnvValue {
-    fn from(v: String) -> Self {
-        EnvValue::Plain(v)
-    }
-}
-
-impl fmt::Display for EnvValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EnvValue::Plain(s) => f.write_str(s),
-            EnvValue::Secret(s) => write!(f, "{s}"),
-        }
-    }
-}
-
-impl Serialize for EnvValue {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 
@@ -264,37 +220,6 @@ pub struct PortSpec {
     pub purpose: &'static str,
 }
 
-/// A readiness condition, checked from the host until the stack's deadline.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum WaitSpec {
-    /// `GET path` on the host port published for container `port` answers `status`.
-    Http {
-        /// Container port (its published host port is probed).
-        port: u16,
-        /// Request path.
-        path: &'static str,
-        /// Expected status code.
-        status: u16,
-    },
-    /// The container's output contains this text.
-    Log {
-        /// Text to find.
-        contains: &'static str,
-    },
-}
-
-impl fmt::Display for WaitSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WaitSpec::Http { port, path, status } => {
-                write!(f, "HTTP GET {path} on port {port} answers {status}")
-            }
-            WaitSpec::Log { contains } => write!(f, "log contains \"{contains}\""),
-        }
-    }
-}
-
 /// One container of the plan.
 #[derive(Clone, Debug, Serialize)]
 pub struct ContainerSpec {
@@ -313,10 +238,10 @@ pub struct ContainerSpec {
     /// tmpfs mounts (path → options), as docker-jitsi-meet's compose file has them.
     pub tmpfs: BTreeMap<&'static str, &'static str>,
     /// Readiness conditions, checked in order after the stage started.
-    pub waits: Vec<WaitSpec>,
+    pub waits: Vec<Ready>,
 }
 
-/// How the [`Endpoints`](super::Endpoints) are formed once host ports are known; `{service:port}` stands
+/// How the [`Endpoints`](crate::stack::Endpoints) are formed once host ports are known; `{service:port}` stands
 /// for the host port published for that container port.
 #[derive(Clone, Debug, Serialize)]
 pub struct EndpointsSpec {
@@ -454,10 +379,11 @@ impl fmt::Display for Plan {
 }
 
 /// The plan of `target` (a `jitsi:` target) for `variant`, with the placeholder inputs of
-/// [`PlanInputs::placeholder`]: deterministic, for printing and snapshots.
+/// `PlanInputs::placeholder`: deterministic, for printing and snapshots.
 ///
 /// ```
-/// use harness::stack::{plan, StackTarget};
+/// use harness::stack::jitsi::plan;
+/// use harness::stack::StackTarget;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let variants = harness::stack::Variants::parse(
 ///     std::path::Path::new("variants.toml"),
@@ -480,9 +406,10 @@ const WEB: &[Service] = &[Service::Web];
 const AUTH_READERS: &[Service] = &[Service::Prosody, Service::Jicofo, Service::Web];
 const EVERYONE: &[Service] = &Service::ALL;
 
-/// One env variable and the containers that get it (research/docker-jitsi-meet.md §3 says who reads what).
+/// One env variable and the containers that get it (who reads what: each service's `environment` list in
+/// docker-jitsi-meet's docker-compose.yml and the templates under `<service>/rootfs/defaults/`).
 #[derive(Clone, Debug)]
-pub struct EnvEntry {
+pub(crate) struct EnvEntry {
     /// Variable name.
     pub name: &'static str,
     /// Its value.
@@ -509,7 +436,7 @@ fn flag(b: bool) -> &'static str {
 
 /// The variant's knobs as docker-jitsi-meet env for a release with `facts` (pure; no names, no secrets).
 /// A knob the release cannot express is `Err(reason)`, naming the knob and the release.
-pub fn variant_env(facts: &Facts, variant: &Variant) -> Result<Vec<EnvEntry>, String> {
+pub(crate) fn variant_env(facts: &Facts, variant: &Variant) -> Result<Vec<EnvEntry>, String> {
     let release = &facts.release;
     let mut env = Vec::new();
     if !variant.faults.is_none() {
@@ -613,7 +540,7 @@ pub fn variant_env(facts: &Facts, variant: &Variant) -> Result<Vec<EnvEntry>, St
 }
 
 /// The plan of `target` for `variant` with the given names, secrets and web port.
-pub fn plan_with(
+pub(crate) fn plan_with(
     target: &StackTarget,
     variant: &Variant,
     inputs: &PlanInputs,
@@ -764,19 +691,17 @@ fn ports_and_waits(
     service: Service,
     facts: &Facts,
     inputs: &PlanInputs,
-) -> (Vec<PortSpec>, Vec<WaitSpec>) {
+) -> (Vec<PortSpec>, Vec<Ready>) {
     match service {
         Service::Prosody => {
-            let mut waits = vec![WaitSpec::Http {
+            let mut waits = vec![
                 // mod_websocket answers a plain GET with 200 "It works!": prosody serves HTTP and the
                 // WebSocket endpoint bots use exists.
-                port: PROSODY_HTTP_PORT,
-                path: "/xmpp-websocket",
-                status: 200,
-            }];
+                Ready::http(PROSODY_HTTP_PORT, "/xmpp-websocket", 200),
+            ];
             if let Some(line) = facts.prosody_ready_log {
                 // From stable-10741 focus@/jvb@ are registered after prosody starts.
-                waits.push(WaitSpec::Log { contains: line });
+                waits.push(Ready::log_line(line));
             }
             (
                 vec![PortSpec {
@@ -795,15 +720,9 @@ fn ports_and_waits(
             }],
             vec![
                 // Prosody up, jicofo connected, the jvb joined the brewery: the single best "ready" signal.
-                WaitSpec::Log {
-                    contains: facts.jicofo_ready_log,
-                },
+                Ready::log_line(facts.jicofo_ready_log),
                 // 200 only with an operational bridge; also proves the published REST port answers.
-                WaitSpec::Http {
-                    port: JICOFO_REST_PORT,
-                    path: "/about/health",
-                    status: 200,
-                },
+                Ready::http(JICOFO_REST_PORT, "/about/health", 200),
             ],
         ),
         // The jvb has no signal of its own worth waiting on: jicofo's "Added new videobridge" is it.
@@ -821,12 +740,8 @@ fn ports_and_waits(
                     purpose: "HTTPS for browsers (PUBLIC_URL)",
                 },
             ],
-            vec![WaitSpec::Http {
-                // ENABLE_HTTP_REDIRECT=0: plain HTTP serves the app.
-                port: facts.web_http_port,
-                path: "/",
-                status: 200,
-            }],
+            // ENABLE_HTTP_REDIRECT=0: plain HTTP serves the app.
+            vec![Ready::http(facts.web_http_port, "/", 200)],
         ),
     }
 }
