@@ -13,13 +13,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use harness::participant::browser::{
-    all_processes, descendant_processes, process_info, ProcessInfo,
-};
 use harness::participant::{
     Bot, Browser, BrowserConfig, BrowserError, BrowserTimeouts, Driver, DriverOptions, Observation,
-    Phase, Profile,
+    PageKind, Phase,
 };
+use harness::process::{all_processes, descendant_processes, process_info, ProcessInfo};
 use harness::token::{Token, TokenOverrides};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use support::*;
@@ -42,10 +40,6 @@ fn record(driver: &Driver) -> Vec<ProcessInfo> {
     procs
 }
 
-fn alive(p: &ProcessInfo) -> bool {
-    process_info(p.pid).is_some_and(|now| now.start_ticks == p.start_ticks)
-}
-
 /// Browser processes still alive: every one any trial saw, every one under this process, and every one
 /// (Chromium's daemonized crash handler included) started after this process did. Waits up to 5 s for
 /// them to finish exiting.
@@ -64,7 +58,7 @@ fn survivors() -> Vec<ProcessInfo> {
                     .into_iter()
                     .filter(is_browser_process),
             )
-            .chain(seen.iter().filter(|p| alive(p)).cloned())
+            .chain(seen.iter().filter(|p| p.is_alive()).cloned())
             .collect();
         found.sort_by_key(|p| p.pid);
         found.dedup_by_key(|p| p.pid);
@@ -400,11 +394,11 @@ fn unreachable_page_fails_with_screenshot() -> anyhow::Result<()> {
         );
         let timeouts = BrowserTimeouts {
             join: Duration::from_secs(8),
-            ..BrowserTimeouts::for_profile(Profile::Fixture)
+            ..BrowserTimeouts::for_page(PageKind::Fixture)
         };
         let config = BrowserConfig {
             driver: driver.clone(),
-            profile: Profile::Fixture,
+            page: PageKind::Fixture,
             web: format!("http://127.0.0.1:{port}/harness/"),
             websocket: format!("ws://127.0.0.1:{port}/xmpp-websocket"),
             domain: "meet.jitsi".into(),
@@ -500,7 +494,7 @@ fn no_browser_process_survives(version: &str) -> anyhow::Result<()> {
         }
         driver.close().await?;
         let everything: Vec<ProcessInfo> = baseline.into_iter().chain(one).chain(two).collect();
-        let survivors: Vec<&ProcessInfo> = everything.iter().filter(|p| alive(p)).collect();
+        let survivors: Vec<&ProcessInfo> = everything.iter().filter(|p| p.is_alive()).collect();
         if !survivors.is_empty() {
             bail!("survived the driver's close: {survivors:?}");
         }
