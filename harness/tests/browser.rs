@@ -475,13 +475,18 @@ fn no_browser_process_survives(version: &str) -> anyhow::Result<()> {
         if after_drop.len() > one.len() {
             bail!("bob's Chromium survived its drop: {after_drop:?}");
         }
-        // A panic while holding a browser.
+        // A panic while holding a browser: carol must really be in, with her own Chromium, when the
+        // task panics; otherwise the check below would pass with nothing to clean up.
         let (ep2, driver2, room2, test2) = (ep.clone(), driver.clone(), room.clone(), test.clone());
+        let before = one.len();
         let task = tokio::spawn(async move {
-            let _carol = join_browser(&ep2, &driver2, &room2, "carol", &test2).await;
-            panic!("on purpose, holding carol's browser");
+            panic_holding_carol(&ep2, &driver2, &room2, &test2, before).await
         });
-        assert!(task.await.is_err_and(|e| e.is_panic()));
+        match task.await {
+            Err(e) if e.is_panic() => {}
+            Err(e) => bail!("carol's task ended without its panic: {e}"),
+            Ok(why) => return Err(why.context("no panic while holding carol's browser")),
+        }
         let after_panic = settle(&driver, one.len()).await;
         if after_panic.len() > one.len() {
             bail!("carol's Chromium survived the panic: {after_panic:?}");
@@ -501,6 +506,26 @@ fn no_browser_process_survives(version: &str) -> anyhow::Result<()> {
         stack.close().await?;
         Ok(())
     })
+}
+
+/// Joins carol in a browser and panics while holding it, once her Chromium runs (the driver has more
+/// than `before` processes). Returns only when that could not happen, saying why.
+async fn panic_holding_carol(
+    ep: &harness::stack::Endpoints,
+    driver: &Driver,
+    room: &str,
+    test: &str,
+    before: usize,
+) -> anyhow::Error {
+    let _carol = match join_browser(ep, driver, room, "carol", test).await {
+        Ok(browser) => browser,
+        Err(e) => return anyhow::Error::new(e).context("carol joins in a browser"),
+    };
+    let held = record(driver);
+    if held.len() <= before {
+        return anyhow::anyhow!("carol's browser added no process: {held:?}");
+    }
+    panic!("on purpose, holding carol's browser");
 }
 
 /// A trial's body.
