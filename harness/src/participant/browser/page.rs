@@ -66,7 +66,8 @@ impl fmt::Display for PageKind {
 /// A script for [`super::Browser`] to run on the page.
 #[derive(Debug)]
 pub(super) struct Script {
-    /// What it does, for errors (`leaving the room`).
+    /// What it does, for errors (`leaving the room`); an admin request is named by its caller, who
+    /// knows the occupant (`kicking bob`).
     pub what: &'static str,
     pub js: &'static str,
     pub args: Vec<Value>,
