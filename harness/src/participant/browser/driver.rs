@@ -611,10 +611,10 @@ impl WebDriverCompatibleCommand for CdpExecute {
     }
 }
 
-/// The WebDriver capabilities of one session, as the Debian chromium package needs them headless:
-/// no sandbox (it cannot set one up inside a container), no GPU, no QUIC, none of the first-run,
-/// sync, update and background traffic; a fresh `user_data_dir`; camera and microphone granted
-/// without a prompt and served by synthetic devices (Jitsi asks for both).
+/// The WebDriver capabilities of one session, as the Debian chromium package needs them headless: no
+/// sandbox (Chromium refuses to run as root with it, and CI and containers run as root), no GPU, no
+/// QUIC, none of the first-run, sync, update and background traffic; a fresh `user_data_dir`; camera
+/// and microphone granted without a prompt and served by synthetic devices (Jitsi asks for both).
 pub fn capabilities(
     chromium: Option<&Path>,
     user_data_dir: &Path,
