@@ -21,7 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use harness::participant::browser::{
-    Browser, BrowserConfig, BrowserJoin, BrowserTimeouts, Driver, Profile,
+    Browser, BrowserConfig, BrowserJoin, BrowserTimeouts, Driver, PageKind,
 };
 use harness::participant::{Bot, BotConfig, BotJoin, BotTimeouts};
 use harness::stack::{Endpoints, Stack, StackTarget, StartOptions, Variants};
@@ -100,25 +100,16 @@ fn spawn_server_sampler() {
         let t0 = Instant::now();
         loop {
             std::thread::sleep(Duration::from_secs(1));
-            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-                let dir = entry.path();
-                let is_prosody = std::fs::read(dir.join("cmdline"))
-                    .map(|c| c.windows(7).any(|w| w == b"prosody"))
-                    .unwrap_or(false);
-                if !is_prosody {
-                    continue;
-                }
-                let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
-                    continue;
-                };
-                // After the parenthesised command: field 3 (state) is index 0, utime (14) 11, stime (15) 12.
-                let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-                let f: Vec<&str> = rest.split_whitespace().collect();
+            let processes = harness::process::all_processes();
+            for p in processes
+                .iter()
+                .filter(|p| p.cmdline.iter().any(|arg| arg.contains("prosody")))
+            {
                 eprintln!(
                     "prosody t={:.0}s utime={} stime={}",
                     t0.elapsed().as_secs_f64(),
-                    f.get(11).unwrap_or(&"?"),
-                    f.get(12).unwrap_or(&"?"),
+                    p.user_ticks,
+                    p.system_ticks,
                 );
             }
         }
@@ -126,7 +117,7 @@ fn spawn_server_sampler() {
 }
 
 fn rss_kib() -> u64 {
-    harness::participant::browser::process_info(std::process::id())
+    harness::process::process_info(std::process::id())
         .map(|p| p.rss_kib)
         .unwrap_or(0)
 }
@@ -462,7 +453,7 @@ fn main() {
                     let web = ep.web.clone().expect("fixture serves the page");
                     let config = BrowserConfig {
                         driver: driver.clone(),
-                        profile: Profile::Fixture,
+                        page: PageKind::Fixture,
                         web,
                         websocket: ep.websocket.clone(),
                         domain: ep.domain.clone(),
@@ -470,7 +461,7 @@ fn main() {
                         focus_domain: ep.focus_domain.clone(),
                         skip_focus: false,
                         insecure_tls: false,
-                        timeouts: BrowserTimeouts::for_profile(Profile::Fixture),
+                        timeouts: BrowserTimeouts::for_page(PageKind::Fixture),
                         artifacts: None,
                     };
                     let mut joins = Vec::new();

@@ -17,6 +17,7 @@
 
 pub mod http;
 pub mod participant;
+pub mod process;
 pub mod redact;
 pub mod releases;
 pub mod report;

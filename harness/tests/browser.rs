@@ -13,13 +13,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use harness::participant::browser::{
-    all_processes, descendant_processes, process_info, ProcessInfo,
-};
 use harness::participant::{
     Bot, Browser, BrowserConfig, BrowserError, BrowserTimeouts, Driver, DriverOptions, Observation,
-    Phase, Profile,
+    PageKind, Phase,
 };
+use harness::process::{all_processes, descendant_processes, process_info, ProcessInfo};
 use harness::token::{Token, TokenOverrides};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use support::*;
@@ -42,10 +40,6 @@ fn record(driver: &Driver) -> Vec<ProcessInfo> {
     procs
 }
 
-fn alive(p: &ProcessInfo) -> bool {
-    process_info(p.pid).is_some_and(|now| now.start_ticks == p.start_ticks)
-}
-
 /// Browser processes still alive: every one any trial saw, every one under this process, and every one
 /// (Chromium's daemonized crash handler included) started after this process did. Waits up to 5 s for
 /// them to finish exiting.
@@ -64,7 +58,7 @@ fn survivors() -> Vec<ProcessInfo> {
                     .into_iter()
                     .filter(is_browser_process),
             )
-            .chain(seen.iter().filter(|p| alive(p)).cloned())
+            .chain(seen.iter().filter(|p| p.is_alive()).cloned())
             .collect();
         found.sort_by_key(|p| p.pid);
         found.dedup_by_key(|p| p.pid);
@@ -400,11 +394,11 @@ fn unreachable_page_fails_with_screenshot() -> anyhow::Result<()> {
         );
         let timeouts = BrowserTimeouts {
             join: Duration::from_secs(8),
-            ..BrowserTimeouts::for_profile(Profile::Fixture)
+            ..BrowserTimeouts::for_page(PageKind::Fixture)
         };
         let config = BrowserConfig {
             driver: driver.clone(),
-            profile: Profile::Fixture,
+            page: PageKind::Fixture,
             web: format!("http://127.0.0.1:{port}/harness/"),
             websocket: format!("ws://127.0.0.1:{port}/xmpp-websocket"),
             domain: "meet.jitsi".into(),
@@ -481,13 +475,18 @@ fn no_browser_process_survives(version: &str) -> anyhow::Result<()> {
         if after_drop.len() > one.len() {
             bail!("bob's Chromium survived its drop: {after_drop:?}");
         }
-        // A panic while holding a browser.
+        // A panic while holding a browser: carol must really be in, with her own Chromium, when the
+        // task panics; otherwise the check below would pass with nothing to clean up.
         let (ep2, driver2, room2, test2) = (ep.clone(), driver.clone(), room.clone(), test.clone());
+        let before = one.len();
         let task = tokio::spawn(async move {
-            let _carol = join_browser(&ep2, &driver2, &room2, "carol", &test2).await;
-            panic!("on purpose, holding carol's browser");
+            panic_holding_carol(&ep2, &driver2, &room2, &test2, before).await
         });
-        assert!(task.await.is_err_and(|e| e.is_panic()));
+        match task.await {
+            Err(e) if e.is_panic() => {}
+            Err(e) => bail!("carol's task ended without its panic: {e}"),
+            Ok(why) => return Err(why.context("no panic while holding carol's browser")),
+        }
         let after_panic = settle(&driver, one.len()).await;
         if after_panic.len() > one.len() {
             bail!("carol's Chromium survived the panic: {after_panic:?}");
@@ -500,13 +499,33 @@ fn no_browser_process_survives(version: &str) -> anyhow::Result<()> {
         }
         driver.close().await?;
         let everything: Vec<ProcessInfo> = baseline.into_iter().chain(one).chain(two).collect();
-        let survivors: Vec<&ProcessInfo> = everything.iter().filter(|p| alive(p)).collect();
+        let survivors: Vec<&ProcessInfo> = everything.iter().filter(|p| p.is_alive()).collect();
         if !survivors.is_empty() {
             bail!("survived the driver's close: {survivors:?}");
         }
         stack.close().await?;
         Ok(())
     })
+}
+
+/// Joins carol in a browser and panics while holding it, once her Chromium runs (the driver has more
+/// than `before` processes). Returns only when that could not happen, saying why.
+async fn panic_holding_carol(
+    ep: &harness::stack::Endpoints,
+    driver: &Driver,
+    room: &str,
+    test: &str,
+    before: usize,
+) -> anyhow::Error {
+    let _carol = match join_browser(ep, driver, room, "carol", test).await {
+        Ok(browser) => browser,
+        Err(e) => return anyhow::Error::new(e).context("carol joins in a browser"),
+    };
+    let held = record(driver);
+    if held.len() <= before {
+        return anyhow::anyhow!("carol's browser added no process: {held:?}");
+    }
+    panic!("on purpose, holding carol's browser");
 }
 
 /// A trial's body.

@@ -31,7 +31,7 @@ impl ParticipantError {
 }
 pub use browser::{
     Browser, BrowserConfig, BrowserError, BrowserJoin, BrowserTimeouts, Driver, DriverOptions,
-    PagePhase, PageState, Profile,
+    PageKind, PagePhase, PageState,
 };
 
 use crate::xmpp::muc::{affiliation_str, role_str, Roster};

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub use events::{Reporter, RunEvent};
 
 use crate::participant::browser::{
-    Browser, BrowserConfig, BrowserError, BrowserJoin, BrowserTimeouts, Driver, PagePhase, Profile,
+    Browser, BrowserConfig, BrowserError, BrowserJoin, BrowserTimeouts, Driver, PageKind, PagePhase,
 };
 use crate::participant::{
     Bot, BotConfig, BotError, BotJoin, BotTimeouts, Observation, ParticipantError, Phase,
@@ -395,13 +395,13 @@ impl Run<'_> {
                     ),
                 });
             };
-            let profile = match self.stack.target().family {
-                Family::Fixture => Profile::Fixture,
-                Family::Jitsi | Family::External => Profile::JitsiMeet,
+            let page = match self.stack.target().family {
+                Family::Fixture => PageKind::Fixture,
+                Family::Jitsi | Family::External => PageKind::JitsiMeet,
             };
             let browser_config = BrowserConfig {
                 driver,
-                profile,
+                page,
                 web,
                 websocket: ep.websocket.clone(),
                 domain: config.domain.clone(),
@@ -409,7 +409,7 @@ impl Run<'_> {
                 focus_domain: ep.focus_domain.clone(),
                 skip_focus: false,
                 insecure_tls: ep.insecure_tls,
-                timeouts: BrowserTimeouts::for_profile(profile),
+                timeouts: BrowserTimeouts::for_page(page),
                 artifacts: Some(self.options.artifacts.clone()),
             };
             let join = BrowserJoin {

@@ -95,12 +95,8 @@ fn unix_now() -> u64 {
 pub(crate) fn pid_namespace() -> &'static str {
     static NS: OnceLock<String> = OnceLock::new();
     NS.get_or_init(|| {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_default();
-        let ns = std::fs::read_link("/proc/self/ns/pid")
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let host = crate::process::hostname().unwrap_or_default();
+        let ns = crate::process::own_pid_namespace().unwrap_or_default();
         format!("{host}/{ns}")
     })
 }

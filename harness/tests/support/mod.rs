@@ -173,10 +173,10 @@ pub fn browser_config(
     driver: &harness::participant::Driver,
     test: &str,
 ) -> harness::participant::BrowserConfig {
-    use harness::participant::{BrowserConfig, BrowserTimeouts, Profile};
+    use harness::participant::{BrowserConfig, BrowserTimeouts, PageKind};
     BrowserConfig {
         driver: driver.clone(),
-        profile: Profile::Fixture,
+        page: PageKind::Fixture,
         web: endpoints
             .web
             .clone()
@@ -187,7 +187,7 @@ pub fn browser_config(
         focus_domain: endpoints.focus_domain.clone(),
         skip_focus: false,
         insecure_tls: endpoints.insecure_tls,
-        timeouts: BrowserTimeouts::for_profile(Profile::Fixture),
+        timeouts: BrowserTimeouts::for_page(PageKind::Fixture),
         artifacts: Some(artifacts(test)),
     }
 }
