@@ -400,9 +400,13 @@ impl Bot {
         }
     }
 
-    /// A receiver that changes whenever the roster or phase changes (await `changed()` on it).
+    /// A receiver of every change of the roster or phase from now on (await `changed()` on it). Keep
+    /// it across waits and read the bot after `borrow_and_update()`: a fresh receiver per wait, or one
+    /// never marked seen, makes `changed()` return at once and the wait spin.
     pub fn changes(&self) -> watch::Receiver<u64> {
-        self.changes.clone()
+        let mut r = self.changes.clone();
+        r.mark_unchanged();
+        r
     }
 
     async fn command<T>(

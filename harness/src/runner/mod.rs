@@ -575,7 +575,22 @@ impl Run<'_> {
         let deadline = Instant::now() + self.scenario.timeout_of(step);
         let mut last: Option<BTreeMap<String, View>> = None;
         let mut quiet_since = Instant::now();
+        // One receiver per bot for the whole step, each marked seen before its bot is read: a wake-up
+        // then means a change since the last look, never an old one (issue 14: unmarked clones woke the
+        // loop at once, and it spun for the whole deadline of every unmet step).
+        let mut receivers: BTreeMap<String, tokio::sync::watch::Receiver<u64>> = BTreeMap::new();
         loop {
+            receivers.retain(|name, _| self.live.contains_key(name));
+            for (name, live) in &self.live {
+                if !receivers.contains_key(name) {
+                    if let Some(r) = live.changes() {
+                        receivers.insert(name.clone(), r);
+                    }
+                }
+            }
+            for r in receivers.values_mut() {
+                r.borrow_and_update();
+            }
             let mut views = BTreeMap::new();
             let mut kicked = Vec::new();
             for (name, live) in &self.live {
@@ -625,14 +640,20 @@ impl Run<'_> {
                 record.converged = false;
                 return Ok(());
             }
-            let polling = self.live.values().any(|l| l.changes().is_none());
-            let mut receivers: Vec<_> = self.live.values().filter_map(|l| l.changes()).collect();
+            let polling = receivers.len() < self.live.len();
             let any_change = async {
                 if receivers.is_empty() {
                     std::future::pending::<()>().await;
                 }
-                let futs = receivers.iter_mut().map(|r| Box::pin(r.changed()));
-                let _ = futures::future::select_all(futs).await;
+                let futs = receivers.values_mut().map(|r| {
+                    Box::pin(async move {
+                        // A bot whose session ended announces nothing more; its status says why.
+                        if r.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    })
+                });
+                futures::future::select_all(futs).await;
             };
             // Browsers are polled (one observe is one WebDriver round trip, ~10 ms).
             let poll = if polling {

@@ -141,6 +141,9 @@ pub async fn wait_until(
     let end = Instant::now() + deadline;
     let mut changes: Vec<_> = bots.iter().map(|b| b.changes()).collect();
     loop {
+        for c in &mut changes {
+            c.borrow_and_update();
+        }
         if bots.iter().all(|b| check(b)) {
             return;
         }
@@ -220,4 +223,19 @@ pub async fn join_browser(
         browser_join(room, nick, Some(token)),
     )
     .await
+}
+
+/// CPU time (user + system) this process has used so far (`getrusage(RUSAGE_SELF)`).
+pub fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct we own; a zeroed rusage is a valid value.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_SELF is always a valid `who`.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return Duration::ZERO;
+    }
+    let t = |tv: libc::timeval| {
+        Duration::from_secs(tv.tv_sec.max(0) as u64)
+            + Duration::from_micros(tv.tv_usec.max(0) as u64)
+    };
+    t(u.ru_utime) + t(u.ru_stime)
 }
