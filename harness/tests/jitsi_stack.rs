@@ -13,8 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use harness::participant::jicofo::{http_get, JicofoClient};
 use harness::stack::docker;
-use harness::stack::jicofo::{http_get, JicofoClient};
 use harness::stack::{Stack, StackError, StackTarget, StartOptions, Variants};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 

@@ -4,6 +4,7 @@
 
 pub mod bot;
 pub mod browser;
+pub mod jicofo;
 
 use std::collections::BTreeMap;
 

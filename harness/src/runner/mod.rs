@@ -682,7 +682,7 @@ impl Run<'_> {
     async fn jicofo_view(&self) -> Option<View> {
         let base = self.endpoints().jicofo_rest.as_ref()?;
         let room = format!("{}@{}", self.room, self.endpoints().muc_domain);
-        let client = match crate::stack::jicofo::JicofoClient::new(base) {
+        let client = match crate::participant::jicofo::JicofoClient::new(base) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!("jicofo REST at {base}: {e}");
@@ -717,7 +717,7 @@ enum Prepared {
 /// Maps jicofo's `MemberRole`s onto the timeline's seats: OWNER is an owner moderator, MODERATOR a
 /// moderator (admin or role only), PARTICIPANT and VISITOR as named (jicofo MemberRole.kt @7ebb13dc).
 fn jicofo_to_view(
-    view: &crate::stack::jicofo::JicofoView,
+    view: &crate::participant::jicofo::JicofoView,
     participants: &[ParticipantSpec],
 ) -> View {
     let occupants = view
@@ -750,7 +750,7 @@ fn jicofo_to_view(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stack::jicofo::{JicofoMember, JicofoView};
+    use crate::participant::jicofo::{JicofoMember, JicofoView};
 
     #[test]
     fn jicofo_roles_map_onto_seats_and_scenario_names() {

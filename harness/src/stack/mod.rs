@@ -9,7 +9,6 @@ pub mod docker;
 pub mod external;
 pub mod fixture;
 pub mod focus;
-pub mod jicofo;
 pub mod jitsi;
 pub mod plan;
 pub mod variant;
