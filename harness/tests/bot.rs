@@ -43,7 +43,7 @@ async fn rosters_agree(version: &str, n: usize) {
         .map(|b| {
             b.with_roster(|_, r| {
                 r.participants()
-                    .map(|o| (o.nick.clone(), o.affiliation.clone(), o.role.clone()))
+                    .map(|o| (o.nick.clone(), o.affiliation, o.role))
                     .collect::<Vec<_>>()
             })
         })

@@ -13,8 +13,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use harness::participant::jicofo::{http_get, JicofoClient};
+use harness::participant::jicofo::JicofoClient;
 use harness::stack::docker;
+use harness::stack::http_shim::http_get;
 use harness::stack::{Stack, StackError, StackTarget, StartOptions, Variants};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 

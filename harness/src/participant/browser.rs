@@ -44,7 +44,7 @@ use fantoccini::{Client, ClientBuilder};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::bot::{check_room, valid_nick};
+use super::bot::check_room;
 use super::{Observation, Seen};
 use crate::redact::{redact_url, short_token};
 use crate::token::Token;
@@ -1197,8 +1197,8 @@ pub fn parse_fixture_state(value: &Value) -> Result<PageState, String> {
                 Seen {
                     nick: o.nick,
                     name: o.name.filter(|n| !n.is_empty()),
-                    role: o.role,
-                    affiliation: o.affiliation,
+                    role: o.role.parse().unwrap_or(crate::xmpp::Role::None),
+                    affiliation: o.affiliation.and_then(|a| a.parse().ok()),
                 },
             )
         })
@@ -1370,7 +1370,7 @@ fn jitsi_seen(id: String, p: &JitsiParticipant) -> Seen {
     Seen {
         nick: id,
         name: p.name.clone().filter(|n| !n.is_empty()),
-        role: p.role.clone().unwrap_or_else(|| "none".into()),
+        role: (p.role.as_deref().and_then(|r| r.parse().ok())).unwrap_or(crate::xmpp::Role::None),
         affiliation: None,
     }
 }
@@ -1432,7 +1432,7 @@ impl Browser {
     /// the screenshot, console log and page source go to `config.artifacts` (as `NICK-join-failed.*`)
     /// and the session is closed.
     pub async fn join(config: &BrowserConfig, join: BrowserJoin) -> Result<Browser, BrowserError> {
-        if config.profile == Profile::Fixture && !valid_nick(&join.nick) {
+        if config.profile == Profile::Fixture && !crate::xmpp::nick::is_valid(&join.nick) {
             return Err(BrowserError::Invalid(format!(
                 "nick `{}` is invalid: Jitsi (muc_resource_validate) accepts ^[a-zA-Z0-9][a-zA-Z0-9_]*$",
                 join.nick
@@ -2212,8 +2212,8 @@ mod tests {
             Seen {
                 nick: "alice".into(),
                 name: Some("Alice".into()),
-                role: "moderator".into(),
-                affiliation: Some("owner".into())
+                role: crate::xmpp::Role::Moderator,
+                affiliation: Some(crate::xmpp::Affiliation::Owner)
             }
         );
         assert!(!o.occupants["bob"].is_moderator());
@@ -2279,7 +2279,7 @@ mod tests {
         assert_eq!(me.name.as_deref(), Some("alice"));
         assert!(me.is_moderator());
         assert_eq!(me.affiliation, None);
-        assert_eq!(o.occupants["f00dbabe"].role, "participant");
+        assert_eq!(o.occupants["f00dbabe"].role, crate::xmpp::Role::Participant);
         assert_eq!(o.occupants["0c0ffee0"].name, None);
     }
 

@@ -1,34 +1,30 @@
-//! jicofo's REST view of a conference: a second observer of who is owner, next to the bots' presence.
+//! jicofo's REST view of a conference: one more observer of who is owner, next to the participants'
+//! presence. It reports the same [`Observation`] they do, so the runner maps and records it the same way.
 //!
 //! In: jicofo's REST base URL (`Endpoints::jicofo_rest`, docker `JICOFO_ENABLE_REST=1`, port 8888) and a
 //! room JID. Out: a [`JicofoView`] from `GET /debug/conference/<room@muc>` — which role manager jicofo
 //! picked, the owner it tracks (AutoOwnerRoleManager only) and each member's role as jicofo sees it.
 //!
-//! The JSON shape (research/jitsi-moderator.md §1.6; jitsi/jicofo@7ebb13dc
-//! `JitsiMeetConferenceImpl.getDebugState`, `ChatRoomImpl.debugState`, `ChatRoomMemberImpl.debugState`,
-//! `ChatRoomRoleManager.debugState`): `chat_room_role_manager.class`, `chat_room_role_manager.owner` (real
-//! JID, the string `"null"` when none), `chat_room.members.<nick>.role` (`OWNER`, `MODERATOR`,
-//! `PARTICIPANT`, `VISITOR`) and `.jid`; an unknown room answers `{}`. The endpoint exists since jicofo
-//! 2248f7c46 (2022-01); older or newer field sets are read leniently: missing fields are `None`, unknown
-//! fields are ignored.
-//!
-//! Also home of the tiny HTTP/1.1 GET the stack backends use for readiness and reachability checks (plain
-//! HTTP only, `Connection: close`, one deadline for the whole exchange): a handful of GETs does not need a
-//! client stack.
+//! The JSON shape (jitsi/jicofo@7ebb13dc `JitsiMeetConferenceImpl.getDebugState`,
+//! `ChatRoomImpl.debugState`, `ChatRoomMemberImpl.debugState`, `ChatRoomRoleManager.debugState`):
+//! `chat_room_role_manager.class`, `chat_room_role_manager.owner` (real JID, the string `"null"` when
+//! none), `chat_room.members.<nick>.role` (`OWNER`, `MODERATOR`, `PARTICIPANT`, `VISITOR`) and `.jid`; an
+//! unknown room answers `{}`. The endpoint exists since jicofo 2248f7c46 (2022-01); older or newer field
+//! sets are read leniently: missing fields are `None`, unknown fields are ignored.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{Observation, Seen};
+use crate::http::{Http, HttpError};
+use crate::xmpp::{Affiliation, Role};
 
 /// How long one REST call may take by default. jicofo answers from memory; a second is plenty, five
 /// leave room for a loaded CI machine.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Largest response body read (a busy conference's debug state is a few kB; a cap bounds a runaway).
-const MAX_RESPONSE: usize = 8 * 1024 * 1024;
 
 /// What jicofo's debug endpoint says about one conference.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -43,11 +39,38 @@ pub struct JicofoView {
     pub members: BTreeMap<String, JicofoMember>,
 }
 
+/// jicofo's `MemberRole` (jitsi/jicofo@7ebb13dc `MemberRole.kt`), ordered from most to least rights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum MemberRole {
+    /// Owner of the room.
+    Owner,
+    /// Moderator rights without ownership (admin affiliation, or the moderator role only).
+    Moderator,
+    /// An ordinary member.
+    Participant,
+    /// A visitor.
+    Visitor,
+}
+
+impl MemberRole {
+    /// From jicofo's JSON (`OWNER`, …); `None` for a name this harness does not know.
+    pub fn parse(name: &str) -> Option<MemberRole> {
+        match name {
+            "OWNER" => Some(MemberRole::Owner),
+            "MODERATOR" => Some(MemberRole::Moderator),
+            "PARTICIPANT" => Some(MemberRole::Participant),
+            "VISITOR" => Some(MemberRole::Visitor),
+            _ => None,
+        }
+    }
+}
+
 /// One member of the room as jicofo sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct JicofoMember {
-    /// jicofo's `MemberRole`: `OWNER`, `MODERATOR`, `PARTICIPANT` or `VISITOR`.
-    pub role: Option<String>,
+    /// jicofo's role for the member; `None` when missing or unknown.
+    pub role: Option<MemberRole>,
     /// The member's real JID.
     pub jid: Option<String>,
 }
@@ -55,7 +78,41 @@ pub struct JicofoMember {
 impl JicofoMember {
     /// Owner or moderator rights (jicofo's `hasModeratorRights`).
     pub fn is_moderator(&self) -> bool {
-        matches!(self.role.as_deref(), Some("OWNER" | "MODERATOR"))
+        matches!(self.role, Some(MemberRole::Owner | MemberRole::Moderator))
+    }
+
+    /// The member in the participants' terms: OWNER is an owner moderator, MODERATOR a moderator (admin or
+    /// role only: the affiliation is not known), PARTICIPANT and VISITOR as named, anything else a
+    /// participant (jicofo `MemberRole.kt` @7ebb13dc).
+    pub fn seen(&self, nick: String) -> Seen {
+        let (role, affiliation) = match self.role {
+            Some(MemberRole::Owner) => (Role::Moderator, Some(Affiliation::Owner)),
+            Some(MemberRole::Moderator) => (Role::Moderator, None),
+            Some(MemberRole::Visitor) => (Role::Visitor, None),
+            Some(MemberRole::Participant) | None => (Role::Participant, None),
+        };
+        Seen {
+            nick,
+            name: None,
+            role,
+            affiliation,
+        }
+    }
+}
+
+impl JicofoView {
+    /// What jicofo sees, as an [`Observation`] like every participant's (jicofo is not in it, and has no
+    /// own nick); `present` is whether jicofo knows the conference.
+    pub fn observation(&self) -> Observation {
+        Observation {
+            present: self.found,
+            own: None,
+            occupants: self
+                .members
+                .iter()
+                .map(|(nick, member)| (nick.clone(), member.seen(nick.clone())))
+                .collect(),
+        }
     }
 }
 
@@ -65,13 +122,9 @@ pub enum JicofoError {
     /// The base URL is not `http://host:port`.
     #[error("invalid jicofo REST URL `{url}`: {reason}")]
     BadUrl { url: String, reason: String },
-    /// No HTTP answer (refused, timed out, garbled).
-    #[error("GET {url} failed: {source}")]
-    Http {
-        url: String,
-        #[source]
-        source: HttpError,
-    },
+    /// No HTTP answer (refused, timed out), or the client could not be set up.
+    #[error(transparent)]
+    Http(#[from] HttpError),
     /// An answer other than 200 (e.g. REST or debug disabled); `body` is its start.
     #[error("GET {url} answered HTTP {status}: {body}")]
     Status {
@@ -91,27 +144,26 @@ pub enum JicofoError {
 /// A client for one jicofo's REST API.
 #[derive(Clone, Debug)]
 pub struct JicofoClient {
-    host: String,
-    port: u16,
+    /// `http://host:port`, without a trailing `/`.
+    base: String,
     timeout: Duration,
 }
 
 impl JicofoClient {
     /// `base` is like `http://127.0.0.1:32768` (plain HTTP, as jicofo serves it).
     pub fn new(base: &str) -> Result<Self, JicofoError> {
-        let url = parse_url(base).map_err(|reason| JicofoError::BadUrl {
+        let bad = |reason: &str| JicofoError::BadUrl {
             url: base.to_owned(),
-            reason,
-        })?;
-        if url.scheme != "http" {
-            return Err(JicofoError::BadUrl {
-                url: base.to_owned(),
-                reason: "jicofo's REST API is plain http://".into(),
-            });
+            reason: reason.to_owned(),
+        };
+        let rest = base
+            .strip_prefix("http://")
+            .ok_or_else(|| bad("jicofo's REST API is plain http://host:port"))?;
+        if rest.trim_end_matches('/').is_empty() {
+            return Err(bad("the host is empty"));
         }
         Ok(JicofoClient {
-            host: url.host,
-            port: url.port,
+            base: base.trim_end_matches('/').to_owned(),
             timeout: DEFAULT_TIMEOUT,
         })
     }
@@ -125,25 +177,25 @@ impl JicofoClient {
 
     /// `GET /debug/conference/<room>`; `room` is the room's bare JID, e.g. `r1@muc.meet.jitsi`.
     pub async fn conference(&self, room: &str) -> Result<JicofoView, JicofoError> {
-        let path = format!("/debug/conference/{}", encode_path_segment(room));
-        let url = format!("http://{}:{}{path}", self.host, self.port);
-        let response = http_get(&self.host, self.port, &path, self.timeout)
-            .await
-            .map_err(|source| JicofoError::Http {
-                url: url.clone(),
-                source,
-            })?;
+        let url = format!(
+            "{}/debug/conference/{}",
+            self.base,
+            encode_path_segment(room)
+        );
+        let response = Http::with_timeout(self.timeout)?.get(&url).await?;
         if response.status != 200 {
             return Err(JicofoError::Status {
                 url,
                 status: response.status,
-                body: String::from_utf8_lossy(&response.body)
-                    .chars()
-                    .take(200)
-                    .collect(),
+                body: response.text().chars().take(200).collect(),
             });
         }
         parse_conference(&response.body).map_err(|source| JicofoError::Json { url, source })
+    }
+
+    /// What jicofo sees of the room `room` (a bare JID), as an observer.
+    pub async fn observe(&self, room: &str) -> Result<Observation, JicofoError> {
+        Ok(self.conference(room).await?.observation())
     }
 }
 
@@ -170,7 +222,7 @@ pub fn parse_conference(body: &[u8]) -> Result<JicofoView, serde_json::Error> {
                     (
                         nick.clone(),
                         JicofoMember {
-                            role: text(member.get("role")),
+                            role: text(member.get("role")).and_then(|r| MemberRole::parse(&r)),
                             jid: text(member.get("jid")),
                         },
                     )
@@ -199,259 +251,13 @@ fn encode_path_segment(s: &str) -> String {
     out
 }
 
-/// The parts of an absolute URL the stack backends need.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct UrlParts {
-    pub scheme: String,
-    pub host: String,
-    pub port: u16,
-    /// Path and query, `/` when empty.
-    pub path: String,
-}
-
-/// Splits `scheme://host[:port][/path]` (schemes http, https, ws, wss; default ports 80/443).
-pub(crate) fn parse_url(url: &str) -> Result<UrlParts, String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| "expected scheme://host[:port]/path".to_owned())?;
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "http" | "ws" => 80,
-        "https" | "wss" => 443,
-        other => return Err(format!("unsupported scheme `{other}`")),
-    };
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    if authority.contains('@') {
-        return Err("credentials in the URL are not supported".into());
-    }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6
-            .split_once(']')
-            .ok_or_else(|| "unclosed `[` in the host".to_owned())?;
-        match after.strip_prefix(':') {
-            Some(p) => (h.to_owned(), Some(p)),
-            None if after.is_empty() => (h.to_owned(), None),
-            None => return Err("junk after the IPv6 host".into()),
-        }
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), Some(p)),
-            None => (authority.to_owned(), None),
-        }
-    };
-    if host.is_empty() {
-        return Err("the host is empty".into());
-    }
-    let port = match port {
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| format!("invalid port `{p}`"))?,
-        None => default_port,
-    };
-    let path = if path.is_empty() {
-        "/".to_owned()
-    } else if path.starts_with('?') {
-        format!("/{path}")
-    } else {
-        path.to_owned()
-    };
-    Ok(UrlParts {
-        scheme,
-        host,
-        port,
-        path,
-    })
-}
-
-/// An HTTP response: status and body (chunked encoding undone).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpResponse {
-    /// Status code, e.g. 200.
-    pub status: u16,
-    /// The body, at most 8 MiB.
-    pub body: Vec<u8>,
-}
-
-/// Why a GET failed.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpError {
-    /// The deadline passed.
-    #[error("no answer from {addr} within {} ms", waited.as_millis())]
-    Timeout { addr: String, waited: Duration },
-    /// Connecting, writing or reading failed.
-    #[error("{addr}: {source}")]
-    Io {
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// What came back is not an HTTP/1.x response.
-    #[error("{addr} sent no valid HTTP response: {reason}")]
-    Malformed { addr: String, reason: String },
-}
-
-/// `GET path` on `host:port` over plain HTTP/1.1, the whole exchange bounded by `deadline`.
-pub async fn http_get(
-    host: &str,
-    port: u16,
-    path: &str,
-    deadline: Duration,
-) -> Result<HttpResponse, HttpError> {
-    let addr = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    let exchange = async {
-        let io = |source| HttpError::Io {
-            addr: addr.clone(),
-            source,
-        };
-        let mut stream = tokio::net::TcpStream::connect(&addr).await.map_err(io)?;
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\nUser-Agent: jitsi-harness\r\nConnection: close\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await.map_err(io)?;
-        let mut raw = Vec::new();
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            let n = stream.read(&mut buf).await.map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            raw.extend_from_slice(&buf[..n]);
-            if raw.len() > MAX_RESPONSE {
-                return Err(HttpError::Malformed {
-                    addr: addr.clone(),
-                    reason: format!("response larger than {MAX_RESPONSE} bytes"),
-                });
-            }
-            // Stop early once a complete Content-Length body is in: some servers keep the socket open.
-            if let Ok(Some(done)) = parse_response(&raw) {
-                return Ok(done);
-            }
-        }
-        parse_response_at_eof(&raw)
-            .map_err(|reason| HttpError::Malformed {
-                addr: addr.clone(),
-                reason,
-            })?
-            .ok_or_else(|| HttpError::Malformed {
-                addr: addr.clone(),
-                reason: if raw.is_empty() {
-                    "connection closed without a response".into()
-                } else {
-                    "connection closed in the middle of the response".into()
-                },
-            })
-    };
-    match tokio::time::timeout(deadline, exchange).await {
-        Ok(result) => result,
-        Err(_) => Err(HttpError::Timeout {
-            addr,
-            waited: deadline,
-        }),
-    }
-}
-
-/// `Ok(None)`: incomplete so far. Complete means: headers and the whole body (Content-Length or chunked).
-/// A response with neither is complete only at end of stream, which the caller decides.
-fn parse_response(raw: &[u8]) -> Result<Option<HttpResponse>, String> {
-    let Some(head_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Ok(None);
-    };
-    let head = String::from_utf8_lossy(&raw[..head_end]);
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.split_whitespace();
-    let version = parts.next().unwrap_or_default();
-    if !version.starts_with("HTTP/1.") {
-        return Err(format!("status line `{status_line}`"));
-    }
-    let status = parts
-        .next()
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| format!("status line `{status_line}`"))?;
-    let mut content_length = None;
-    let mut chunked = false;
-    for line in lines {
-        if let Some((k, v)) = line.split_once(':') {
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-            if k == "content-length" {
-                content_length = v.parse::<usize>().ok();
-            } else if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
-                chunked = true;
-            }
-        }
-    }
-    let body = &raw[head_end + 4..];
-    if chunked {
-        return Ok(dechunk(body).map(|body| HttpResponse { status, body }));
-    }
-    match content_length {
-        Some(n) if body.len() >= n => Ok(Some(HttpResponse {
-            status,
-            body: body[..n].to_vec(),
-        })),
-        // Incomplete, or no length: then the body runs to the end of the stream (see `parse_response_at_eof`).
-        _ => Ok(None),
-    }
-}
-
-/// Undoes chunked transfer encoding; `None` while the last chunk has not arrived.
-fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = body.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = String::from_utf8_lossy(&body[..line_end]);
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16).ok()?;
-        body = &body[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        if body.len() < size + 2 {
-            return None;
-        }
-        out.extend_from_slice(&body[..size]);
-        body = &body[size + 2..];
-    }
-}
-
-/// Parses a response that ended with the stream (no Content-Length, not chunked).
-fn parse_response_at_eof(raw: &[u8]) -> Result<Option<HttpResponse>, String> {
-    if let Some(done) = parse_response(raw)? {
-        return Ok(Some(done));
-    }
-    let Some(head_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Ok(None);
-    };
-    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
-    if head.contains("content-length:") || head.contains("chunked") {
-        return Ok(None);
-    }
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| "status line".to_owned())?;
-    Ok(Some(HttpResponse {
-        status,
-        body: raw[head_end + 4..].to_vec(),
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// Reconstructed from research/jitsi-moderator.md §1.6 and the jicofo source it cites (field names of
-    /// `getDebugState`), not captured from a running jicofo. Trimmed to the fields that matter plus a few
+    /// Reconstructed from the jicofo source (jitsi/jicofo@7ebb13dc, field names of `getDebugState`), not
+    /// captured from a running jicofo. Trimmed to the fields that matter plus a few
     /// that must be ignored.
     const AUTO_OWNER: &str = r#"{
       "name": "r1@muc.meet.jitsi",
@@ -525,54 +331,39 @@ mod tests {
     }
 
     #[test]
-    fn urls_split_into_parts() {
-        let u = parse_url("http://127.0.0.1:32768").unwrap();
+    fn roles_map_onto_what_the_other_observers_see() {
+        let v = parse_conference(AUTO_OWNER.as_bytes()).unwrap();
+        let o = v.observation();
+        assert!(o.present && o.own.is_none());
+        let alice = &o.occupants["alice001"];
         assert_eq!(
-            (u.scheme.as_str(), u.host.as_str(), u.port, u.path.as_str()),
-            ("http", "127.0.0.1", 32768, "/")
+            (alice.role, alice.affiliation, alice.name.as_deref()),
+            (Role::Moderator, Some(Affiliation::Owner), None)
         );
-        let u = parse_url("wss://meet.example.org/xmpp-websocket?room=x").unwrap();
-        assert_eq!((u.port, u.path.as_str()), (443, "/xmpp-websocket?room=x"));
-        let u = parse_url("ws://[::1]:5280/xmpp-websocket").unwrap();
-        assert_eq!((u.host.as_str(), u.port), ("::1", 5280));
-        for bad in [
-            "meet.example.org",
-            "ftp://x",
-            "http://",
-            "http://h:0",
-            "http://h:99999",
-            "http://u@h",
-        ] {
-            assert!(parse_url(bad).is_err(), "{bad}");
-        }
+        let bob = &o.occupants["bob00002"];
+        assert_eq!((bob.role, bob.affiliation), (Role::Participant, None));
+        let seat = |role: Option<MemberRole>| JicofoMember { role, jid: None }.seen("x".into());
+        assert_eq!(
+            (
+                seat(Some(MemberRole::Moderator)).role,
+                seat(Some(MemberRole::Moderator)).affiliation
+            ),
+            (Role::Moderator, None)
+        );
+        assert_eq!(seat(Some(MemberRole::Visitor)).role, Role::Visitor);
+        assert_eq!(seat(None).role, Role::Participant);
+        assert!(!parse_conference(b"{}").unwrap().observation().present);
+    }
+
+    #[test]
+    fn only_plain_http_urls_are_accepted() {
         assert!(JicofoClient::new("https://127.0.0.1:1").is_err());
+        assert!(JicofoClient::new("127.0.0.1:1").is_err());
+        assert!(JicofoClient::new("http://127.0.0.1:1/").is_ok());
         assert_eq!(
             encode_path_segment("r 1@muc.meet.jitsi"),
             "r%201@muc.meet.jitsi"
         );
-    }
-
-    #[test]
-    fn responses_parse_with_length_chunks_or_eof() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-            .unwrap()
-            .unwrap();
-        assert_eq!((r.status, r.body.as_slice()), (200, &b"{}"[..]));
-        assert_eq!(
-            parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{}").unwrap(),
-            None
-        );
-        let r = parse_response(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(r.body, b"{}");
-        let r = parse_response_at_eof(b"HTTP/1.0 404 Not Found\r\n\r\nnope")
-            .unwrap()
-            .unwrap();
-        assert_eq!((r.status, r.body.as_slice()), (404, &b"nope"[..]));
-        assert!(parse_response(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
     }
 
     #[tokio::test]
@@ -607,6 +398,10 @@ mod tests {
             .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(2));
         assert!(err.to_string().contains("no answer"), "{err}");
+        assert!(
+            matches!(err, JicofoError::Http(ref e) if e.is_unreachable()),
+            "{err}"
+        );
         server.abort();
     }
 }

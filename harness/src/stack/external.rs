@@ -35,8 +35,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::http_shim::{http_get, parse_url};
 use super::{Endpoints, StackError, StackTarget, StartOptions, Variant};
-use crate::participant::jicofo::{http_get, parse_url};
 use crate::redact::Secret;
 use crate::token::SigningKey;
 

@@ -31,12 +31,12 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt, TestcontainersError};
 
 use super::docker::{self, DockerError, LabelledNetwork, LogTail};
+use super::http_shim::http_get;
 use super::plan::{
     ContainerSpec, HostPort, ImageSpec, WaitSpec, FOCUS_DOMAIN, JICOFO_REST_PORT, JWT_APP_ID,
     PROSODY_HTTP_PORT, XMPP_DOMAIN, XMPP_GUEST_DOMAIN, XMPP_MUC_DOMAIN,
 };
 use super::{Endpoints, StackError, StackTarget, StartOptions, Variant};
-use crate::participant::jicofo::http_get;
 use crate::token::SigningKey;
 
 pub use super::plan::{plan, plan_with, Plan, PlanInputs, Service};

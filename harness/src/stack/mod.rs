@@ -9,6 +9,7 @@ pub mod docker;
 pub mod external;
 pub mod fixture;
 pub mod focus;
+pub mod http_shim;
 pub mod jitsi;
 pub mod plan;
 pub mod variant;
