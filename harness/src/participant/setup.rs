@@ -239,3 +239,82 @@ impl<'a> Setup<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::Secret;
+    use crate::token::{decode_unverified, SigningKey};
+
+    fn endpoints(guests: bool) -> Endpoints {
+        Endpoints {
+            websocket: "ws://127.0.0.1:5280/xmpp-websocket".into(),
+            bosh: "http://127.0.0.1:5280/http-bind".into(),
+            domain: "meet.jitsi".into(),
+            muc_domain: "muc.meet.jitsi".into(),
+            focus_domain: "focus.meet.jitsi".into(),
+            guest_domain: guests.then(|| "guest.meet.jitsi".into()),
+            app_id: "jitsi".into(),
+            signing: SigningKey::Hs256(Secret::random(32)),
+            web: None,
+            jicofo_rest: None,
+            insecure_tls: false,
+        }
+    }
+
+    #[test]
+    fn a_scenario_bot_gets_its_token_domain_and_join() {
+        let ep = endpoints(false);
+        let mut spec = ParticipantSpec::test_bot("alice", "alice_1");
+        spec.token.room = Some("elsewhere".into());
+        let Prepared::Bot(bot) = Setup::new(&ep, "r1")
+            .prepare(&spec, None, None, None)
+            .unwrap()
+        else {
+            panic!("a bot spec prepares a bot");
+        };
+        let (config, join) = *bot;
+        assert_eq!(config.domain, "meet.jitsi");
+        assert_eq!((join.room.as_str(), join.nick.as_str()), ("r1", "alice_1"));
+        assert_eq!(join.display_name.as_deref(), Some("alice"));
+        assert_eq!(join.machine_uid, machine_uid("alice"));
+        let token = join.token.expect("a token login carries a token");
+        let (_, claims) = decode_unverified(token.expose()).unwrap();
+        assert_eq!(
+            claims["room"], "elsewhere",
+            "the scenario's claim overrides apply"
+        );
+        assert_eq!(claims["context"]["user"]["name"], "alice");
+    }
+
+    #[test]
+    fn setup_failures_are_their_own_errors() {
+        let ep = endpoints(false);
+        let setup = Setup::new(&ep, "r1");
+        let mut guest = ParticipantSpec::test_bot("gus", "gus");
+        guest.login = Login::Guest;
+        let e = setup.prepare(&guest, None, None, None).unwrap_err();
+        assert!(
+            matches!(e, SetupError::NoGuests { ref name } if name == "gus"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("set guests = true"), "{e}");
+        let with_guests = endpoints(true);
+        let Prepared::Bot(bot) = Setup::new(&with_guests, "r1")
+            .prepare(&guest, None, None, None)
+            .unwrap()
+        else {
+            panic!("a bot");
+        };
+        assert_eq!(bot.0.domain, "guest.meet.jitsi");
+        assert!(bot.1.token.is_none());
+        let mut browser = ParticipantSpec::test_bot("web", "web");
+        browser.transport = Transport::Browser;
+        let e = setup.prepare(&browser, None, None, None).unwrap_err();
+        assert!(matches!(e, SetupError::NoWebPage { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "web joins in a browser, but the stack serves no web page"
+        );
+    }
+}
