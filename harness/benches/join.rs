@@ -20,12 +20,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::participant::browser::{
-    Browser, BrowserConfig, BrowserJoin, BrowserTimeouts, Driver, PageKind,
-};
-use harness::participant::{Bot, BotConfig, BotJoin, BotTimeouts};
-use harness::stack::{Endpoints, Stack, StackTarget, StartOptions, Variants};
-use harness::token::{self, Token, TokenOverrides, TokenRequest, UserInfo};
+use harness::participant::browser::{Browser, Driver};
+use harness::participant::{setup, Bot, BotConfig, BotJoin, BotTimeouts, Setup};
+use harness::stack::{Endpoints, Family, Stack, StackTarget, StartOptions, Variants};
+use harness::token::{Token, TokenOverrides};
 
 struct Args {
     joins: usize,
@@ -188,12 +186,10 @@ fn baseline(a: &Args, ep: &Endpoints, token: &Token, extra: &[String]) -> (Strin
 }
 
 fn bot_config(ep: &Endpoints, skip_focus: bool) -> BotConfig {
+    let config = Setup::new(ep, "*")
+        .bot_config("bench", false)
+        .expect("bot config");
     BotConfig {
-        websocket: ep.websocket.clone(),
-        domain: ep.domain.clone(),
-        muc_domain: ep.muc_domain.clone(),
-        focus_domain: ep.focus_domain.clone(),
-        insecure_tls: ep.insecure_tls,
         timeouts: BotTimeouts {
             // 500 joins at once queue behind Prosody's presence fan-out (the baseline takes ~47 s and
             // gives its connections 120 s).
@@ -211,17 +207,15 @@ fn bot_config(ep: &Endpoints, skip_focus: bool) -> BotConfig {
             ..Default::default()
         },
         skip_focus,
+        ..config
     }
 }
 
 fn join_spec(room: &str, nick: String, token: &Token) -> BotJoin {
     BotJoin {
-        room: room.to_owned(),
-        machine_uid: format!("bench-{nick}"),
-        nick,
-        token: Some(token.clone()),
+        // No display name: the baseline sends none either.
         display_name: None,
-        transcript: None,
+        ..setup::bot_join(room, &nick, &nick, Some(token.clone()), None)
     }
 }
 
@@ -343,8 +337,7 @@ fn main() {
                 .await
                 .expect("fixture stack (run `just images` first)");
             let ep = stack.endpoints().clone();
-            let request = TokenRequest::new(ep.app_id.clone(), ep.domain.clone(), "*", UserInfo::new("bench", "bench"));
-            let token = token::mint(&ep.signing, &request, &TokenOverrides::default()).expect("token");
+            let token = Setup::new(&ep, "*").token("bench", &TokenOverrides::default()).expect("token");
             (stack, ep, token)
         };
         println!("jitsi-harness bench on {target} ({} joins, sizes {:?}, {} rounds)\n", a.joins, a.sizes, a.rounds);
@@ -450,32 +443,18 @@ fn main() {
             match Driver::from_env().await {
                 Err(e) => println!("\nbrowsers skipped: {e}"),
                 Ok(driver) => {
-                    let web = ep.web.clone().expect("fixture serves the page");
-                    let config = BrowserConfig {
-                        driver: driver.clone(),
-                        page: PageKind::Fixture,
-                        web,
-                        websocket: ep.websocket.clone(),
-                        domain: ep.domain.clone(),
-                        muc_domain: ep.muc_domain.clone(),
-                        focus_domain: ep.focus_domain.clone(),
-                        skip_focus: false,
-                        insecure_tls: false,
-                        timeouts: BrowserTimeouts::for_page(PageKind::Fixture),
-                        artifacts: None,
-                    };
+                    let config = Setup::new(&ep, "*")
+                        .browser_config("bench", false, driver.clone(), Family::Fixture, None)
+                        .expect("fixture serves the page");
                     let mut joins = Vec::new();
                     let mut sessions = Vec::new();
                     let mut pss = Vec::new();
                     for i in 0..a.browsers {
                         let before: u64 = driver.processes().iter().map(|p| p.pss_kib).sum();
-                        let b = Browser::join(&config, BrowserJoin {
-                            room: room(),
-                            nick: format!("web{i}"),
-                            display_name: None,
-                            token: Some(token.clone()),
-                            machine_uid: format!("bench-web{i}"),
-                        })
+                        let nick = format!("web{i}");
+                        let mut join = setup::browser_join(&room(), &nick, &nick, Some(token.clone()));
+                        join.display_name = None;
+                        let b = Browser::join(&config, join)
                         .await
                         .expect("browser join");
                         let after: u64 = driver.processes().iter().map(|p| p.pss_kib).sum();

@@ -60,7 +60,8 @@ impl Aliases {
 }
 
 fn seat(s: &Seat) -> String {
-    format!("{}/{}", s.affiliation.as_deref().unwrap_or("?"), s.role)
+    let affiliation = s.affiliation.map(|a| a.as_str()).unwrap_or("?");
+    format!("{affiliation}/{}", s.role)
 }
 
 fn names(set: &BTreeSet<String>, aliases: &Aliases) -> String {
@@ -290,8 +291,8 @@ mod tests {
 
     fn seat(role: &str, aff: &str) -> Seat {
         Seat {
-            role: role.into(),
-            affiliation: Some(aff.into()),
+            role: role.parse().unwrap(),
+            affiliation: Some(aff.parse().unwrap()),
         }
     }
 

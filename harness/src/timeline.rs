@@ -12,19 +12,21 @@ use serde::Serialize;
 use crate::participant::Observation;
 use crate::scenario::{Expect, ParticipantSpec, Step};
 use crate::stack::StackTarget;
+use crate::xmpp::{Affiliation, Role};
 
 /// What one observer saw of one participant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Seat {
-    /// `moderator`, `participant`, `visitor`, `none`.
-    pub role: String,
-    /// `owner`, `admin`, `member`, `none`; unknown to the jitsi-meet web app.
-    pub affiliation: Option<String>,
+    /// The MUC role.
+    pub role: Role,
+    /// The affiliation; unknown to the jitsi-meet web app.
+    pub affiliation: Option<Affiliation>,
 }
 
 impl Seat {
+    /// Role `moderator`.
     pub fn is_moderator(&self) -> bool {
-        self.role == "moderator"
+        self.role == Role::Moderator
     }
 
     /// Same role, and the same affiliation where both observers can see it.
@@ -64,8 +66,8 @@ impl View {
                 (
                     name,
                     Seat {
-                        role: seen.role.clone(),
-                        affiliation: seen.affiliation.clone(),
+                        role: seen.role,
+                        affiliation: seen.affiliation,
                     },
                 )
             })
@@ -107,7 +109,7 @@ impl View {
                     .entry(name.clone())
                     .or_insert_with(|| seat.clone());
                 if entry.affiliation.is_none() {
-                    entry.affiliation = seat.affiliation.clone();
+                    entry.affiliation = seat.affiliation;
                 }
             }
         }
@@ -266,8 +268,8 @@ mod tests {
 
     fn seat(role: &str, aff: Option<&str>) -> Seat {
         Seat {
-            role: role.into(),
-            affiliation: aff.map(str::to_owned),
+            role: role.parse().unwrap(),
+            affiliation: aff.map(|a| a.parse().unwrap()),
         }
     }
 
@@ -308,7 +310,7 @@ mod tests {
         let r = record(&[("alice", browser), ("bob", bot)]);
         assert!(r.observers_agree());
         let c = r.consensus().unwrap();
-        assert_eq!(c.occupants["alice"].affiliation.as_deref(), Some("owner"));
+        assert_eq!(c.occupants["alice"].affiliation, Some(Affiliation::Owner));
         assert_eq!(
             r.moderators().unwrap(),
             BTreeSet::from(["alice".to_owned()])
@@ -390,7 +392,7 @@ mod tests {
                 Seen {
                     nick: nick.into(),
                     name: name.map(str::to_owned),
-                    role: "participant".into(),
+                    role: Role::Participant,
                     affiliation: None,
                 },
             );

@@ -43,7 +43,7 @@ async fn rosters_agree(version: &str, n: usize) {
         .map(|b| {
             b.with_roster(|_, r| {
                 r.participants()
-                    .map(|o| (o.nick.clone(), o.affiliation.clone(), o.role.clone()))
+                    .map(|o| (o.nick.clone(), o.affiliation, o.role))
                     .collect::<Vec<_>>()
             })
         })
@@ -271,5 +271,47 @@ fn bad_input_gives_distinct_errors_within_deadlines() {
         spec.display_name = None;
         let e = Bot::join(&offline_config(url), spec).await.unwrap_err();
         assert!(!e.to_string().contains("SECRETPAYLOAD"), "{e}");
+    });
+}
+
+/// Issue 14: a step whose expectation cannot be met waits out its deadline without spinning. The runner's
+/// settle loop used to wake on a change notification that was never marked seen, so it polled flat out
+/// for the whole deadline (one scenario: 14.4 s of CPU instead of 0.09 s).
+#[test]
+fn an_unmet_expectation_waits_without_spinning() {
+    use harness::runner::{run_scenario, RunOptions};
+    const DEADLINE_S: u64 = 3;
+    let variants = variants();
+    let text = format!(
+        "description = \"bob can never be moderator while alice is\"\nvariants = [\"jwt-auto-owner\"]\n\
+         timeout = \"{DEADLINE_S}s\"\n\n[participants]\nalice = {{}}\nbob = {{}}\n\n\
+         [[step]]\njoin = [\"alice\", \"bob\"]\nmoderators = [\"alice\", \"bob\"]\n"
+    );
+    let path = repo_root().join("scenarios/unmet_expectation.toml");
+    let scenario = harness::scenario::parse(&path, &text, &variants).expect("scenario");
+    let variant = variants.get("jwt-auto-owner").expect("variant").clone();
+    runtime().block_on(async {
+        let stack = start("13", &variant, "unmet-expectation").await;
+        let mut options = RunOptions::new(artifacts("unmet-expectation").join("run"));
+        options.transcripts = false;
+        let (cpu0, t0) = (process_cpu(), Instant::now());
+        let outcome = run_scenario(&scenario, &variant, &stack, &options).await;
+        let (cpu, wall) = (process_cpu() - cpu0, t0.elapsed());
+        stack.close().await.expect("close");
+        let timeline = outcome.expect("the run completes");
+        let step = &timeline.steps[0];
+        assert!(!step.converged && !step.unmet.is_empty(), "{step:?}");
+        eprintln!(
+            "unmet step: {:.3} s of CPU in {:.2} s of wall time",
+            cpu.as_secs_f64(),
+            wall.as_secs_f64()
+        );
+        assert!(wall >= Duration::from_secs(DEADLINE_S), "{wall:?}");
+        // Two joins and a few wake-ups take well under 0.1 s; spinning takes a core for the deadline.
+        assert!(
+            cpu < Duration::from_millis(500),
+            "the runner used {:.2} s of CPU waiting {DEADLINE_S} s for an unmet expectation",
+            cpu.as_secs_f64()
+        );
     });
 }

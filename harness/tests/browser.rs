@@ -193,7 +193,7 @@ fn browser_and_bots_agree(version: &str, variant_name: &str) -> anyhow::Result<(
         // The browser sees affiliations too: owners are exactly the moderators here.
         let (_, seen_by_alice) = &v[0];
         for s in seen_by_alice.occupants.values() {
-            let owner = s.affiliation.as_deref() == Some("owner");
+            let owner = s.affiliation == Some(harness::xmpp::Affiliation::Owner);
             if owner != s.is_moderator() {
                 bail!(
                     "alice sees {} as role {} with affiliation {:?}",

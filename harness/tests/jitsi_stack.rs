@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use harness::http::Http;
+use harness::participant::jicofo::JicofoClient;
 use harness::stack::docker;
-use harness::stack::jicofo::JicofoClient;
 use harness::stack::{Stack, StackError, StackTarget, StartOptions, Variants};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 

@@ -1,10 +1,10 @@
 //! A raw XMPP bot: joins a Jitsi conference the way lib-jitsi-meet does, minus media, and keeps a live
 //! roster of every occupant's affiliation and role.
 //!
-//! Join protocol (shared/research/jitsi-moderator.md §3): WebSocket with `?room=ROOM&token=JWT`, SASL
-//! ANONYMOUS, bind; the focus `<conference/>` request with `machine-uid`, retried (bounded) while the focus
-//! answers `ready='false'`; MUC join with a nick matching `^[a-zA-Z0-9][a-zA-Z0-9_]*$` (muc_resource_validate,
-//! docker-jitsi-meet stable-10978+). Afterwards a background task answers disco#info, answers the focus's
+//! Join protocol (as lib-jitsi-meet's `xmpp/xmpp.js` and `xmpp/moderator.js` do it): WebSocket with
+//! `?room=ROOM&token=JWT`, SASL ANONYMOUS, bind; the focus `<conference/>` request with `machine-uid`,
+//! retried (bounded) while the focus answers `ready='false'`; MUC join with a nick that passes Jitsi's
+//! rule ([`crate::xmpp::nick`]). Afterwards a background task answers disco#info, answers the focus's
 //! Jingle `session-initiate` (and any other IQ set from the focus) with a result — never an error, which
 //! would make jicofo tear the session down — and applies every presence to the roster.
 //!
@@ -26,10 +26,10 @@ use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use crate::redact::redact_url;
 use crate::token::Token;
 use crate::xmpp::muc::{error_condition, occupant_event_wire, Interner, OccupantEvent, Roster};
-use crate::xmpp::ns;
 use crate::xmpp::stanza::from_wire;
 use crate::xmpp::transcript::{Direction, Transcript};
 use crate::xmpp::websocket::{parse_frame, Incoming, Timeouts, XmppError, XmppWebSocket};
+use crate::xmpp::{nick, ns};
 use crate::xmpp::{Conference, MucAdmin};
 
 /// Deadlines of one bot.
@@ -97,7 +97,10 @@ pub struct BotJoin {
 /// Why a bot could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum BotError {
-    #[error("nick `{nick}` is invalid: Jitsi (muc_resource_validate) accepts ^[a-zA-Z0-9][a-zA-Z0-9_]*$")]
+    #[error(
+        "nick `{nick}` is invalid: Jitsi (muc_resource_validate) accepts {}",
+        nick::RULE
+    )]
     InvalidNick { nick: String },
     #[error("room name `{room}` is invalid: {reason}")]
     InvalidRoom { room: String, reason: &'static str },
@@ -138,13 +141,6 @@ impl BotError {
                 | BotError::JoinRefused { .. }
         )
     }
-}
-
-/// Jitsi's MUC nick rule (mod_muc_resource_validate, docker-jitsi-meet stable-10978).
-pub fn valid_nick(nick: &str) -> bool {
-    let mut chars = nick.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Room names as Jitsi uses them: the lower-case node of a JID (mod_token_verification compares the
@@ -241,7 +237,7 @@ impl Bot {
     /// Connects, logs in, asks the focus, joins the room; returns once the bot's own presence (and so its
     /// role) is known. A refusal at any stage is an error naming the cause.
     pub async fn join(config: &BotConfig, join: BotJoin) -> Result<Bot, BotError> {
-        if !valid_nick(&join.nick) {
+        if !nick::is_valid(&join.nick) {
             return Err(BotError::InvalidNick { nick: join.nick });
         }
         check_room(&join.room)?;
@@ -400,9 +396,13 @@ impl Bot {
         }
     }
 
-    /// A receiver that changes whenever the roster or phase changes (await `changed()` on it).
+    /// A receiver of every change of the roster or phase from now on (await `changed()` on it). Keep
+    /// it across waits and read the bot after `borrow_and_update()`: a fresh receiver per wait, or one
+    /// never marked seen, makes `changed()` return at once and the wait spin.
     pub fn changes(&self) -> watch::Receiver<u64> {
-        self.changes.clone()
+        let mut r = self.changes.clone();
+        r.mark_unchanged();
+        r
     }
 
     async fn command<T>(
@@ -905,16 +905,6 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nick_rule_matches_muc_resource_validate() {
-        for ok in ["alice", "Bob2", "a", "carol_2", "8abcdef0"] {
-            assert!(valid_nick(ok), "{ok}");
-        }
-        for bad in ["", "_alice", "bob-1", "c d", "é", "a.b"] {
-            assert!(!valid_nick(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn room_names_are_checked_before_connecting() {

@@ -1,15 +1,30 @@
 //! Participants: what joins a room and observes it. [`bot`] speaks raw XMPP; `browser` drives a headless
-//! Chromium. Both report what they see as an [`Observation`]; the runner maps what they see onto scenario
-//! names (bots see MUC nicks, the jitsi-meet web app sees endpoint ids and display names).
+//! Chromium; [`jicofo`] is one more observer (jicofo's REST view, no seat in the room). All report what
+//! they see as an [`Observation`]; the runner maps it onto scenario names (bots see MUC nicks, the
+//! jitsi-meet web app sees endpoint ids and display names). [`setup`] builds participants from a stack's
+//! `Endpoints`, for the runner, the tests and the benchmark alike; a [`Participant`] is one of either kind
+//! once joined.
 
 pub mod bot;
 pub mod browser;
+pub mod jicofo;
+pub mod setup;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::Serialize;
+use tokio::sync::watch;
 
 pub use bot::{Bot, BotConfig, BotError, BotJoin, BotTimeouts, BotView, Phase};
+pub use browser::{
+    Browser, BrowserConfig, BrowserError, BrowserJoin, BrowserTimeouts, Driver, DriverOptions,
+    PageKind, PagePhase, PageState,
+};
+pub use setup::{Prepared, Setup, SetupError};
+
+use crate::xmpp::muc::Roster;
+use crate::xmpp::{Affiliation, Role};
 
 /// A participant's failure, whichever transport it uses.
 #[derive(Debug, thiserror::Error)]
@@ -28,13 +43,24 @@ impl ParticipantError {
             ParticipantError::Browser(e) => e.is_refusal(),
         }
     }
-}
-pub use browser::{
-    Browser, BrowserConfig, BrowserError, BrowserJoin, BrowserTimeouts, Driver, DriverOptions,
-    PageKind, PagePhase, PageState,
-};
 
-use crate::xmpp::muc::{affiliation_str, role_str, Roster};
+    /// The deployment's answer when it refused a request (grant, kick): an observation for the timeline.
+    /// `None` for any other failure.
+    pub fn refused_request(&self) -> Option<String> {
+        match self {
+            ParticipantError::Bot(BotError::RequestFailed {
+                condition, text, ..
+            }) => Some(format!(
+                "{condition}{}",
+                text.as_ref().map(|t| format!(" ({t})")).unwrap_or_default()
+            )),
+            ParticipantError::Browser(BrowserError::RequestFailed { reason, .. }) => {
+                Some(reason.clone())
+            }
+            _ => None,
+        }
+    }
+}
 
 /// One occupant as an observer sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -43,15 +69,16 @@ pub struct Seen {
     pub nick: String,
     /// Display name, when the observer knows it (browsers do; bots send theirs).
     pub name: Option<String>,
-    /// `moderator`, `participant`, `visitor`, `none`.
-    pub role: String,
-    /// `owner`, `admin`, `member`, `none`; `None` when the observer cannot see it (the web app).
-    pub affiliation: Option<String>,
+    /// The occupant's MUC role.
+    pub role: Role,
+    /// The occupant's affiliation; `None` when the observer cannot see it (the web app).
+    pub affiliation: Option<Affiliation>,
 }
 
 impl Seen {
+    /// Role `moderator`.
     pub fn is_moderator(&self) -> bool {
-        self.role == "moderator"
+        self.role == Role::Moderator
     }
 }
 
@@ -80,12 +107,128 @@ impl Observation {
                         Seen {
                             nick: o.nick.to_string(),
                             name: None,
-                            role: role_str(&o.role).to_owned(),
-                            affiliation: Some(affiliation_str(&o.affiliation).to_owned()),
+                            role: o.role,
+                            affiliation: Some(o.affiliation),
                         },
                     )
                 })
                 .collect(),
+        }
+    }
+}
+
+/// Where a participant stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// In the room, seeing this.
+    InRoom(Observation),
+    /// Kicked out by a moderator.
+    Kicked,
+    /// Out of the room for any other reason (connection died, page gone), with the reason.
+    Failed(String),
+}
+
+/// A joined participant of either kind.
+pub enum Participant {
+    /// A raw XMPP bot.
+    Bot(Bot),
+    /// A headless browser running the web app.
+    Browser(Browser),
+}
+
+impl std::fmt::Debug for Participant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Participant::Bot(b) => f.debug_tuple("Bot").field(b).finish(),
+            Participant::Browser(_) => f.write_str("Browser"),
+        }
+    }
+}
+
+impl Participant {
+    /// Where the participant stands now, with what it sees when in the room.
+    pub async fn status(&self) -> Status {
+        match self {
+            Participant::Bot(b) => b.with_roster(|phase, roster| match phase {
+                Phase::Joined => Status::InRoom(Observation::from_roster(true, roster)),
+                Phase::Kicked => Status::Kicked,
+                Phase::Left => Status::Failed("left the room unexpectedly".into()),
+                Phase::Failed(reason) => Status::Failed(reason.clone()),
+            }),
+            Participant::Browser(b) => match b.page_state().await {
+                Ok(state) => match state.phase {
+                    PagePhase::Joined => Status::InRoom(state.observation),
+                    PagePhase::Left { kicked: true } => Status::Kicked,
+                    other => {
+                        Status::Failed(format!("the page is no longer in the room: {other:?}"))
+                    }
+                },
+                Err(e) => Status::Failed(e.to_string()),
+            },
+        }
+    }
+
+    /// A receiver of every change from now on, for participants that announce them (bots); browsers
+    /// must be polled (`None`). See [`Bot::changes`] for how to wait on it without spinning.
+    pub fn changes(&self) -> Option<watch::Receiver<u64>> {
+        match self {
+            Participant::Bot(b) => Some(b.changes()),
+            Participant::Browser(_) => None,
+        }
+    }
+
+    /// Leaves the room cleanly.
+    pub async fn leave(self) -> Result<(), ParticipantError> {
+        match self {
+            Participant::Bot(b) => Ok(b.leave().await?),
+            Participant::Browser(b) => Ok(b.leave().await?),
+        }
+    }
+
+    /// Drops the connection with no goodbye.
+    pub async fn disconnect(self) {
+        match self {
+            Participant::Bot(b) => b.disconnect().await,
+            Participant::Browser(b) => {
+                let _ = b.disconnect().await;
+            }
+        }
+    }
+
+    /// As a moderator, kicks the occupant `nick`.
+    pub async fn kick(&self, nick: &str) -> Result<(), ParticipantError> {
+        match self {
+            Participant::Bot(b) => Ok(b.kick(nick).await?),
+            Participant::Browser(b) => Ok(b.kick(nick).await?),
+        }
+    }
+
+    /// As a moderator, makes the occupant `nick` owner.
+    pub async fn grant(&self, nick: &str) -> Result<(), ParticipantError> {
+        match self {
+            Participant::Browser(b) => Ok(b.grant_owner(nick).await?),
+            Participant::Bot(b) => {
+                // muc#admin grants by real JID (jicofo's grantOwnership does the same); rooms are
+                // whois=anyone, so the granter sees it.
+                let jid = b.with_roster(|_, roster| roster.bare_jid(nick));
+                match jid {
+                    Some(jid) => Ok(b.grant_owner(&jid).await?),
+                    None => Err(BotError::RequestFailed {
+                        what: format!("granting owner to {nick}"),
+                        condition: "jid-hidden".into(),
+                        text: Some(format!("the granter cannot see {nick}'s real JID")),
+                    }
+                    .into()),
+                }
+            }
+        }
+    }
+
+    /// A browser's screenshot, console log and page source into `folder` (bots have none).
+    pub async fn capture(&self, folder: &Path, name: &str) -> Result<(), ParticipantError> {
+        match self {
+            Participant::Bot(_) => Ok(()),
+            Participant::Browser(b) => Ok(b.capture(folder, name).await.map(|_| ())?),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! into a cancellation every wait honours.
 
 pub mod cancel;
+pub mod error;
 pub mod events;
 pub mod matrix;
 
@@ -17,19 +18,14 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+pub use error::{RunError, RunErrorKind, StepRef};
 pub use events::{Reporter, RunEvent};
 
-use crate::participant::browser::{
-    Browser, BrowserConfig, BrowserError, BrowserJoin, BrowserTimeouts, Driver, PageKind, PagePhase,
-};
-use crate::participant::{
-    Bot, BotConfig, BotError, BotJoin, BotTimeouts, Observation, ParticipantError, Phase,
-};
-use crate::scenario::{Action, Login, ParticipantSpec, Scenario, Step, Transport};
-use crate::stack::{Endpoints, Family, Stack, Variant};
+use crate::participant::jicofo::JicofoClient;
+use crate::participant::{setup, Driver, Participant, ParticipantError, Setup, SetupError, Status};
+use crate::scenario::{Action, ParticipantSpec, Scenario, Step, Transport};
+use crate::stack::{Endpoints, Stack, Variant};
 use crate::timeline::{self, StepRecord, Timeline, View};
-use crate::token::{self, Token, TokenRequest, UserInfo};
-use crate::xmpp::transcript::Transcript;
 
 /// How to run one scenario.
 #[derive(Clone)]
@@ -58,147 +54,6 @@ impl RunOptions {
     }
 }
 
-/// Why a scenario could not be run to its end. A changed timeline is not an error.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("step {step} `{label}` ({location}): {who} failed: {source}")]
-    Participant {
-        step: usize,
-        label: String,
-        location: String,
-        who: String,
-        #[source]
-        source: Box<ParticipantError>,
-    },
-    #[error("step {step} `{label}` ({location}): {who}'s connection died: {reason}")]
-    ConnectionLost {
-        step: usize,
-        label: String,
-        location: String,
-        who: String,
-        reason: String,
-    },
-    #[error("step {step} `{label}` ({location}): {what}")]
-    Unsupported {
-        step: usize,
-        label: String,
-        location: String,
-        what: String,
-    },
-    #[error("interrupted")]
-    Cancelled,
-}
-
-impl RunError {
-    /// Whether the harness or its infrastructure failed (as opposed to Jitsi behaving differently).
-    pub fn is_infrastructure(&self) -> bool {
-        !matches!(self, RunError::Cancelled)
-    }
-}
-
-/// A participant in the room.
-enum Live {
-    Bot(Bot),
-    Browser(Browser),
-}
-
-/// Where a participant stands, as the runner needs it.
-enum Status {
-    InRoom(Observation),
-    Kicked,
-    Failed(String),
-}
-
-impl Live {
-    async fn status(&self) -> Status {
-        match self {
-            Live::Bot(b) => b.with_roster(|phase, roster| match phase {
-                Phase::Joined => Status::InRoom(Observation::from_roster(true, roster)),
-                Phase::Kicked => Status::Kicked,
-                Phase::Left => Status::Failed("left the room unexpectedly".into()),
-                Phase::Failed(reason) => Status::Failed(reason.clone()),
-            }),
-            Live::Browser(b) => match b.page_state().await {
-                Ok(state) => match state.phase {
-                    PagePhase::Joined => Status::InRoom(state.observation),
-                    PagePhase::Left { kicked: true } => Status::Kicked,
-                    other => {
-                        Status::Failed(format!("the page is no longer in the room: {other:?}"))
-                    }
-                },
-                Err(e) => Status::Failed(e.to_string()),
-            },
-        }
-    }
-
-    /// Bots announce changes; browsers must be polled.
-    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
-        match self {
-            Live::Bot(b) => Some(b.changes()),
-            Live::Browser(_) => None,
-        }
-    }
-
-    async fn leave(self) -> Result<(), ParticipantError> {
-        match self {
-            Live::Bot(b) => Ok(b.leave().await?),
-            Live::Browser(b) => Ok(b.leave().await?),
-        }
-    }
-
-    async fn disconnect(self) {
-        match self {
-            Live::Bot(b) => b.disconnect().await,
-            Live::Browser(b) => {
-                let _ = b.disconnect().await;
-            }
-        }
-    }
-
-    async fn kick(&self, nick: &str) -> Result<(), ParticipantError> {
-        match self {
-            Live::Bot(b) => Ok(b.kick(nick).await?),
-            Live::Browser(b) => Ok(b.kick(nick).await?),
-        }
-    }
-
-    async fn grant(&self, nick: &str) -> Result<(), ParticipantError> {
-        match self {
-            Live::Browser(b) => Ok(b.grant_owner(nick).await?),
-            Live::Bot(b) => {
-                // muc#admin grants by real JID (jicofo's grantOwnership does the same); rooms are
-                // whois=anyone, so the granter sees it.
-                let jid = b.with_roster(|_, roster| roster.bare_jid(nick));
-                match jid {
-                    Some(jid) => Ok(b.grant_owner(&jid).await?),
-                    None => Err(BotError::RequestFailed {
-                        what: format!("granting owner to {nick}"),
-                        condition: "jid-hidden".into(),
-                        text: Some(format!("the granter cannot see {nick}'s real JID")),
-                    }
-                    .into()),
-                }
-            }
-        }
-    }
-}
-
-/// A refused request (grant, kick) is an observation; anything else a failure.
-fn refusal_text(e: &ParticipantError) -> Option<String> {
-    match e {
-        ParticipantError::Bot(BotError::RequestFailed {
-            condition, text, ..
-        }) => Some(format!(
-            "{condition}{}",
-            text.as_ref().map(|t| format!(" ({t})")).unwrap_or_default()
-        )),
-        ParticipantError::Browser(BrowserError::RequestFailed { reason, .. }) => {
-            Some(reason.clone())
-        }
-        _ => None,
-    }
-}
-
 /// A room name for one scenario run: the scenario's name plus random hex (scenarios run concurrently,
 /// each in its own room).
 pub fn room_name(scenario: &str) -> String {
@@ -218,11 +73,10 @@ pub fn room_name(scenario: &str) -> String {
 
 struct Run<'a> {
     scenario: &'a Scenario,
-    variant: &'a Variant,
     stack: &'a Stack,
     options: &'a RunOptions,
     room: String,
-    live: BTreeMap<String, Live>,
+    live: BTreeMap<String, Participant>,
     /// How many times each participant joined (for transcript names).
     joins: BTreeMap<String, u32>,
     /// The WebDriver server, started when the first browser joins.
@@ -239,7 +93,6 @@ pub async fn run_scenario(
     let room = room_name(&scenario.name);
     let mut run = Run {
         scenario,
-        variant,
         stack,
         options,
         room: room.clone(),
@@ -288,8 +141,8 @@ impl Run<'_> {
         self.stack.endpoints()
     }
 
-    fn location(&self, step: &Step) -> String {
-        self.scenario.location(step)
+    fn at(&self, step: &Step) -> StepRef {
+        StepRef::new(self.scenario, step)
     }
 
     fn spec(&self, name: &str) -> &ParticipantSpec {
@@ -305,144 +158,58 @@ impl Run<'_> {
         who: &str,
         source: impl Into<ParticipantError>,
     ) -> RunError {
-        RunError::Participant {
-            step: step.index + 1,
-            label: step.label(),
-            location: self.location(step),
-            who: who.to_owned(),
-            source: Box::new(source.into()),
-        }
+        RunError::new(
+            self.at(step),
+            Some(who),
+            RunErrorKind::Participant(Box::new(source.into())),
+        )
     }
 
-    fn token(&self, spec: &ParticipantSpec) -> Result<Option<Token>, BotError> {
-        if spec.login != Login::Token {
-            return Ok(None);
-        }
-        let ep = self.endpoints();
-        let request = TokenRequest::new(
-            ep.app_id.clone(),
-            ep.domain.clone(),
-            self.room.clone(),
-            UserInfo::new(
-                format!("{}-{}", spec.name, crate::stack::docker::run_id()),
-                spec.name.clone(),
-            ),
-        );
-        token::mint(&ep.signing, &request, &spec.token)
-            .map(Some)
-            .map_err(|e| BotError::RequestFailed {
-                what: format!("minting {}'s token", spec.name),
-                condition: "token".into(),
-                text: Some(e.to_string()),
-            })
+    fn setup_error(&self, step: &Step, who: &str, source: SetupError) -> RunError {
+        RunError::new(self.at(step), Some(who), RunErrorKind::Setup(source))
     }
 
-    fn bot_config(&self, spec: &ParticipantSpec) -> Result<BotConfig, BotError> {
-        let ep = self.endpoints();
-        let domain = match spec.login {
-            Login::Guest => ep
-                .guest_domain
-                .clone()
-                .ok_or_else(|| BotError::RequestFailed {
-                    what: format!("{} joining as a guest", spec.name),
-                    condition: "no guest domain".into(),
-                    text: Some(format!(
-                        "variant `{}` has no guests (set guests = true)",
-                        self.variant.name
-                    )),
-                })?,
-            Login::Token | Login::None => ep.domain.clone(),
-        };
-        Ok(BotConfig {
-            websocket: ep.websocket.clone(),
-            domain,
-            muc_domain: ep.muc_domain.clone(),
-            focus_domain: ep.focus_domain.clone(),
-            insecure_tls: ep.insecure_tls,
-            timeouts: BotTimeouts::default(),
-            skip_focus: false,
-        })
+    fn cancelled(&self, step: &Step) -> RunError {
+        RunError::new(self.at(step), None, RunErrorKind::Cancelled)
     }
 
     /// Everything one join needs, decided before the joins fan out.
-    async fn prepare(&mut self, step: &Step, name: &str) -> Result<Prepared, RunError> {
+    async fn prepare(&mut self, step: &Step, name: &str) -> Result<setup::Prepared, RunError> {
         let spec = self.spec(name).clone();
         let count = self.joins.entry(name.to_owned()).or_insert(0);
         *count += 1;
-        let suffix = if *count == 1 {
-            String::new()
-        } else {
-            format!("-{count}")
-        };
-        let config = self
-            .bot_config(&spec)
-            .map_err(|e| self.participant_error(step, name, e))?;
-        let token = self
-            .token(&spec)
-            .map_err(|e| self.participant_error(step, name, e))?;
-        let machine_uid = format!("harness-{}-{}", spec.name, crate::stack::docker::run_id());
-        if spec.transport == Transport::Browser {
-            let driver = self.driver(step, name).await?;
-            let ep = self.endpoints();
-            let Some(web) = ep.web.clone() else {
-                return Err(RunError::Unsupported {
-                    step: step.index + 1,
-                    label: step.label(),
-                    location: self.location(step),
-                    what: format!(
-                        "{name} joins in a browser, but {} serves no web page",
-                        self.stack.target()
-                    ),
-                });
-            };
-            let page = match self.stack.target().family {
-                Family::Fixture => PageKind::Fixture,
-                Family::Jitsi | Family::External => PageKind::JitsiMeet,
-            };
-            let browser_config = BrowserConfig {
-                driver,
-                page,
-                web,
-                websocket: ep.websocket.clone(),
-                domain: config.domain.clone(),
-                muc_domain: ep.muc_domain.clone(),
-                focus_domain: ep.focus_domain.clone(),
-                skip_focus: false,
-                insecure_tls: ep.insecure_tls,
-                timeouts: BrowserTimeouts::for_page(page),
-                artifacts: Some(self.options.artifacts.clone()),
-            };
-            let join = BrowserJoin {
-                room: self.room.clone(),
-                nick: spec.nick.clone(),
-                display_name: Some(spec.name.clone()),
-                token,
-                machine_uid,
-            };
-            return Ok(Prepared::Browser(Box::new((browser_config, join))));
-        }
-        let transcript = if self.options.transcripts {
-            Transcript::create(
-                &self
-                    .options
-                    .artifacts
-                    .join(format!("{name}{suffix}.xmpp.log")),
-            )
-            .ok()
+        let count = *count;
+        let browser = if spec.transport == Transport::Browser {
+            // Checked before the WebDriver server starts; the message names the stack.
+            if self.endpoints().web.is_none() {
+                return Err(RunError::new(
+                    self.at(step),
+                    Some(name),
+                    RunErrorKind::Unsupported {
+                        what: format!(
+                            "{name} joins in a browser, but {} serves no web page",
+                            self.stack.target()
+                        ),
+                    },
+                ));
+            }
+            Some((self.driver(step, name).await?, self.stack.target().family))
         } else {
             None
         };
-        Ok(Prepared::Bot(Box::new((
-            config,
-            BotJoin {
-                room: self.room.clone(),
-                nick: spec.nick.clone(),
-                token,
-                machine_uid,
-                display_name: Some(spec.name.clone()),
+        let transcript = if self.options.transcripts && spec.transport == Transport::Bot {
+            setup::transcript(&self.options.artifacts, name, count)
+        } else {
+            None
+        };
+        Setup::new(self.stack.endpoints(), &self.room)
+            .prepare(
+                &spec,
+                browser,
                 transcript,
-            },
-        ))))
+                Some(self.options.artifacts.clone()),
+            )
+            .map_err(|e| self.setup_error(step, name, e))
     }
 
     /// The run's WebDriver server (chromedriver, or `JITSI_HARNESS_WEBDRIVER`), started on first use.
@@ -469,19 +236,9 @@ impl Run<'_> {
         for name in names {
             prepared.push((name.clone(), self.prepare(step, name).await?));
         }
-        let joins = prepared.into_iter().map(|(name, p)| async move {
-            let result = match p {
-                Prepared::Bot(p) => Bot::join(&p.0, p.1)
-                    .await
-                    .map(Live::Bot)
-                    .map_err(ParticipantError::from),
-                Prepared::Browser(p) => Browser::join(&p.0, p.1)
-                    .await
-                    .map(Live::Browser)
-                    .map_err(ParticipantError::from),
-            };
-            (name, result)
-        });
+        let joins = prepared
+            .into_iter()
+            .map(|(name, p)| async move { (name, p.join().await) });
         for (name, result) in futures::future::join_all(joins).await {
             match result {
                 Ok(live) => {
@@ -499,8 +256,8 @@ impl Run<'_> {
     /// On a failure: screenshot, console log and page source of every browser still open.
     async fn capture_browsers(&self) {
         for (name, live) in &self.live {
-            if let Live::Browser(b) = live {
-                if let Err(e) = b
+            if let Participant::Browser(_) = live {
+                if let Err(e) = live
                     .capture(&self.options.artifacts, &format!("{name}-failure"))
                     .await
                 {
@@ -512,9 +269,9 @@ impl Run<'_> {
 
     async fn step(&mut self, step: &Step) -> Result<StepRecord, RunError> {
         let started = Instant::now();
-        let mut record = timeline::record_for(step, self.location(step));
+        let mut record = timeline::record_for(step, self.scenario.location(step));
         if self.options.cancel.is_cancelled() {
-            return Err(RunError::Cancelled);
+            return Err(self.cancelled(step));
         }
         match &step.action {
             Action::Join(names) => self.join(step, names, &mut record).await?,
@@ -537,14 +294,14 @@ impl Run<'_> {
             Action::Wait(d) => {
                 tokio::select! {
                     _ = tokio::time::sleep(*d) => {}
-                    _ = self.options.cancel.cancelled() => return Err(RunError::Cancelled),
+                    _ = self.options.cancel.cancelled() => return Err(self.cancelled(step)),
                 }
             }
             Action::Grant { by, to } => {
                 let nick = self.spec(to).nick.clone();
                 if let Some(granter) = self.live.get(by) {
                     if let Err(e) = granter.grant(&nick).await {
-                        match refusal_text(&e) {
+                        match e.refused_request() {
                             Some(why) => record.refused.push(format!("grant {to} by {by}: {why}")),
                             None => return Err(self.participant_error(step, by, e)),
                         }
@@ -555,7 +312,7 @@ impl Run<'_> {
                 let nick = self.spec(who).nick.clone();
                 if let Some(kicker) = self.live.get(by) {
                     if let Err(e) = kicker.kick(&nick).await {
-                        match refusal_text(&e) {
+                        match e.refused_request() {
                             Some(why) => record.refused.push(format!("kick {who} by {by}: {why}")),
                             None => return Err(self.participant_error(step, by, e)),
                         }
@@ -575,7 +332,22 @@ impl Run<'_> {
         let deadline = Instant::now() + self.scenario.timeout_of(step);
         let mut last: Option<BTreeMap<String, View>> = None;
         let mut quiet_since = Instant::now();
+        // One receiver per bot for the whole step, each marked seen before its bot is read: a wake-up
+        // then means a change since the last look, never an old one (issue 14: unmarked clones woke the
+        // loop at once, and it spun for the whole deadline of every unmet step).
+        let mut receivers: BTreeMap<String, tokio::sync::watch::Receiver<u64>> = BTreeMap::new();
         loop {
+            receivers.retain(|name, _| self.live.contains_key(name));
+            for (name, live) in &self.live {
+                if !receivers.contains_key(name) {
+                    if let Some(r) = live.changes() {
+                        receivers.insert(name.clone(), r);
+                    }
+                }
+            }
+            for r in receivers.values_mut() {
+                r.borrow_and_update();
+            }
             let mut views = BTreeMap::new();
             let mut kicked = Vec::new();
             for (name, live) in &self.live {
@@ -589,13 +361,11 @@ impl Run<'_> {
                     // A kicked participant is out of the room.
                     Status::Kicked => kicked.push(name.clone()),
                     Status::Failed(reason) => {
-                        return Err(RunError::ConnectionLost {
-                            step: step.index + 1,
-                            label: step.label(),
-                            location: self.location(step),
-                            who: name.clone(),
-                            reason,
-                        })
+                        return Err(RunError::new(
+                            self.at(step),
+                            Some(name),
+                            RunErrorKind::ConnectionLost { reason },
+                        ))
                     }
                 }
             }
@@ -625,14 +395,20 @@ impl Run<'_> {
                 record.converged = false;
                 return Ok(());
             }
-            let polling = self.live.values().any(|l| l.changes().is_none());
-            let mut receivers: Vec<_> = self.live.values().filter_map(|l| l.changes()).collect();
+            let polling = receivers.len() < self.live.len();
             let any_change = async {
                 if receivers.is_empty() {
                     std::future::pending::<()>().await;
                 }
-                let futs = receivers.iter_mut().map(|r| Box::pin(r.changed()));
-                let _ = futures::future::select_all(futs).await;
+                let futs = receivers.values_mut().map(|r| {
+                    Box::pin(async move {
+                        // A bot whose session ended announces nothing more; its status says why.
+                        if r.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    })
+                });
+                futures::future::select_all(futs).await;
             };
             // Browsers are polled (one observe is one WebDriver round trip, ~10 ms).
             let poll = if polling {
@@ -651,31 +427,28 @@ impl Run<'_> {
             tokio::select! {
                 _ = any_change => {}
                 _ = tokio::time::sleep(wake.max(Duration::from_millis(5))) => {}
-                _ = self.options.cancel.cancelled() => return Err(RunError::Cancelled),
+                _ = self.options.cancel.cancelled() => return Err(self.cancelled(step)),
             }
         }
     }
 
-    /// jicofo's own view of the room (REST `/debug/conference`), when the stack exposes it: the second
-    /// observer of DESIGN.md. Unreachable or unknown: none (recorded in the log, not the timeline).
+    /// jicofo's own view of the room (REST `/debug/conference`), when the stack exposes it: one more
+    /// observer, mapped like the participants. Unreachable or unknown: none (recorded in the log, not the
+    /// timeline).
     async fn jicofo_view(&self) -> Option<View> {
         let base = self.endpoints().jicofo_rest.as_ref()?;
         let room = format!("{}@{}", self.room, self.endpoints().muc_domain);
-        let client = match crate::stack::jicofo::JicofoClient::new(base) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("jicofo REST at {base}: {e}");
-                return None;
-            }
+        let observation = match JicofoClient::new(base) {
+            Ok(client) => client.observe(&room).await,
+            Err(e) => Err(e),
         };
-        let view = match client.conference(&room).await {
-            Ok(v) => v,
+        match observation {
+            Ok(o) => Some(View::from_observation(&o, &self.scenario.participants)),
             Err(e) => {
                 tracing::warn!("jicofo REST for {room}: {e}");
-                return None;
+                None
             }
-        };
-        Some(jicofo_to_view(&view, &self.scenario.participants))
+        }
     }
 
     async fn leave_all(&mut self) {
@@ -687,71 +460,25 @@ impl Run<'_> {
     }
 }
 
-/// One prepared join.
-enum Prepared {
-    Bot(Box<(BotConfig, BotJoin)>),
-    Browser(Box<(BrowserConfig, BrowserJoin)>),
-}
-
-/// Maps jicofo's `MemberRole`s onto the timeline's seats: OWNER is an owner moderator, MODERATOR a
-/// moderator (admin or role only), PARTICIPANT and VISITOR as named (jicofo MemberRole.kt @7ebb13dc).
-fn jicofo_to_view(
-    view: &crate::stack::jicofo::JicofoView,
-    participants: &[ParticipantSpec],
-) -> View {
-    let occupants = view
-        .members
-        .iter()
-        .map(|(nick, member)| {
-            let name = participants
-                .iter()
-                .find(|p| &p.nick == nick)
-                .map(|p| p.name.clone())
-                .unwrap_or_else(|| format!("?{nick}"));
-            let (role, affiliation) = match member.role.as_deref() {
-                Some("OWNER") => ("moderator", Some("owner")),
-                Some("MODERATOR") => ("moderator", None),
-                Some("VISITOR") => ("visitor", None),
-                _ => ("participant", None),
-            };
-            (
-                name,
-                crate::timeline::Seat {
-                    role: role.to_owned(),
-                    affiliation: affiliation.map(str::to_owned),
-                },
-            )
-        })
-        .collect();
-    View { occupants }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stack::jicofo::{JicofoMember, JicofoView};
+    use crate::participant::jicofo::parse_conference;
+    use crate::xmpp::Role;
 
     #[test]
     fn jicofo_roles_map_onto_seats_and_scenario_names() {
         let spec = ParticipantSpec::test_bot;
-        let member = |role: &str| JicofoMember {
-            role: Some(role.into()),
-            jid: None,
-        };
-        let view = JicofoView {
-            found: true,
-            role_manager: Some("AutoOwnerRoleManager".into()),
-            owner: None,
-            members: [
-                ("alice".to_owned(), member("OWNER")),
-                ("bob_2".to_owned(), member("PARTICIPANT")),
-            ]
-            .into_iter()
-            .collect(),
-        };
-        let v = jicofo_to_view(&view, &[spec("alice", "alice"), spec("bob", "bob_2")]);
+        let view = parse_conference(
+            br#"{"chat_room": {"members": {"alice": {"role": "OWNER"}, "bob_2": {"role": "PARTICIPANT"}}}}"#,
+        )
+        .unwrap();
+        let v = View::from_observation(
+            &view.observation(),
+            &[spec("alice", "alice"), spec("bob", "bob_2")],
+        );
         assert_eq!(v.moderators().into_iter().collect::<Vec<_>>(), ["alice"]);
-        assert_eq!(v.occupants["bob"].role, "participant");
+        assert_eq!(v.occupants["bob"].role, Role::Participant);
         assert_eq!(room_name("Auto Owner_x").len(), "auto-owner-x".len() + 9);
     }
 }

@@ -18,6 +18,7 @@ use super::duration::parse_duration;
 use super::model::{Action, Expect, Login, ParticipantSpec, Scenario, Step, DEFAULT_TIMEOUT};
 use super::parse::{Key, ParticipantEntry, RawScenario, RawStep, StepEntry, ACTION_KEYS};
 use crate::stack::variant::Variants;
+use crate::xmpp;
 
 /// Checks `raw` and builds the scenario. Returns `None` if any problem was found (they are all in
 /// `problems`, together with those of earlier stages).
@@ -331,16 +332,13 @@ impl Checker<'_> {
         (complete && self.problems.len() == before).then_some(specs)
     }
 
-    /// The MUC nick rule of Prosody's `muc_resource_validate`
-    /// (jitsi/jitsi-meet:resources/prosody-plugins/mod_muc_resource_validate.lua), on by default in
-    /// docker-jitsi-meet since stable-10978: `^[a-zA-Z0-9][a-zA-Z0-9_]*$`
-    /// (research/jitsi-moderator.md §3.3). Checked for every release: a nick that passes it works
-    /// on older ones too.
+    /// Jitsi's MUC nick rule ([`xmpp::nick`], Prosody's `muc_resource_validate`). Checked for every
+    /// release: a nick that passes it works on older ones too.
     fn nick(&mut self, entry: &ParticipantEntry, nick: &str, span: Range<usize>, explicit: bool) {
-        if nick_is_valid(nick) {
+        if xmpp::nick::is_valid(nick) {
             return;
         }
-        let suggestion = suggest_nick(nick);
+        let suggestion = xmpp::nick::suggest(nick);
         let (message, help) = if explicit {
             (
                 format!("invalid nick `{nick}` for participant `{}`", entry.name),
@@ -1002,42 +1000,4 @@ fn key_span(keys: &[Key], name: &str) -> Option<Range<usize>> {
 
 fn names(list: &[Spanned<String>]) -> Vec<String> {
     list.iter().map(|n| n.get_ref().clone()).collect()
-}
-
-/// `^[a-zA-Z0-9][a-zA-Z0-9_]*$`.
-fn nick_is_valid(nick: &str) -> bool {
-    let mut chars = nick.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// The nearest valid nick: other characters become `_`, and a leading `_` gets a `p` before it.
-fn suggest_nick(nick: &str) -> String {
-    let mut out: String = nick
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    if !out.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        out.insert(0, 'p');
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nick_rule_is_muc_resource_validate() {
-        for ok in ["alice", "carol_2", "B0b", "1st"] {
-            assert!(nick_is_valid(ok), "{ok}");
-        }
-        for bad in ["", "bob-1", "_x", "a b", "é", "a.b"] {
-            assert!(!nick_is_valid(bad), "{bad}");
-        }
-        assert_eq!(suggest_nick("bob-1"), "bob_1");
-        assert_eq!(suggest_nick("-x"), "p_x");
-        assert_eq!(suggest_nick(""), "p");
-        assert!(nick_is_valid(&suggest_nick("é-ö")));
-    }
 }

@@ -27,14 +27,13 @@ use futures::{SinkExt, StreamExt};
 use minidom::Element;
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::{BareJid, FullJid, Jid};
-use xmpp_parsers::muc::user::{Affiliation, Role};
 use xmpp_parsers::muc::Muc;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use crate::xmpp::muc::{occupant_event, OccupantEvent};
-use crate::xmpp::{Conference, MucAdmin};
+use crate::xmpp::{Affiliation, Conference, MucAdmin, Role};
 
 /// The focus's nick in every room (jicofo's default XMPP username, reference.conf).
 pub const FOCUS_NICK: &str = "focus";
@@ -540,8 +539,8 @@ impl Focus {
                 let nick = occupant.nick.to_string();
                 let member = Member {
                     jid: occupant.jid.as_deref().and_then(|j| FullJid::new(j).ok()),
-                    affiliation: occupant.affiliation.clone(),
-                    role: occupant.role.clone(),
+                    affiliation: occupant.affiliation,
+                    role: occupant.role,
                 };
                 let Some(state) = self.rooms.get_mut(&room) else {
                     return out;

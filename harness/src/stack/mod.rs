@@ -18,7 +18,6 @@ mod error;
 pub mod external;
 pub mod fixture;
 pub mod focus;
-pub mod jicofo;
 pub mod jitsi;
 pub mod ready;
 mod target;

@@ -2,8 +2,8 @@
 //!
 //! Request (client → focus): `room`, `machine-uid` (mandatory when jicofo authentication is on), optional
 //! properties. Answer (focus → client): `room`, `ready`, `focusjid`, and with authentication `session-id`
-//! and `identity`. Source: shared/research/jitsi-moderator.md §3.2 (jitsi-xmpp-extensions ConferenceIq.java,
-//! jicofo ConferenceIqHandler.kt @7ebb13dc).
+//! and `identity`. Sources: jitsi/jitsi-xmpp-extensions `ConferenceIq.java`, jitsi/jicofo
+//! `ConferenceIqHandler.kt` @7ebb13dc.
 
 use xmpp_parsers::iq::{IqResultPayload, IqSetPayload};
 use xso::{AsXml, FromXml};
@@ -51,8 +51,8 @@ impl IqSetPayload for Conference {}
 impl IqResultPayload for Conference {}
 
 impl Conference {
-    /// The request a client sends. No `visitors-version` property: a bot must never be redirected to a
-    /// visitor node (research §3.2).
+    /// The request a client sends. No `visitors-version` property: a client that does not announce
+    /// visitor support is not redirected to a visitor node, and a bot must never be.
     pub fn request(room: impl Into<String>, machine_uid: impl Into<String>) -> Self {
         Conference {
             room: room.into(),
@@ -119,7 +119,7 @@ mod tests {
 
     #[test]
     fn parses_a_jicofo_style_answer() {
-        // Shape of jicofo's answer (research §3.2): attributes in any order, properties as children.
+        // Shape of jicofo's answer (ConferenceIq.java): attributes in any order, properties as children.
         let xml = "<conference xmlns='http://jitsi.org/protocol/focus' ready='true' \
                    focusjid='focus@auth.meet.jitsi' room='r1@muc.meet.jitsi' session-id='s1' \
                    identity='u@meet.jitsi'><property name='authentication' value='true'/>\

@@ -2,7 +2,7 @@
 //!
 //! Prosody broadcasts each occupant as `<x xmlns='http://jabber.org/protocol/muc#user'><item
 //! affiliation=… role=… jid=…/><status code=…/></x>`; status 110 marks one's own presence, 201 a room
-//! just created, 307 a kick (research jitsi-moderator.md §3.4). Attribute order differs between Prosody
+//! just created, 307 a kick (XEP-0045, "Status Codes" registry). Attribute order differs between Prosody
 //! 0.12 and 13, so everything here works on parsed values, never on strings.
 //!
 //! Bots see every occupant's every presence: a room of n bots is n² presences. So presences from a
@@ -16,11 +16,12 @@ use minidom::Element;
 use serde::Serialize;
 use xmpp_parsers::iq::{IqResultPayload, IqSetPayload};
 use xmpp_parsers::jid::BareJid;
-use xmpp_parsers::muc::user::{Affiliation, MucUser, Role, Status};
+use xmpp_parsers::muc::user::{self as wire, MucUser, Status};
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xso::{AsXml, FromXml};
 
 use super::ns;
+use super::role::{Affiliation, Role};
 
 /// One occupant as last announced. Strings are shared ([`Interner`]): hundreds of bots in one room hold
 /// the same nicks and JIDs.
@@ -28,19 +29,10 @@ use super::ns;
 pub struct Occupant {
     /// The occupant's nick (resource of its occupant JID).
     pub nick: Arc<str>,
-    #[serde(serialize_with = "ser_affiliation")]
     pub affiliation: Affiliation,
-    #[serde(serialize_with = "ser_role")]
     pub role: Role,
     /// The real full JID, when the room shows it (Jitsi rooms are `whois=anyone`).
     pub jid: Option<Arc<str>>,
-}
-
-fn ser_affiliation<S: serde::Serializer>(a: &Affiliation, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(affiliation_str(a))
-}
-fn ser_role<S: serde::Serializer>(r: &Role, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(role_str(r))
 }
 
 type Strings = Mutex<HashSet<Arc<str>>>;
@@ -111,9 +103,9 @@ pub struct WireMucUser {
 #[xml(namespace = xmpp_parsers::ns::MUC_USER, name = "item", on_unknown_child = Discard, on_unknown_attribute = Discard)]
 pub struct WireItem {
     #[xml(attribute)]
-    pub affiliation: Affiliation,
+    pub affiliation: wire::Affiliation,
     #[xml(attribute)]
-    pub role: Role,
+    pub role: wire::Role,
     #[xml(attribute(default))]
     pub jid: Option<String>,
 }
@@ -124,27 +116,6 @@ pub struct WireItem {
 pub struct WireError {
     #[xml(element(n = ..))]
     pub children: Vec<Element>,
-}
-
-/// `owner`, `admin`, `member`, `outcast`, `none`.
-pub fn affiliation_str(a: &Affiliation) -> &'static str {
-    match a {
-        Affiliation::Owner => "owner",
-        Affiliation::Admin => "admin",
-        Affiliation::Member => "member",
-        Affiliation::Outcast => "outcast",
-        Affiliation::None => "none",
-    }
-}
-
-/// `moderator`, `participant`, `visitor`, `none`.
-pub fn role_str(r: &Role) -> &'static str {
-    match r {
-        Role::Moderator => "moderator",
-        Role::Participant => "participant",
-        Role::Visitor => "visitor",
-        Role::None => "none",
-    }
 }
 
 impl Occupant {
@@ -271,7 +242,7 @@ fn user_event(
     nick: &str,
     unavailable: bool,
     status: &[Status],
-    item: Option<(Affiliation, Role, Option<String>)>,
+    item: Option<(wire::Affiliation, wire::Role, Option<String>)>,
     intern: impl Fn(&str) -> Arc<str>,
 ) -> Option<OccupantEvent> {
     let is_self = status.contains(&Status::SelfPresence);
@@ -286,8 +257,8 @@ fn user_event(
     Some(OccupantEvent::Available {
         occupant: Occupant {
             nick: intern(nick),
-            affiliation,
-            role,
+            affiliation: affiliation.into(),
+            role: role.into(),
             jid: jid.as_deref().map(&intern),
         },
         is_self,
@@ -421,7 +392,7 @@ impl MucAdmin {
     pub fn grant_owner(bare_jid: &BareJid) -> Self {
         MucAdmin {
             items: vec![AdminItem {
-                affiliation: Some("owner".into()),
+                affiliation: Some(Affiliation::Owner.as_str().into()),
                 role: None,
                 jid: Some(bare_jid.to_string()),
                 nick: None,
@@ -434,7 +405,7 @@ impl MucAdmin {
         MucAdmin {
             items: vec![AdminItem {
                 affiliation: None,
-                role: Some("none".into()),
+                role: Some(Role::None.as_str().into()),
                 jid: None,
                 nick: Some(nick.to_owned()),
             }],
@@ -513,7 +484,7 @@ mod tests {
 
     #[test]
     fn join_error_names_the_condition() {
-        // What mod_token_verification answers for a wrong room claim (research §4).
+        // What mod_token_verification answers for a wrong room claim (jitsi/jitsi-meet:resources/prosody-plugins/mod_token_verification.lua).
         let err = "<presence xmlns='jabber:client' from='other@muc.meet.jitsi/alice' type='error'>\
             <error type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
             <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>Room and token mismatched</text></error></presence>";

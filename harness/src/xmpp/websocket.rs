@@ -4,7 +4,7 @@
 //! `<open/>`/`<close/>` frame the stream and each stanza is parsed with minidom, then typed with
 //! xmpp-parsers. There is no automatic reconnect: a dropped connection is an error the caller sees.
 //! The JWT travels in the URL query (`?room=…&token=…`), as Jitsi's mod_auth_token reads it
-//! (research jitsi-moderator.md §4); the URL is never logged unredacted.
+//! (jitsi/jitsi-meet:resources/prosody-plugins/mod_auth_token.lua); the URL is never logged unredacted.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use harness::participant::{Bot, BotConfig, BotError, BotJoin, BotTimeouts};
-use harness::stack::{Endpoints, Stack, StackTarget, StartOptions, Variant, Variants};
-use harness::token::{self, Token, TokenOverrides, TokenRequest, UserInfo};
+use harness::participant::{setup, Bot, BotConfig, BotError, BotJoin, Setup};
+use harness::stack::{Endpoints, Family, Stack, StackTarget, StartOptions, Variant, Variants};
+use harness::token::{Token, TokenOverrides};
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -63,46 +63,28 @@ pub fn room(prefix: &str) -> String {
     )
 }
 
+/// A bot's config from the stack's endpoints (`setup`, as the runner builds it).
 pub fn bot_config(endpoints: &Endpoints, guest: bool) -> BotConfig {
-    BotConfig {
-        websocket: endpoints.websocket.clone(),
-        domain: if guest {
-            endpoints.guest_domain.clone().expect("variant has guests")
-        } else {
-            endpoints.domain.clone()
-        },
-        muc_domain: endpoints.muc_domain.clone(),
-        focus_domain: endpoints.focus_domain.clone(),
-        insecure_tls: endpoints.insecure_tls,
-        timeouts: BotTimeouts::default(),
-        skip_focus: false,
-    }
+    Setup::new(endpoints, "any")
+        .bot_config("test", guest)
+        .expect("variant has guests")
 }
 
+/// A token for `nick` in `room` (`setup`, as the runner mints it).
 pub fn token_for(
     endpoints: &Endpoints,
     room: &str,
     nick: &str,
     overrides: &TokenOverrides,
 ) -> Token {
-    let request = TokenRequest::new(
-        endpoints.app_id.clone(),
-        endpoints.domain.clone(),
-        room.to_owned(),
-        UserInfo::new(format!("{nick}-id"), nick.to_owned()),
-    );
-    token::mint(&endpoints.signing, &request, overrides).expect("mint")
+    Setup::new(endpoints, room)
+        .token(nick, overrides)
+        .expect("mint")
 }
 
+/// `nick` joining `room` as a bot, with its nick as display name.
 pub fn join_spec(room: &str, nick: &str, token: Option<Token>) -> BotJoin {
-    BotJoin {
-        room: room.to_owned(),
-        nick: nick.to_owned(),
-        token,
-        machine_uid: format!("machine-{nick}"),
-        display_name: Some(nick.to_owned()),
-        transcript: None,
-    }
+    setup::bot_join(room, nick, nick, token, None)
 }
 
 /// A token user joins.
@@ -141,6 +123,9 @@ pub async fn wait_until(
     let end = Instant::now() + deadline;
     let mut changes: Vec<_> = bots.iter().map(|b| b.changes()).collect();
     loop {
+        for c in &mut changes {
+            c.borrow_and_update();
+        }
         if bots.iter().all(|b| check(b)) {
             return;
         }
@@ -173,37 +158,24 @@ pub fn browser_config(
     driver: &harness::participant::Driver,
     test: &str,
 ) -> harness::participant::BrowserConfig {
-    use harness::participant::{BrowserConfig, BrowserTimeouts, PageKind};
-    BrowserConfig {
-        driver: driver.clone(),
-        page: PageKind::Fixture,
-        web: endpoints
-            .web
-            .clone()
-            .expect("the fixture stack serves its page (Endpoints::web)"),
-        websocket: endpoints.websocket.clone(),
-        domain: endpoints.domain.clone(),
-        muc_domain: endpoints.muc_domain.clone(),
-        focus_domain: endpoints.focus_domain.clone(),
-        skip_focus: false,
-        insecure_tls: endpoints.insecure_tls,
-        timeouts: BrowserTimeouts::for_page(PageKind::Fixture),
-        artifacts: Some(artifacts(test)),
-    }
+    Setup::new(endpoints, "any")
+        .browser_config(
+            "test",
+            false,
+            driver.clone(),
+            Family::Fixture,
+            Some(artifacts(test)),
+        )
+        .expect("the fixture stack serves its page (Endpoints::web)")
 }
 
+/// `nick` joining `room` in a browser, with its nick as display name.
 pub fn browser_join(
     room: &str,
     nick: &str,
     token: Option<Token>,
 ) -> harness::participant::BrowserJoin {
-    harness::participant::BrowserJoin {
-        room: room.to_owned(),
-        nick: nick.to_owned(),
-        display_name: Some(nick.to_owned()),
-        token,
-        machine_uid: format!("machine-{nick}"),
-    }
+    setup::browser_join(room, nick, nick, token)
 }
 
 /// A token user joins in a browser on the fixture page.
@@ -220,4 +192,19 @@ pub async fn join_browser(
         browser_join(room, nick, Some(token)),
     )
     .await
+}
+
+/// CPU time (user + system) this process has used so far (`getrusage(RUSAGE_SELF)`).
+pub fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct we own; a zeroed rusage is a valid value.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_SELF is always a valid `who`.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return Duration::ZERO;
+    }
+    let t = |tv: libc::timeval| {
+        Duration::from_secs(tv.tv_sec.max(0) as u64)
+            + Duration::from_micros(tv.tv_usec.max(0) as u64)
+    };
+    t(u.ru_utime) + t(u.ru_stime)
 }

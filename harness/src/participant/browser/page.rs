@@ -26,7 +26,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{BrowserConfig, BrowserJoin};
-use crate::participant::bot::valid_nick;
 use crate::participant::{Observation, Seen};
 
 /// Which page a browser opens.
@@ -238,7 +237,7 @@ impl Page for FixturePage {
     }
 
     fn check_join(&self, join: &BrowserJoin) -> Result<(), String> {
-        if valid_nick(&join.nick) {
+        if crate::xmpp::nick::is_valid(&join.nick) {
             Ok(())
         } else {
             Err(format!(
@@ -406,8 +405,8 @@ pub fn parse_fixture_state(value: &Value) -> Result<PageState, String> {
                 Seen {
                     nick: o.nick,
                     name: o.name.filter(|n| !n.is_empty()),
-                    role: o.role,
-                    affiliation: o.affiliation,
+                    role: o.role.parse().unwrap_or(crate::xmpp::Role::None),
+                    affiliation: o.affiliation.and_then(|a| a.parse().ok()),
                 },
             )
         })
@@ -666,7 +665,11 @@ fn jitsi_seen(id: String, p: &JitsiParticipant) -> Seen {
     Seen {
         nick: id,
         name: p.name.clone().filter(|n| !n.is_empty()),
-        role: p.role.clone().unwrap_or_else(|| "none".into()),
+        role: p
+            .role
+            .as_deref()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(crate::xmpp::Role::None),
         affiliation: None,
     }
 }
@@ -809,8 +812,8 @@ mod tests {
             Seen {
                 nick: "alice".into(),
                 name: Some("Alice".into()),
-                role: "moderator".into(),
-                affiliation: Some("owner".into())
+                role: crate::xmpp::Role::Moderator,
+                affiliation: Some(crate::xmpp::Affiliation::Owner)
             }
         );
         assert!(!o.occupants["bob"].is_moderator());
@@ -876,7 +879,7 @@ mod tests {
         assert_eq!(me.name.as_deref(), Some("alice"));
         assert!(me.is_moderator());
         assert_eq!(me.affiliation, None);
-        assert_eq!(o.occupants["f00dbabe"].role, "participant");
+        assert_eq!(o.occupants["f00dbabe"].role, crate::xmpp::Role::Participant);
         assert_eq!(o.occupants["0c0ffee0"].name, None);
     }
 
