@@ -194,61 +194,11 @@ pub(crate) async fn wait(
             _ => None,
         };
         let left = deadline.saturating_duration_since(Instant::now());
-        let probe_limit = PROBE_TIMEOUT.min(left).max(Duration::from_millis(1));
-        let answered = match ready {
-            Ready::LogLine { contains } => on.is_some_and(|w| w.log.seen(contains)),
-            Ready::Http { port, path, status } => {
-                let mut ok = false;
-                match (on, host_port) {
-                    (None, _) => last = Some("no container to probe".to_owned()),
-                    (Some(w), None) => match w.container.get_host_port_ipv4(*port).await {
-                        Ok(p) => host_port = Some(p),
-                        Err(e) => last = Some(format!("port {port} not published: {e}")),
-                    },
-                    (Some(_), Some(_)) => {}
-                }
-                if let (Some(p), Some(http)) = (host_port, &http) {
-                    let url = format!("http://127.0.0.1:{p}{path}");
-                    match tokio::time::timeout(probe_limit, http.get(&url)).await {
-                        Ok(Ok(r)) if r.status == *status => ok = true,
-                        Ok(Ok(r)) => last = Some(format!("HTTP {}", r.status)),
-                        Ok(Err(e)) => last = Some(e.to_string()),
-                        Err(_) => last = Some(timed_out(probe_limit)),
-                    }
-                }
-                ok
-            }
-            Ready::Url { url } => match &http {
-                Some(http) => match tokio::time::timeout(probe_limit, http.get(url)).await {
-                    Ok(Ok(_)) => true,
-                    Ok(Err(e)) => {
-                        last = Some(e.to_string());
-                        false
-                    }
-                    Err(_) => {
-                        last = Some(timed_out(probe_limit));
-                        false
-                    }
-                },
-                None => false,
-            },
-            Ready::Tcp { host, port } => {
-                let connect = tokio::net::TcpStream::connect((host.as_str(), *port));
-                match tokio::time::timeout(probe_limit, connect).await {
-                    Ok(Ok(_)) => true,
-                    Ok(Err(e)) => {
-                        last = Some(format!("{host}:{port}: {e}"));
-                        false
-                    }
-                    Err(_) => {
-                        last = Some(timed_out(probe_limit));
-                        false
-                    }
-                }
-            }
-        };
-        if answered {
-            return Ok(());
+        let limit = PROBE_TIMEOUT.min(left).max(Duration::from_millis(1));
+        match probe(ready, on, http.as_ref(), &mut host_port, limit).await {
+            Ok(()) => return Ok(()),
+            Err(None) => {}
+            Err(Some(attempt)) => last = Some(attempt),
         }
         if let Some(w) = on {
             // Asking the engine after every log frame would be wasteful: a chatty JVM logs hundreds.
@@ -271,6 +221,64 @@ pub(crate) async fn wait(
                 let _ = tokio::time::timeout(EXIT_CHECK_INTERVAL.min(left), frame).await;
             }
             None => tokio::time::sleep(PROBE_INTERVAL.min(left)).await,
+        }
+    }
+}
+
+/// One look at `ready`, bounded by `limit`: `Err(Some(what happened))` for a failed attempt, `Err(None)`
+/// while a log line has not appeared. `host_port` caches the published port of an HTTP condition.
+async fn probe(
+    ready: &Ready,
+    on: Option<&Watched<'_>>,
+    http: Option<&Http>,
+    host_port: &mut Option<u16>,
+    limit: Duration,
+) -> Result<(), Option<String>> {
+    let get = |url: String| async move {
+        let Some(http) = http else {
+            return Err("no HTTP client".to_owned());
+        };
+        match tokio::time::timeout(limit, http.get(&url)).await {
+            Ok(Ok(response)) => Ok(response.status),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(timed_out(limit)),
+        }
+    };
+    match ready {
+        Ready::LogLine { contains } => match on {
+            Some(w) if w.log.seen(contains) => Ok(()),
+            _ => Err(None),
+        },
+        Ready::Http { port, path, status } => {
+            let Some(w) = on else {
+                return Err(Some("no container to probe".to_owned()));
+            };
+            let p = match *host_port {
+                Some(p) => p,
+                None => {
+                    let p = w
+                        .container
+                        .get_host_port_ipv4(*port)
+                        .await
+                        .map_err(|e| Some(format!("port {port} not published: {e}")))?;
+                    *host_port = Some(p);
+                    p
+                }
+            };
+            match get(format!("http://127.0.0.1:{p}{path}")).await {
+                Ok(answered) if answered == *status => Ok(()),
+                Ok(answered) => Err(Some(format!("HTTP {answered}"))),
+                Err(e) => Err(Some(e)),
+            }
+        }
+        Ready::Url { url } => get(url.clone()).await.map(|_| ()).map_err(Some),
+        Ready::Tcp { host, port } => {
+            let connect = tokio::net::TcpStream::connect((host.as_str(), *port));
+            match tokio::time::timeout(limit, connect).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(Some(format!("{host}:{port}: {e}"))),
+                Err(_) => Err(Some(timed_out(limit))),
+            }
         }
     }
 }
