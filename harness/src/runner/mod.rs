@@ -10,6 +10,7 @@
 pub mod cancel;
 pub mod events;
 pub mod matrix;
+pub mod outcome;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
