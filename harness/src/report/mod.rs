@@ -231,3 +231,82 @@ change the scenario file ({}) first if Jitsi's behaviour is meant to change",
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::outcome::{Outcome, UnmetExpectation};
+    use std::time::Duration;
+
+    fn result(outcome: Outcome, withheld: bool) -> ScenarioResult {
+        ScenarioResult {
+            scenario: "handover".into(),
+            path: "scenarios/handover.toml".into(),
+            variant: "jwt-auto-owner".into(),
+            target: "fixture:13".parse().unwrap(),
+            outcome,
+            timeline: None,
+            body: None,
+            snapshot: "snapshots/fixture/handover@jwt-auto-owner.snap".into(),
+            written: None,
+            withheld,
+            artifacts: "artifacts/run".into(),
+            took: Duration::ZERO,
+        }
+    }
+
+    fn unmet(diff: Option<&str>) -> Outcome {
+        Outcome::Unmet {
+            expectations: vec![UnmetExpectation {
+                step: 2,
+                label: "leave alice".into(),
+                location: "scenarios/handover.toml:12".into(),
+                expectation: "moderator count: expected 1, saw 0 (nobody)".into(),
+            }],
+            diff: diff.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn an_unmet_result_is_its_own_verdict_with_its_expectations_listed() {
+        let mut same = result(Outcome::Same, false);
+        same.variant = "jwt-guests".into();
+        let text = text(&[result(unmet(None), false), same]);
+        assert!(text.contains("  unmet (1)"), "{text}");
+        assert!(
+            text.contains("\n  step 2 `leave alice` (scenarios/handover.toml:12): moderator count: expected 1, saw 0 (nobody)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("vs this run"), "{text}");
+        assert!(
+            text.contains("\n1 same, 0 changed, 0 new, 1 unmet, 0 failed\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_unmet_result_still_shows_its_diff_and_why_nothing_was_written() {
+        let text = text(&[result(unmet(Some("-  - \"2. a\"\n+  - \"2. b\"\n")), true)]);
+        assert!(
+            text.contains("golden snapshots/fixture/handover@jwt-auto-owner.snap vs this run:\n  -  - \"2. a\"\n  +  - \"2. b\"\n"),
+            "{text}"
+        );
+        assert!(text.contains("no snapshot written"), "{text}");
+        let doc = serde_json::to_value(json(&[result(unmet(Some("-a\n+b\n")), true)])).unwrap();
+        assert_eq!(doc["results"][0]["verdict"], "unmet");
+        assert_eq!(
+            doc["results"][0]["unmet"][0],
+            "step 2 `leave alice` (scenarios/handover.toml:12): moderator count: expected 1, saw 0 (nobody)"
+        );
+        assert_eq!(doc["results"][0]["diff"], "-a\n+b\n");
+    }
+
+    #[test]
+    fn a_run_without_unmet_results_keeps_its_summary_line() {
+        let text = text(&[result(Outcome::Same, false)]);
+        assert!(
+            text.ends_with("\n1 same, 0 changed, 0 new, 0 failed\n"),
+            "{text}"
+        );
+    }
+}
