@@ -1,8 +1,10 @@
 //! Golden timelines: a [`Timeline`] rendered as text, one line per step, stored as an insta snapshot
-//! (`snapshots/<family>/<scenario>@<variant>.snap`) so `cargo insta review` accepts changes.
+//! (`snapshots/<family>/<scenario>@<variant>.snap`) so `cargo insta review` accepts changes. The files
+//! are read and written through insta's own `Snapshot` (`from_file`, `save`): one owner of the format,
+//! whether the CLI, the scenario tests or `cargo insta` writes them.
 //!
 //! The text is independent of the version: every version of a family is checked against the same golden
-//! timeline (DESIGN.md decision 2). Arbitrary choices the scenario declares (`moderators_one_of`) are
+//! timeline, so an upgrade that changes behaviour shows as a diff against the release before. Arbitrary choices the scenario declares (`moderators_one_of`) are
 //! normalised — the chosen participant becomes `one-of(bob|carol)` from that step on, the others
 //! `other-of(bob|carol)` — so repeated runs give identical text whichever one jicofo picked.
 //! One line per step means every line of a diff names its step.
@@ -190,24 +192,31 @@ pub enum Comparison {
     New,
 }
 
-/// Reads the body of an insta snapshot file (after its `---` header), if the file exists.
-pub fn read_body(path: &Path) -> std::io::Result<Option<String>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+/// Reads a snapshot file through insta, if the file exists.
+fn read(path: &Path) -> std::io::Result<Option<insta::Snapshot>> {
+    match std::fs::metadata(path) {
+        Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
-    };
-    Ok(Some(body_of(&text)))
+    }
+    insta::Snapshot::from_file(path)
+        .map(Some)
+        .map_err(|e| std::io::Error::other(format!("insta cannot parse it: {e}")))
 }
 
-fn body_of(text: &str) -> String {
-    // insta: "---\n<yaml header>\n---\n<body>"
-    if let Some(rest) = text.strip_prefix("---\n") {
-        if let Some(end) = rest.find("\n---\n") {
-            return rest[end + 5..].to_owned();
-        }
-    }
-    text.to_owned()
+/// Reads the body of an insta snapshot file (after its `---` header, ending with a newline as
+/// [`render`] writes it), if the file exists.
+pub fn read_body(path: &Path) -> std::io::Result<Option<String>> {
+    Ok(read(path)?.map(|snapshot| body_of(&snapshot)))
+}
+
+fn body_of(snapshot: &insta::Snapshot) -> String {
+    let mut body = snapshot
+        .as_text()
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    body.push('\n');
+    body
 }
 
 /// Compares a rendered body with the golden file at `path`.
@@ -250,36 +259,96 @@ pub fn pending_path(path: &Path) -> PathBuf {
 /// Writes `body` as a pending snapshot next to `path` (insta format), for `cargo insta review`.
 pub fn write_pending(path: &Path, body: &str, scenario: &Scenario) -> std::io::Result<PathBuf> {
     let pending = pending_path(path);
-    if let Some(dir) = pending.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&pending, file_text(body, scenario))?;
+    save(&pending, &Header::for_golden(path, scenario)?, body)?;
     Ok(pending)
 }
 
-/// Writes `body` as the golden snapshot (`--accept`).
+/// Writes `body` as the golden snapshot (`--accept`), and removes a pending one.
 pub fn write_golden(path: &Path, body: &str, scenario: &Scenario) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, file_text(body, scenario))?;
+    save(path, &Header::for_golden(path, scenario)?, body)?;
     let _ = std::fs::remove_file(pending_path(path));
     Ok(())
 }
 
-fn file_text(body: &str, scenario: &Scenario) -> String {
-    let description = scenario
-        .description
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .replace('"', "'");
-    format!(
-        "---\nsource: {}\ndescription: \"{}\"\n---\n{}",
-        scenario.path.display(),
-        description,
-        body
-    )
+/// The metadata of a snapshot file: what insta keeps in the header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Header {
+    source: String,
+    description: Option<String>,
+    input_file: Option<String>,
+}
+
+impl Header {
+    /// A golden's `source` and `input_file` stay as they are (the scenario tests write them through
+    /// insta's assertion), so accepting a change rewrites only the steps; a new golden names the
+    /// scenario file. The description is the scenario's, on one line.
+    fn for_golden(path: &Path, scenario: &Scenario) -> std::io::Result<Header> {
+        let description = Some(
+            scenario
+                .description
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+        .filter(|d| !d.is_empty());
+        Ok(match read(path)? {
+            Some(old) => Header {
+                source: old
+                    .metadata()
+                    .source()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| scenario.path.display().to_string()),
+                description,
+                input_file: old.metadata().input_file().map(str::to_owned),
+            },
+            None => Header {
+                source: scenario.path.display().to_string(),
+                description,
+                input_file: None,
+            },
+        })
+    }
+
+    /// The header insta read from a file.
+    #[cfg(test)]
+    fn of(snapshot: &insta::Snapshot) -> Header {
+        let m = snapshot.metadata();
+        Header {
+            source: m.source().unwrap_or_default().to_owned(),
+            description: m.description().map(str::to_owned),
+            input_file: m.input_file().map(str::to_owned),
+        }
+    }
+}
+
+/// Writes a snapshot file through insta: a draft (the header as JSON strings, which YAML reads) is
+/// parsed by `insta::Snapshot::from_file` and written by its `save`, so the bytes are insta's — insta
+/// has no public constructor for a `Snapshot`.
+fn save(path: &Path, header: &Header, body: &str) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut draft = tempfile::Builder::new()
+        .prefix(".jitsi-harness-draft-")
+        .suffix(".snap")
+        .tempfile_in(dir)?;
+    let mut text = format!("---\nsource: {}\n", quoted(&header.source));
+    if let Some(d) = &header.description {
+        text.push_str(&format!("description: {}\n", quoted(d)));
+    }
+    if let Some(f) = &header.input_file {
+        text.push_str(&format!("input_file: {}\n", quoted(f)));
+    }
+    text.push_str("---\n");
+    text.push_str(body);
+    std::io::Write::write_all(&mut draft, text.as_bytes())?;
+    let snapshot = insta::Snapshot::from_file(draft.path())
+        .map_err(|e| std::io::Error::other(format!("insta cannot parse the draft: {e}")))?;
+    snapshot
+        .save(path)
+        .map_err(|e| std::io::Error::other(format!("insta cannot write it: {e}")))
 }
 
 #[cfg(test)]
@@ -450,12 +519,89 @@ mod tests {
         assert!(text.contains("3. join dave -> rejected mallory: authentication refused: not-allowed (token has expired) |"), "{text}");
     }
 
+    /// Every golden in the repository, re-written through this module from what insta reads of it, is
+    /// byte for byte the file it was: the CLI's writer and insta's agree on the format.
+    #[test]
+    fn existing_goldens_are_written_back_byte_for_byte() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../snapshots/fixture");
+        let out = tempfile::tempdir().unwrap();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&root).unwrap() {
+            let golden = entry.unwrap().path();
+            if golden.extension().is_none_or(|e| e != "snap") {
+                continue;
+            }
+            let snapshot = read(&golden).unwrap().unwrap();
+            let copy = out.path().join(golden.file_name().unwrap());
+            save(&copy, &Header::of(&snapshot), &body_of(&snapshot)).unwrap();
+            assert_eq!(
+                std::fs::read_to_string(&copy).unwrap(),
+                std::fs::read_to_string(&golden).unwrap(),
+                "{}",
+                golden.display()
+            );
+            seen += 1;
+        }
+        assert!(seen >= 10, "only {seen} goldens under {}", root.display());
+    }
+
+    /// What `--accept` writes, insta reads back as the same body and metadata, whatever the description
+    /// holds; the body stands in the file byte for byte after the header.
+    #[test]
+    fn insta_reads_what_the_cli_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = scenario();
+        s.description =
+            "- \"quoted\" and 'single', a: colon, # hash, back\\slash,\n  wrapped, ünïcode".into();
+        let body = render(&timeline("bob"), &s);
+        let p = path(dir.path(), Family::Fixture, "handover", "jwt-auto-owner");
+        write_golden(&p, &body, &s).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.starts_with("---\n") && text.ends_with(&format!("\n---\n{body}")),
+            "{text}"
+        );
+        let read = insta::Snapshot::from_file(&p).unwrap();
+        assert_eq!(read.as_text().unwrap().to_string(), body.trim_end());
+        assert_eq!(read.metadata().source(), Some("scenarios/handover.toml"));
+        assert_eq!(
+            read.metadata().description(),
+            Some("- \"quoted\" and 'single', a: colon, # hash, back\\slash, wrapped, ünïcode")
+        );
+        // insta's own writer gives the same bytes.
+        let again = dir.path().join("again.snap");
+        read.save(&again).unwrap();
+        assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
+    }
+
+    /// Accepting a change to a golden the scenario tests wrote keeps its `source` and `input_file`.
+    #[test]
+    fn accepting_keeps_the_goldens_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = scenario();
+        let p = path(dir.path(), Family::Fixture, "handover", "jwt-auto-owner");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(
+            &p,
+            "---\nsource: harness/tests/scenarios.rs\ndescription: old\ninput_file: scenarios/handover.toml\n---\nold body\n",
+        )
+        .unwrap();
+        let body = render(&timeline("carol"), &s);
+        write_golden(&p, &body, &s).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.starts_with("---\nsource: harness/tests/scenarios.rs\ndescription: \"When the owner leaves, one of the others becomes moderator.\"\ninput_file: scenarios/handover.toml\n---\n"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn comparison_names_the_changed_step() {
-        let dir = std::env::temp_dir().join(format!("jh-snap-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let s = scenario();
         let golden = render(&timeline("bob"), &s);
-        let p = path(&dir, Family::Fixture, "handover", "jwt-auto-owner");
+        let p = path(dir, Family::Fixture, "handover", "jwt-auto-owner");
         assert_eq!(compare(&p, &golden).unwrap(), Comparison::New);
         write_golden(&p, &golden, &s).unwrap();
         assert!(p.ends_with("fixture/handover@jwt-auto-owner.snap"));
@@ -477,6 +623,5 @@ mod tests {
         );
         let pending = write_pending(&p, &changed, &s).unwrap();
         assert_eq!(read_body(&pending).unwrap().unwrap(), changed);
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

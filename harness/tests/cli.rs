@@ -139,7 +139,90 @@ fn plan_prints_a_release_without_docker() {
         images.contains(&"ghcr.io/jitsi/prosody:stable-11146".to_owned()),
         "{images:?}"
     );
-    assert!(!stdout.contains("\"JWT_APP_SECRET\":\"") || stdout.contains("[redacted]"));
+    assert_secrets_redacted(
+        &plan,
+        &[
+            "JWT_APP_SECRET",
+            "JICOFO_AUTH_PASSWORD",
+            "JVB_AUTH_PASSWORD",
+        ],
+    );
+}
+
+#[test]
+fn the_fixture_plan_redacts_its_secrets() {
+    let out = harness(
+        &[
+            "plan",
+            "--stack",
+            "fixture:13",
+            "--variant",
+            "jwt-auto-owner",
+            "--format",
+            "json",
+        ],
+        &support::repo_root(),
+    );
+    let (stdout, err) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_secrets_redacted(&plan, &["JICOFO_COMPONENT_SECRET", "JWT_APP_SECRET"]);
+}
+
+/// Whether an environment key names a secret (app secrets, passwords, private keys, tokens).
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_uppercase();
+    key.contains("SECRET")
+        || key.contains("PASSWORD")
+        || key.contains("PRIVATE_KEY")
+        || key.ends_with("TOKEN")
+}
+
+/// Every `KEY: value` of the document (objects, and `[KEY, value]` pairs as the fixture plan writes its
+/// environment) whose key names a secret.
+fn secret_fields(value: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                if is_secret_key(k) {
+                    out.push((k.clone(), v.clone()));
+                }
+                secret_fields(v, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            if let [serde_json::Value::String(k), v] = items.as_slice() {
+                if is_secret_key(k) {
+                    out.push((k.clone(), v.clone()));
+                }
+            }
+            for v in items {
+                secret_fields(v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every secret field of a plan document reads `[redacted]`, and each of `expected` is among them (so the
+/// check cannot pass on a document that lost its secrets' keys).
+#[track_caller]
+fn assert_secrets_redacted(plan: &serde_json::Value, expected: &[&str]) {
+    let mut found = Vec::new();
+    secret_fields(plan, &mut found);
+    for key in expected {
+        assert!(
+            found.iter().any(|(k, _)| k == key),
+            "{key} is not in the plan: {found:?}"
+        );
+    }
+    for (key, value) in &found {
+        assert_eq!(
+            value.as_str(),
+            Some("[redacted]"),
+            "{key} is printed unredacted"
+        );
+    }
 }
 
 #[test]
@@ -269,4 +352,134 @@ fn json_format_is_one_document() {
         .map(|r| r["stack"].as_str().unwrap())
         .collect();
     assert_eq!(stacks, ["fixture:0.12", "fixture:13"]);
+}
+
+/// A scenarios folder with the repository's variants and one scenario, `unmet`: alice joins and is
+/// moderator, then bob joins, and that step expects `expectation`.
+fn one_step_scenario(dir: &Path, expectation: &str) -> PathBuf {
+    let scenarios = dir.join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::copy(
+        support::repo_root().join("scenarios/variants.toml"),
+        scenarios.join("variants.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        scenarios.join("unmet.toml"),
+        format!(
+            "description = \"The first joiner under auto-owner is moderator.\"\nvariants = [\"jwt-auto-owner\"]\ntimeout = \"5s\"\n\n[participants]\nalice = {{}}\nbob = {{}}\n\n[[step]]\njoin = [\"alice\"]\nmoderators = [\"alice\"]\n\n[[step]]\njoin = [\"bob\"]\n{expectation}\n"
+        ),
+    )
+    .unwrap();
+    scenarios
+}
+
+/// An expectation bob's valid token never meets: he is not refused.
+const UNMET: &str = "rejected = [\"bob\"]";
+const REFUSED: &str = "bob should have been refused but joined";
+
+fn run_unmet(dir: &Path, scenarios: &Path, format: &str) -> Output {
+    harness(
+        &[
+            "run",
+            "--stack",
+            "fixture:13",
+            "--accept",
+            "--format",
+            format,
+            "--scenarios",
+            scenarios.to_str().unwrap(),
+            "--snapshots",
+            dir.join("snapshots").to_str().unwrap(),
+            "--artifacts",
+            dir.join("artifacts").to_str().unwrap(),
+        ],
+        &support::repo_root(),
+    )
+}
+
+/// An unmet expectation fails its scenario whatever the snapshot says, and `--accept` never writes a
+/// timeline with unmet expectations: not over a golden that differs, and a golden that already holds
+/// the unmet timeline (as `--accept` used to write it) does not make it pass.
+#[test]
+fn an_unmet_expectation_fails_whatever_the_snapshot_says() {
+    let dir = temp_dir("unmet");
+    let golden = dir.join("snapshots/fixture/unmet@jwt-auto-owner.snap");
+    // 1. Met: the timeline is new and --accept writes it.
+    let scenarios = one_step_scenario(&dir, "moderators = [\"alice\"]");
+    let out = run_unmet(&dir, &scenarios, "text");
+    let (stdout, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{err}");
+    assert!(stdout.contains("wrote"), "{stdout}");
+    let accepted = std::fs::read_to_string(&golden).expect("--accept wrote the golden");
+
+    // 2. The scenario file now states something false: unmet (exit 1), the diff shown, nothing written.
+    let scenarios = one_step_scenario(&dir, UNMET);
+    let out = run_unmet(&dir, &scenarios, "json");
+    let (stdout, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{err}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let result = &doc["results"][0];
+    assert_eq!(result["verdict"], "unmet", "{stdout}");
+    let unmet = result["unmet"].as_array().expect("the unmet expectations");
+    assert_eq!(unmet.len(), 1, "{stdout}");
+    let listed = unmet[0].as_str().unwrap();
+    assert!(
+        listed.starts_with("step 2 `join bob`") && listed.contains(REFUSED),
+        "{stdout}"
+    );
+    let diff = result["diff"]
+        .as_str()
+        .expect("the changed diff is still shown");
+    assert_eq!(
+        std::fs::read_to_string(&golden).unwrap(),
+        accepted,
+        "--accept overwrote the golden with an unmet timeline"
+    );
+    assert!(!golden.with_extension("snap.new").exists());
+
+    // 3. A golden holding the unmet timeline, as --accept used to write it: still unmet, exit 1.
+    let old = diff
+        .lines()
+        .find_map(|l| l.strip_prefix('-'))
+        .expect("a removed line");
+    let new = diff
+        .lines()
+        .find_map(|l| l.strip_prefix('+'))
+        .expect("an added line");
+    assert!(new.contains("UNMET"), "{diff}");
+    std::fs::write(&golden, accepted.replace(old, new)).unwrap();
+    let out = run_unmet(&dir, &scenarios, "text");
+    let (stdout, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{err}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("unmet "))
+        .expect("a matrix row");
+    assert!(row.contains("unmet (1)"), "{stdout}");
+    assert!(!row.contains("same"), "{stdout}");
+    assert!(
+        stdout.contains("step 2 `join bob` (") && stdout.contains(REFUSED),
+        "the unmet expectation is listed:\n{stdout}"
+    );
+    assert!(!stdout.contains("vs this run"), "no diff: {stdout}");
+    assert!(
+        stdout.contains("0 same, 0 changed, 0 new, 1 unmet, 0 failed"),
+        "{stdout}"
+    );
+}
+
+/// `--accept` says why it did not write a timeline with unmet expectations.
+#[test]
+fn accept_refuses_an_unmet_timeline_and_says_so() {
+    let dir = temp_dir("unmet-new");
+    let scenarios = one_step_scenario(&dir, UNMET);
+    let out = run_unmet(&dir, &scenarios, "text");
+    let (stdout, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{err}");
+    assert!(stdout.contains("no snapshot written"), "{stdout}");
+    assert!(stdout.contains("change the scenario file"), "{stdout}");
+    assert!(!dir
+        .join("snapshots/fixture/unmet@jwt-auto-owner.snap")
+        .exists());
 }

@@ -1,16 +1,22 @@
 //! One trial per scenario × variant × fixture Prosody version, so `cargo nextest run` lists and runs
-//! them in parallel (STYLE.md 2.5). Listing only reads the scenario files; a trial starts its own fixture
+//! them in parallel, each in its own process. Listing only reads the scenario files; a trial starts its own fixture
 //! stack, runs the scenario, and compares the timeline with the golden snapshot
 //! `snapshots/fixture/<scenario>@<variant>.snap` through insta (so `cargo insta review` accepts changes).
 //!
 //! Trial names: `prosody13::auto_owner_hands_over@jwt-auto-owner`; scenarios with a browser participant
 //! get a `browser::` segment (`prosody13::browser::…`), which nextest's config gives more threads.
+//!
+//! Nothing is skipped silently: a scenarios folder that cannot be read, or holds no scenario, is a failing
+//! trial (`scenarios::discover`), and so is a scenario file that does not load (`invalid::<file>`). An
+//! unmet expectation fails its trial whatever the golden snapshot says. `JITSI_HARNESS_SCENARIOS` points
+//! at another scenarios folder, as for the CLI.
 
 mod support;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use harness::runner::outcome::UnmetExpectation;
 use harness::runner::{run_scenario, RunOptions};
 use harness::scenario::{self, Scenario, Transport};
 use harness::snapshot::{self, Comparison};
@@ -21,8 +27,9 @@ const VERSIONS: &[(&str, &str)] = &[("prosody012", "0.12"), ("prosody13", "13")]
 
 fn main() {
     let args = Arguments::from_args();
-    let root = support::repo_root();
-    let dir = root.join("scenarios");
+    let dir = std::env::var_os("JITSI_HARNESS_SCENARIOS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| support::repo_root().join("scenarios"));
     let mut trials = Vec::new();
     let variants = match Variants::load(&dir.join("variants.toml")) {
         Ok(v) => v,
@@ -34,7 +41,23 @@ fn main() {
             libtest_mimic::run(&args, trials).exit();
         }
     };
-    let paths = scenario::discover(&dir, None).unwrap_or_default();
+    let paths = match scenario::discover(&dir, None) {
+        Ok(paths) if paths.is_empty() => {
+            let msg = format!("no scenario file in {}", dir.display());
+            trials.push(Trial::test("scenarios::discover", move || Err(msg.into())));
+            Vec::new()
+        }
+        Ok(paths) => paths,
+        Err(e) => {
+            let msg = format!(
+                "cannot list the scenarios in {}: {:?}",
+                dir.display(),
+                miette::Report::new(e)
+            );
+            trials.push(Trial::test("scenarios::discover", move || Err(msg.into())));
+            Vec::new()
+        }
+    };
     for path in paths {
         let stem = path
             .file_stem()
@@ -95,6 +118,18 @@ fn trial(
         closed.map_err(|e| format!("closing the stack: {e}"))?;
         Ok::<_, String>(timeline)
     })?;
+    let unmet = UnmetExpectation::of(&timeline);
+    if !unmet.is_empty() {
+        // The scenario file overrules any snapshot; nothing is written for review either.
+        let listed: Vec<String> = unmet.iter().map(|u| format!("  {u}")).collect();
+        return Err(format!(
+            "{} under {variant_name} on fixture:{version}: expectations not met:\n{}\nartifacts: {}",
+            scenario.name,
+            listed.join("\n"),
+            artifacts.display()
+        )
+        .into());
+    }
     let body = snapshot::render(&timeline, scenario);
     let snapshots: PathBuf = support::repo_root().join("snapshots").join("fixture");
     let golden = snapshot::path(

@@ -1,5 +1,6 @@
-//! Consumers of a run: the progress display while it runs, and the verdict at the end — a matrix of
-//! scenario × stack for humans, or one JSON document for machines.
+//! Consumers of a run: the progress lines while it runs, and the verdict at the end — a matrix of
+//! scenario × stack for humans, or one JSON document for machines. Everything here renders text; only the
+//! binary writes it to the terminal.
 
 pub mod progress;
 
@@ -8,41 +9,62 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::runner::matrix::{ScenarioResult, Verdict};
+use crate::runner::outcome::{ScenarioResult, Verdict};
 
 /// `{"results":[…]}`: the `--format json` document.
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 pub struct JsonReport<'a> {
+    /// One entry per scenario × variant × stack, sorted.
     pub results: Vec<JsonResult<'a>>,
 }
 
-#[derive(Serialize)]
+/// One cell of the verdict matrix in the JSON document.
+#[derive(Debug, Serialize)]
 pub struct JsonResult<'a> {
+    /// The scenario's name.
     pub scenario: &'a str,
+    /// The variant it ran under.
     pub variant: &'a str,
+    /// The stack it ran on (`fixture:13`).
     pub stack: String,
+    /// `same`, `changed`, `new`, `unmet` or `failed`.
     pub verdict: Verdict,
+    /// Every step observed (empty when the scenario failed before its first step).
     pub steps: Vec<JsonStep>,
+    /// The unmet expectations (`step 2 `leave alice` (file:line): …`), when the verdict is `unmet`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmet: Vec<String>,
+    /// What failed, when the verdict is `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
+    /// The differing step lines against the golden snapshot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<&'a str>,
+    /// The golden snapshot file.
     pub snapshot: String,
+    /// This run's logs and transcripts.
     pub artifacts: String,
 }
 
-#[derive(Serialize)]
+/// One step of a timeline in the JSON document.
+#[derive(Debug, Serialize)]
 pub struct JsonStep {
+    /// The step's label (`leave alice`).
     pub step: String,
     /// The agreed moderators (real names), or `null` when observers disagree.
     pub moderators: Option<Vec<String>>,
+    /// Whether every observer saw the same room.
     pub observers_agree: bool,
+    /// Each observer's moderators, when they disagree.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub seen_by: BTreeMap<String, Vec<String>>,
+    /// Participants whose join was refused, with the reason.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub rejected: BTreeMap<String, String>,
+    /// This step's expectations that were not met.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unmet: Vec<String>,
+    /// Whether the room settled before the step's deadline.
     pub converged: bool,
 }
 
@@ -55,7 +77,7 @@ pub fn json(results: &[ScenarioResult]) -> JsonReport<'_> {
                 scenario: &r.scenario,
                 variant: &r.variant,
                 stack: r.target.to_string(),
-                verdict: r.verdict,
+                verdict: r.verdict(),
                 steps: r
                     .timeline
                     .iter()
@@ -80,8 +102,9 @@ pub fn json(results: &[ScenarioResult]) -> JsonReport<'_> {
                         }
                     })
                     .collect(),
-                error: r.error.as_deref(),
-                diff: r.diff.as_deref(),
+                unmet: r.outcome.unmet().iter().map(|u| u.to_string()).collect(),
+                error: r.outcome.error(),
+                diff: r.outcome.diff(),
                 snapshot: r.snapshot.display().to_string(),
                 artifacts: r.artifacts.display().to_string(),
             })
@@ -90,9 +113,10 @@ pub fn json(results: &[ScenarioResult]) -> JsonReport<'_> {
 }
 
 fn cell(r: &ScenarioResult) -> String {
-    let mut s = r.verdict.as_str().to_owned();
-    if r.unmet > 0 {
-        let _ = write!(s, " ({} unmet)", r.unmet);
+    let mut s = r.verdict().as_str().to_owned();
+    let unmet = r.outcome.unmet().len();
+    if unmet > 0 {
+        let _ = write!(s, " ({unmet})");
     }
     s
 }
@@ -142,10 +166,7 @@ pub fn text(results: &[ScenarioResult]) -> String {
         }
         out.push('\n');
     }
-    for r in results
-        .iter()
-        .filter(|r| r.verdict != Verdict::Same || r.unmet > 0)
-    {
+    for r in results.iter().filter(|r| r.verdict() != Verdict::Same) {
         let _ = writeln!(
             out,
             "\n{} {} on {}: {} ({})",
@@ -155,46 +176,48 @@ pub fn text(results: &[ScenarioResult]) -> String {
             cell(r),
             r.path.display()
         );
-        if let Some(e) = &r.error {
+        if let Some(e) = r.outcome.error() {
             for line in e.lines() {
                 let _ = writeln!(out, "  {line}");
             }
         }
-        if let Some(d) = &r.diff {
+        for u in r.outcome.unmet() {
+            let _ = writeln!(out, "  {u}");
+        }
+        if let Some(d) = r.outcome.diff() {
             let _ = writeln!(out, "  golden {} vs this run:", r.snapshot.display());
             for line in d.lines() {
                 let _ = writeln!(out, "  {line}");
             }
         }
-        if r.verdict == Verdict::New {
+        if r.verdict() == Verdict::New {
             if let Some(body) = &r.body {
                 for line in body.lines() {
                     let _ = writeln!(out, "  {line}");
                 }
             }
         }
-        if r.verdict == Verdict::Same {
-            for step in r.timeline.iter().flat_map(|t| t.unmet()) {
-                for u in &step.unmet {
-                    let _ = writeln!(
-                        out,
-                        "  step {} `{}` ({}): {u}",
-                        step.index + 1,
-                        step.label,
-                        step.location
-                    );
-                }
-            }
-        }
         if let Some(w) = &r.written {
             let _ = writeln!(out, "  wrote {}", w.display());
         }
+        if r.withheld {
+            let _ = writeln!(
+                out,
+                "  no snapshot written: a timeline with unmet expectations is never a golden snapshot; \
+change the scenario file ({}) first if Jitsi's behaviour is meant to change",
+                r.path.display()
+            );
+        }
         let _ = writeln!(out, "  artifacts: {}", r.artifacts.display());
     }
-    let count = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
+    let count = |v: Verdict| results.iter().filter(|r| r.verdict() == v).count();
+    let unmet = match count(Verdict::Unmet) {
+        0 => String::new(),
+        n => format!(", {n} unmet"),
+    };
     let _ = writeln!(
         out,
-        "\n{} same, {} changed, {} new, {} failed",
+        "\n{} same, {} changed, {} new{unmet}, {} failed",
         count(Verdict::Same),
         count(Verdict::Changed),
         count(Verdict::New),
@@ -207,4 +230,83 @@ pub fn text(results: &[ScenarioResult]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::outcome::{Outcome, UnmetExpectation};
+    use std::time::Duration;
+
+    fn result(outcome: Outcome, withheld: bool) -> ScenarioResult {
+        ScenarioResult {
+            scenario: "handover".into(),
+            path: "scenarios/handover.toml".into(),
+            variant: "jwt-auto-owner".into(),
+            target: "fixture:13".parse().unwrap(),
+            outcome,
+            timeline: None,
+            body: None,
+            snapshot: "snapshots/fixture/handover@jwt-auto-owner.snap".into(),
+            written: None,
+            withheld,
+            artifacts: "artifacts/run".into(),
+            took: Duration::ZERO,
+        }
+    }
+
+    fn unmet(diff: Option<&str>) -> Outcome {
+        Outcome::Unmet {
+            expectations: vec![UnmetExpectation {
+                step: 2,
+                label: "leave alice".into(),
+                location: "scenarios/handover.toml:12".into(),
+                expectation: "moderator count: expected 1, saw 0 (nobody)".into(),
+            }],
+            diff: diff.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn an_unmet_result_is_its_own_verdict_with_its_expectations_listed() {
+        let mut same = result(Outcome::Same, false);
+        same.variant = "jwt-guests".into();
+        let text = text(&[result(unmet(None), false), same]);
+        assert!(text.contains("  unmet (1)"), "{text}");
+        assert!(
+            text.contains("\n  step 2 `leave alice` (scenarios/handover.toml:12): moderator count: expected 1, saw 0 (nobody)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("vs this run"), "{text}");
+        assert!(
+            text.contains("\n1 same, 0 changed, 0 new, 1 unmet, 0 failed\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_unmet_result_still_shows_its_diff_and_why_nothing_was_written() {
+        let text = text(&[result(unmet(Some("-  - \"2. a\"\n+  - \"2. b\"\n")), true)]);
+        assert!(
+            text.contains("golden snapshots/fixture/handover@jwt-auto-owner.snap vs this run:\n  -  - \"2. a\"\n  +  - \"2. b\"\n"),
+            "{text}"
+        );
+        assert!(text.contains("no snapshot written"), "{text}");
+        let doc = serde_json::to_value(json(&[result(unmet(Some("-a\n+b\n")), true)])).unwrap();
+        assert_eq!(doc["results"][0]["verdict"], "unmet");
+        assert_eq!(
+            doc["results"][0]["unmet"][0],
+            "step 2 `leave alice` (scenarios/handover.toml:12): moderator count: expected 1, saw 0 (nobody)"
+        );
+        assert_eq!(doc["results"][0]["diff"], "-a\n+b\n");
+    }
+
+    #[test]
+    fn a_run_without_unmet_results_keeps_its_summary_line() {
+        let text = text(&[result(Outcome::Same, false)]);
+        assert!(
+            text.ends_with("\n1 same, 0 changed, 0 new, 0 failed\n"),
+            "{text}"
+        );
+    }
 }

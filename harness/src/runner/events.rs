@@ -1,5 +1,7 @@
 //! What the runner reports while it works. The runner never prints: progress lines, the verdict table,
-//! JSON and JUnit are consumers of these events (nextest's reporter design).
+//! JSON and JUnit are consumers of these events (as in nextest-rs/nextest
+//! `nextest-runner/src/reporter/events.rs`). Events depend only on the outcome, the timeline and the
+//! stack target.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,44 +9,47 @@ use std::time::Duration;
 use crate::stack::StackTarget;
 use crate::timeline::StepRecord;
 
-use super::matrix::ScenarioResult;
+use super::outcome::ScenarioResult;
 
 /// One thing that happened during a run.
 #[derive(Debug)]
 pub enum RunEvent<'a> {
+    /// A stack for `variant` is being started.
     StackStarting {
         target: &'a StackTarget,
         variant: &'a str,
     },
+    /// The stack answers; `took` since it started.
     StackReady {
         target: &'a StackTarget,
         variant: &'a str,
         took: Duration,
     },
+    /// The stack did not start; every scenario of its group fails.
     StackFailed {
         target: &'a StackTarget,
         variant: &'a str,
         error: &'a str,
     },
     /// A free-form line from a stack (image pulls, readiness).
-    StackProgress {
-        line: &'a str,
-    },
+    StackProgress { line: &'a str },
+    /// A scenario began on a started stack.
     ScenarioStarted {
         scenario: &'a str,
         variant: &'a str,
         target: &'a StackTarget,
     },
+    /// A step settled (or ran out of time) and was recorded.
     StepFinished {
         scenario: &'a str,
         variant: &'a str,
         target: &'a StackTarget,
         record: &'a StepRecord,
     },
-    ScenarioFinished {
-        result: &'a ScenarioResult,
-    },
-    /// A signal arrived; stacks are being closed.
+    /// A scenario ended; its outcome is judged.
+    ScenarioFinished { result: &'a ScenarioResult },
+    /// A signal arrived: the run is cancelled and stacks are being closed (a second signal removes
+    /// everything at once).
     Cancelling,
 }
 

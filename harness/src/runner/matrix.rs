@@ -1,74 +1,21 @@
 //! Many scenarios on many stacks: one stack per (target, variant), started once and shared by every
 //! scenario that needs it (each in its own room, run concurrently), then each timeline compared with its
-//! golden snapshot (DESIGN.md decisions 2 and 4).
+//! golden snapshot. A stack per (target, variant) rather than per scenario keeps a full matrix within a
+//! few stack starts; every version of a family shares one golden timeline (see `snapshot`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::outcome::{Outcome, ScenarioResult, UnmetExpectation, Verdict};
 use super::{run_scenario, Reporter, RunError, RunEvent, RunOptions};
 use crate::scenario::Scenario;
 use crate::snapshot::{self, Comparison};
 use crate::stack::{Stack, StackTarget, StartOptions, Variants};
 use crate::timeline::Timeline;
-
-/// A scenario's result on one stack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// The timeline equals the golden snapshot.
-    Same,
-    /// The timeline differs from the golden snapshot: Jitsi's behaviour changed.
-    Changed,
-    /// No golden snapshot yet (a pending one was written for review).
-    New,
-    /// The scenario could not be run to its end (stack, participant or harness failure).
-    Failed,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Same => "same",
-            Verdict::Changed => "changed",
-            Verdict::New => "new",
-            Verdict::Failed => "failed",
-        }
-    }
-}
-
-/// One cell of the verdict matrix.
-#[derive(Clone, Debug, Serialize)]
-pub struct ScenarioResult {
-    pub scenario: String,
-    /// The scenario file, relative to the working directory.
-    pub path: PathBuf,
-    pub variant: String,
-    pub target: StackTarget,
-    pub verdict: Verdict,
-    /// Whether a `failed` verdict was the infrastructure's doing (Docker, stack start) rather than Jitsi's.
-    pub infrastructure: bool,
-    pub timeline: Option<Timeline>,
-    /// The rendered snapshot text of this run.
-    pub body: Option<String>,
-    /// Differing step lines against the golden snapshot.
-    pub diff: Option<String>,
-    pub error: Option<String>,
-    /// The golden snapshot file.
-    pub snapshot: PathBuf,
-    /// A `.snap.new` written for review, or the golden written by `--accept`.
-    pub written: Option<PathBuf>,
-    /// This run's logs and transcripts.
-    pub artifacts: PathBuf,
-    /// Steps whose expectations were not met.
-    pub unmet: usize,
-    #[serde(skip)]
-    pub took: Duration,
-}
 
 /// What to run.
 #[derive(Clone)]
@@ -235,14 +182,14 @@ async fn run_group(
             run.cancel = options.cancel.clone();
             run.reporter = options.reporter.clone();
             let t0 = Instant::now();
-            let outcome = run_scenario(scenario, variant, stack, &run).await;
+            let ran = run_scenario(scenario, variant, stack, &run).await;
             let mut result = judge(
                 options,
                 scenario,
                 &variant.name,
                 stack.target(),
                 &artifacts,
-                outcome,
+                ran,
             );
             result.took = t0.elapsed();
             report(options, RunEvent::ScenarioFinished { result: &result });
@@ -270,29 +217,32 @@ fn failed(
         path: scenario.path.clone(),
         variant: variant.to_owned(),
         target: target.clone(),
-        verdict: Verdict::Failed,
-        infrastructure,
+        outcome: Outcome::Failed {
+            error,
+            infrastructure,
+        },
         timeline: None,
         body: None,
-        diff: None,
-        error: Some(error),
         snapshot: snapshot::path(&options.snapshots, target.family, &scenario.name, variant),
         written: None,
+        withheld: false,
         artifacts: artifacts.to_owned(),
-        unmet: 0,
         took: Duration::ZERO,
     };
     report(options, RunEvent::ScenarioFinished { result: &result });
     result
 }
 
+/// Judges a run: a failure, else the snapshot comparison — unless an expectation was unmet, which fails
+/// the scenario whatever the snapshot says. Writes the golden (`--accept`) or a pending snapshot for a
+/// changed or new timeline, never for one with unmet expectations (the scenario file must change first).
 fn judge(
     options: &MatrixOptions,
     scenario: &Scenario,
     variant: &str,
     target: &StackTarget,
     artifacts: &Path,
-    outcome: Result<Timeline, RunError>,
+    run: Result<Timeline, RunError>,
 ) -> ScenarioResult {
     let snapshot_path = snapshot::path(&options.snapshots, target.family, &scenario.name, variant);
     let mut result = ScenarioResult {
@@ -300,49 +250,60 @@ fn judge(
         path: scenario.path.clone(),
         variant: variant.to_owned(),
         target: target.clone(),
-        verdict: Verdict::Failed,
-        infrastructure: false,
+        outcome: Outcome::Same,
         timeline: None,
         body: None,
-        diff: None,
-        error: None,
         snapshot: snapshot_path.clone(),
         written: None,
+        withheld: false,
         artifacts: artifacts.to_owned(),
-        unmet: 0,
         took: Duration::ZERO,
     };
-    let timeline = match outcome {
+    let timeline = match run {
         Ok(t) => t,
         Err(e) => {
-            result.infrastructure = e.is_infrastructure();
-            result.error = Some(e.to_string());
+            result.outcome = Outcome::Failed {
+                error: e.to_string(),
+                infrastructure: e.is_infrastructure(),
+            };
             return result;
         }
     };
     let body = snapshot::render(&timeline, scenario);
-    result.unmet = timeline.unmet().count();
-    match snapshot::compare(&snapshot_path, &body) {
-        Ok(Comparison::Same) => result.verdict = Verdict::Same,
-        Ok(Comparison::Changed { diff }) => {
-            result.verdict = Verdict::Changed;
-            result.diff = Some(diff);
-        }
-        Ok(Comparison::New) => result.verdict = Verdict::New,
-        Err(e) => {
-            result.error = Some(format!("cannot read {}: {e}", snapshot_path.display()));
-            result.infrastructure = true;
-        }
-    }
-    if matches!(result.verdict, Verdict::Changed | Verdict::New) {
-        let written = if options.accept {
-            snapshot::write_golden(&snapshot_path, &body, scenario).map(|()| snapshot_path.clone())
-        } else if options.write_pending {
-            snapshot::write_pending(&snapshot_path, &body, scenario)
+    let expectations = UnmetExpectation::of(&timeline);
+    let comparison = snapshot::compare(&snapshot_path, &body);
+    let due = matches!(comparison, Ok(Comparison::Changed { .. } | Comparison::New));
+    result.outcome = match comparison {
+        Err(e) => Outcome::Failed {
+            error: format!("cannot read {}: {e}", snapshot_path.display()),
+            infrastructure: true,
+        },
+        Ok(comparison) if !expectations.is_empty() => Outcome::Unmet {
+            expectations,
+            diff: match comparison {
+                Comparison::Changed { diff } => Some(diff),
+                Comparison::Same | Comparison::New => None,
+            },
+        },
+        Ok(Comparison::Same) => Outcome::Same,
+        Ok(Comparison::Changed { diff }) => Outcome::Changed { diff },
+        Ok(Comparison::New) => Outcome::New,
+    };
+    if due && (options.accept || options.write_pending) {
+        if result.outcome.verdict() == Verdict::Unmet {
+            result.withheld = true;
         } else {
-            Err(std::io::Error::other("not written"))
-        };
-        result.written = written.ok();
+            let written = if options.accept {
+                snapshot::write_golden(&snapshot_path, &body, scenario)
+                    .map(|()| snapshot_path.clone())
+            } else {
+                snapshot::write_pending(&snapshot_path, &body, scenario)
+            };
+            match written {
+                Ok(p) => result.written = Some(p),
+                Err(e) => tracing::warn!("writing the snapshot {}: {e}", snapshot_path.display()),
+            }
+        }
     }
     result.timeline = Some(timeline);
     result.body = Some(body);

@@ -11,6 +11,7 @@ pub mod cancel;
 pub mod error;
 pub mod events;
 pub mod matrix;
+pub mod outcome;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
