@@ -25,8 +25,6 @@ pub mod variant;
 
 pub use endpoints::Endpoints;
 pub use error::StackError;
-/// The Jitsi plan module, also reachable as `stack::jitsi::plan`.
-pub use jitsi::plan;
 pub use ready::Ready;
 pub use target::{Family, StackTarget, StackTargetError, FIXTURE_VERSIONS};
 pub use variant::{Faults, Variant, VariantError, Variants};

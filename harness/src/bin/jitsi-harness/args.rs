@@ -47,6 +47,22 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// docker-jitsi-meet's stable releases (tag, date), newest first, from GitHub's releases API (cached for
+    /// an hour; GITHUB_TOKEN raises the rate limit).
+    Releases {
+        /// Only releases newer than this tag, e.g. stable-11031.
+        #[arg(long, conflicts_with = "new_since")]
+        since: Option<String>,
+        /// Only releases newer than the tag recorded in FILE (its first non-comment line): what a scheduled
+        /// workflow has not tested yet.
+        #[arg(long, value_name = "FILE")]
+        new_since: Option<PathBuf>,
+        /// Ask the API even if the cached list is fresh.
+        #[arg(long)]
+        refresh: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Remove containers and networks left by killed runs (and, with --kept, by --keep-stack runs).
     Clean {
         #[arg(long)]

@@ -26,7 +26,8 @@ fn main() -> ExitCode {
         }
     };
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        // Every line is scrubbed of secrets and tokens, whatever a dependency logs (RUST_LOG=trace included).
+        .with_writer(harness::redact::ScrubbingStderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -58,6 +59,15 @@ async fn dispatch(cli: Cli) -> u8 {
             variant,
             format,
         } => commands::plan::plan(&cli, stack, variant, *format),
+        Command::Releases {
+            since,
+            new_since,
+            refresh,
+            format,
+        } => {
+            commands::releases::releases(since.as_deref(), new_since.as_deref(), *refresh, *format)
+                .await
+        }
         Command::Clean { kept } => commands::clean::clean(*kept).await,
     };
     match result {

@@ -4,6 +4,7 @@ pub mod check;
 pub mod clean;
 pub mod list;
 pub mod plan;
+pub mod releases;
 pub mod run;
 
 use std::path::{Path, PathBuf};

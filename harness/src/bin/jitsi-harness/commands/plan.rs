@@ -1,7 +1,7 @@
 //! `jitsi-harness plan`: what a stack would start (containers, images, env, ports, waits), without
 //! Docker; secrets print redacted.
 
-use harness::stack::StackTarget;
+use harness::stack::{fixture, jitsi, Family, StackTarget};
 
 use crate::args::{Cli, Format};
 use crate::exit::{self, Exit};
@@ -18,41 +18,19 @@ pub fn plan(cli: &Cli, stack: &str, variant: &str, format: Format) -> Result<u8,
     };
     let target: StackTarget = stack.parse().map_err(|e| bad_input(&e))?;
     let variant = variants.get(variant).map_err(|e| bad_input(&e))?;
-    if target.family == harness::stack::Family::Fixture {
-        let secret = harness::redact::Secret::new("");
-        let spec = harness::stack::fixture::FixtureSpec::new(&target, variant, &secret, &secret)
-            .map_err(|e| bad_input(&e))?;
-        match format {
-            Format::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(&spec).unwrap_or_default()
-            ),
-            Format::Text => {
-                println!(
-                    "{target} {}: network jitsi-harness-RUN-*, ports on 127.0.0.1",
-                    variant.name
-                );
-                for (name, env, cmd) in [
-                    ("prosody", &spec.prosody_env, "fixture-prosody"),
-                    ("focus", &spec.focus_env, "jitsi-harness-focus"),
-                ] {
-                    println!("  {name}: image {} ({cmd})", spec.image);
-                    for (k, v) in env {
-                        println!("    {k}={v}");
-                    }
-                }
-                println!(
-                    "  ready: GET /xmpp-websocket answers 200; focus logs `{}`",
-                    harness::stack::focus::READY_LINE
-                );
-            }
+    let (text, json) = match target.family {
+        Family::Fixture => {
+            let plan = fixture::plan(&target, variant).map_err(|e| bad_input(&e))?;
+            (plan.render_text(), plan.to_json())
         }
-        return Ok(exit::SAME);
-    }
-    let plan = harness::stack::plan::plan(&target, variant).map_err(|e| bad_input(&e))?;
+        _ => {
+            let plan = jitsi::plan(&target, variant).map_err(|e| bad_input(&e))?;
+            (plan.render_text(), plan.to_json())
+        }
+    };
     match format {
-        Format::Text => print!("{}", plan.render_text()),
-        Format::Json => println!("{}", plan.to_json()),
+        Format::Text => print!("{text}"),
+        Format::Json => println!("{json}"),
     }
     Ok(exit::SAME)
 }
