@@ -16,8 +16,8 @@
 # into an image with `docker import`. Each image carries the hash of its inputs in the label
 # `jitsi-harness.inputs`; an image whose inputs did not change is not rebuilt.
 #
-# The jicofo and jvb images copy the `jitsi-harness-standin` binary from target/release (else
-# target/debug; `cargo build --release --bin jitsi-harness-standin`), or from $JITSI_HARNESS_STANDIN.
+# The jicofo and jvb images copy the `jitsi-harness-standin` binary: $JITSI_HARNESS_STANDIN, else the newer
+# of target/release and target/debug (`cargo build --release --bin jitsi-harness-standin`).
 #
 # Usage: build.sh [--force] [stable-11031|stable-11146 ...] [prosody|jicofo|jvb|web ...]
 set -euo pipefail
@@ -39,7 +39,7 @@ for arg in "$@"; do
     --force) force=1 ;;
     stable-11031|stable-11146) releases+=("$arg") ;;
     prosody|jicofo|jvb|web) services+=("$arg") ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) die "unknown argument '$arg' (expected --force, stable-11031, stable-11146, prosody, jicofo, jvb or web)" ;;
   esac
 done
@@ -54,12 +54,20 @@ trap cleanup_mounts EXIT
 
 # --- the standin binary (jicofo, jvb) ----------------------------------------------------------------
 standin=""
+# $JITSI_HARNESS_STANDIN when set; else the newer of the release and debug builds, so a stale release
+# binary never shadows a fresh debug one (the binary is part of the inputs hash either way).
 find_standin() {
-  local c
-  for c in "${JITSI_HARNESS_STANDIN:-}" "$root/target/release/jitsi-harness-standin" "$root/target/debug/jitsi-harness-standin"; do
-    if [ -n "$c" ] && [ -x "$c" ]; then standin="$c"; return 0; fi
-  done
-  return 1
+  local release="$root/target/release/jitsi-harness-standin" debug="$root/target/debug/jitsi-harness-standin"
+  if [ -n "${JITSI_HARNESS_STANDIN:-}" ]; then
+    [ -x "$JITSI_HARNESS_STANDIN" ] || die "JITSI_HARNESS_STANDIN=$JITSI_HARNESS_STANDIN is not an executable file"
+    standin="$JITSI_HARNESS_STANDIN"
+  elif [ -x "$release" ] && { [ ! -x "$debug" ] || [ "$release" -nt "$debug" ]; }; then
+    standin="$release"
+  elif [ -x "$debug" ]; then
+    standin="$debug"
+  else
+    return 1
+  fi
 }
 
 # --- rootfs layers (kept in .build/, rebuilt when their package set or mirror changes) ---------------

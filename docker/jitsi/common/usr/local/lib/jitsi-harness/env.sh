@@ -60,7 +60,7 @@ check_writable() { # $1 = folder, $2 = where the host side usually lives
   if ! ( : >"$probe" ) 2>/dev/null; then
     echo "FATAL ERROR: directory '$dir' is not writable by the container user (uid $(id -u))."
     echo "  Mount a writable volume there (usually $hint),"
-    echo "  owned by uid $(id -u) (e.g. chown -R $(id -u):$(id -g) on the host folder)."
+    echo "  owned by uid $(id -u) or otherwise writable by it."
     exit 1
   fi
   rm -f "$probe"
@@ -70,7 +70,7 @@ check_writable() { # $1 = folder, $2 = where the host side usually lives
 # honoured while /config itself may be read-only; prints the folder config is rendered into.
 config_dir() { # $1 = service
   if [ "$ROOTLESS" = 1 ]; then
-    check_writable /run "a tmpfs (compose: tmpfs /run)" >&2 || exit 1
+    check_writable /run "a tmpfs: tmpfs /run, with uid=$(id -u) on Docker Engines that mount it for root" >&2 || exit 1
     mkdir -p "/run/$1/config"
     if [ -d /config ] && [ -n "$(ls -A /config 2>/dev/null)" ]; then cp -a /config/. "/run/$1/config/"; fi
     echo "/run/$1/config"

@@ -218,7 +218,9 @@
     if (type === 'unavailable') {
       members.delete(nick);
       if (nick === myId) {
+        // Out of the conference (left, or kicked with status 307): nobody is seen any more.
         joined = false;
+        members.clear();
         if (codes.indexOf('307') >= 0 && !leaving) {
           console.warn('[app] kicked from the room');
         }
