@@ -349,7 +349,8 @@
     } else if (status === S.AUTHFAIL) {
       connectionState.error = error('connection.passwordRequired', saslFailure ? saslFailure.join(': ') : condition);
     } else if (status === S.CONNFAIL || status === S.ERROR || status === S.CONNTIMEOUT) {
-      if (!hungUp && !connectionState.error) {
+      // After a refusal the page closes the connection itself: that is not a connection error.
+      if (!hungUp && !connectionState.error && !conferenceState.error) {
         connectionState.error = error('connection.otherError', condition || 'connection failed');
       }
     } else if (status === S.DISCONNECTED) {
