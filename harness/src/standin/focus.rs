@@ -857,7 +857,7 @@ pub async fn run(config: FocusConfig, server: &str, secret: &str) -> Result<(), 
     use tokio_xmpp::xmlstream::Timeouts;
     use tokio_xmpp::Component;
 
-    // Prosody needs well under a second to listen (env-feasibility.md §2); 30 s covers a slow machine.
+    // Prosody needs well under a second to listen; 30 s covers a slow, loaded machine.
     const CONNECT_WINDOW: Duration = Duration::from_secs(30);
     let started = std::time::Instant::now();
     let mut component = loop {
