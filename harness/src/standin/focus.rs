@@ -229,7 +229,9 @@ impl FocusConfig {
 /// A stanza to send, maybe later (grants honour `FOCUS_GRANT_DELAY_MS`).
 #[derive(Debug)]
 pub struct Outgoing {
+    /// The stanza, in xmpp-parsers' namespace.
     pub stanza: Stanza,
+    /// How long to wait before sending it (zero: now).
     pub delay: Duration,
 }
 
@@ -295,6 +297,7 @@ fn error_iq(
 }
 
 impl Focus {
+    /// A focus in no room yet.
     pub fn new(config: FocusConfig) -> Self {
         Focus {
             config,
@@ -304,6 +307,7 @@ impl Focus {
         }
     }
 
+    /// Its configuration.
     pub fn config(&self) -> &FocusConfig {
         &self.config
     }

@@ -42,9 +42,6 @@ pub enum StartError {
         /// The bind error.
         source: std::io::Error,
     },
-    /// The XMPP client stopped for good.
-    #[error("the XMPP client stopped")]
-    Stopped,
 }
 
 /// Parses a port the way the rendered config would be rejected by jicofo when it is not one.
