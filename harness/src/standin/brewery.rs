@@ -139,8 +139,12 @@ impl Brewery {
         if nick == self.nick {
             return match presence.type_ {
                 PresenceType::None if !self.joined => {
+                    // The MUC sends the occupants' presence before ours; jicofo counts bridges once in
+                    // the room (BaseBrewery processes members after its join completes).
                     self.joined = true;
-                    vec![BreweryEvent::Joined]
+                    let mut events = vec![BreweryEvent::Joined];
+                    events.extend(self.bridges.values().cloned().map(BreweryEvent::Added));
+                    events
                 }
                 PresenceType::Unavailable => {
                     self.reset();
@@ -156,7 +160,11 @@ impl Brewery {
                     Some(stats) if !self.bridges.contains_key(&jid) => {
                         let bridge = Bridge::from_stats(jid.clone(), stats);
                         self.bridges.insert(jid, bridge.clone());
-                        vec![BreweryEvent::Added(bridge)]
+                        if self.joined {
+                            vec![BreweryEvent::Added(bridge)]
+                        } else {
+                            Vec::new()
+                        }
                     }
                     Some(stats) => {
                         self.bridges
@@ -167,8 +175,8 @@ impl Brewery {
                 }
             }
             PresenceType::Unavailable => match self.bridges.remove(&jid) {
-                Some(_) => vec![BreweryEvent::Removed(jid)],
-                None => Vec::new(),
+                Some(_) if self.joined => vec![BreweryEvent::Removed(jid)],
+                _ => Vec::new(),
             },
             _ => Vec::new(),
         }
@@ -196,9 +204,33 @@ mod tests {
     const STATS: &str = "<stats xmlns='http://jitsi.org/protocol/colibri'>\
         <stat name='stress_level' value='0.25'/><stat name='version' value='2.3'/></stats>";
 
+    fn joined() -> Brewery {
+        let mut b = brewery();
+        b.on_presence(&presence(
+            "<presence xmlns='jabber:client' from='jvbbrewery@internal-muc.meet.jitsi/focus'/>",
+        ));
+        b
+    }
+
+    #[test]
+    fn bridges_present_before_the_join_are_added_after_it() {
+        let mut b = brewery();
+        let early = presence(&format!(
+            "<presence xmlns='jabber:client' from='jvbbrewery@internal-muc.meet.jitsi/jvb0'>{STATS}</presence>"
+        ));
+        assert!(b.on_presence(&early).is_empty());
+        let own = presence(
+            "<presence xmlns='jabber:client' from='jvbbrewery@internal-muc.meet.jitsi/focus'/>",
+        );
+        let events = b.on_presence(&own);
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0], BreweryEvent::Joined);
+        assert!(matches!(&events[1], BreweryEvent::Added(bridge) if bridge.jid.ends_with("/jvb0")));
+    }
+
     #[test]
     fn a_bridge_counts_only_with_stats_and_once() {
-        let mut b = brewery();
+        let mut b = joined();
         let from = "jvbbrewery@internal-muc.meet.jitsi/jvb1";
         let bare = presence(&format!(
             "<presence xmlns='jabber:client' from='{from}'><x xmlns='http://jabber.org/protocol/muc#user'/></presence>"

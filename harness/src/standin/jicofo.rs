@@ -548,6 +548,13 @@ mod tests {
         let stats =
             "<presence xmlns='jabber:client' from='jvbbrewery@internal-muc.meet.jitsi/jvb1'>\
             <stats xmlns='http://jitsi.org/protocol/colibri'/></presence>";
+        let own =
+            "<presence xmlns='jabber:client' from='jvbbrewery@internal-muc.meet.jitsi/focus'/>";
+        let own = Presence::try_from(crate::xmpp::stanza::from_wire(
+            own.parse::<minidom::Element>().unwrap(),
+        ))
+        .unwrap();
+        assert!(j.on_stanza(Stanza::Presence(own)).is_empty());
         let p = Presence::try_from(crate::xmpp::stanza::from_wire(
             stats.parse::<minidom::Element>().unwrap(),
         ))

@@ -399,6 +399,14 @@ mod tests {
         );
         let mut seen = p.clone();
         seen.from = seen.to.take();
-        assert_eq!(b.on_presence(&seen).len(), 1);
+        let own = Presence::new(PresenceType::None).with_from(Jid::from(
+            FullJid::new("jvbbrewery@internal-muc.meet.jitsi/focus").unwrap(),
+        ));
+        assert_eq!(
+            b.on_presence(&seen).len(),
+            0,
+            "not counted before jicofo's own join"
+        );
+        assert_eq!(b.on_presence(&own).len(), 2, "joined, then the bridge");
     }
 }
