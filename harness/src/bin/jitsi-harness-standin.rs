@@ -40,6 +40,21 @@ async fn run(program: Program) -> Result<(), StartError> {
     }
 }
 
+/// Resolves on SIGTERM or SIGINT; names the signal.
+async fn terminated() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        },
+        _ => std::future::pending().await,
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -49,7 +64,17 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    match run(cli.program).await {
+    // As PID 1 in its container the process gets no default SIGTERM handling: without this, `docker stop`
+    // waits its full grace period and then kills it. The images' s6 supervisor stops jicofo and jvb on
+    // SIGTERM and the container exits 0; so does the stand-in.
+    let outcome = tokio::select! {
+        outcome = run(cli.program) => outcome,
+        signal = terminated() => {
+            println!("jitsi-harness-standin: {signal}, stopping");
+            Ok(())
+        }
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         // Upstream's config step echoes the line to stdout and exits 1.
         Err(StartError::Fatal(line)) => {
