@@ -25,6 +25,7 @@ pub mod runner;
 pub mod scenario;
 pub mod snapshot;
 pub mod stack;
+pub mod standin;
 pub mod timeline;
 pub mod tls;
 pub mod token;

@@ -1,4 +1,4 @@
-//! The fixture stack's focus stand-in (see `harness::stack::focus`). Runs inside the fixture's focus
+//! The fixture stack's focus stand-in (see `harness::standin::focus`). Runs inside the fixture's focus
 //! container; configured by env with docker-jitsi-meet's names.
 
 #[tokio::main(flavor = "current_thread")]
@@ -9,7 +9,7 @@ async fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    match harness::stack::focus::run_from_env().await {
+    match harness::standin::focus::run_from_env().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("jitsi-harness-focus: {e}");

@@ -17,7 +17,6 @@ pub mod env;
 mod error;
 pub mod external;
 pub mod fixture;
-pub mod focus;
 pub mod jitsi;
 pub mod ready;
 mod target;

@@ -2,7 +2,7 @@
 //! MUC roster tracking with typed roles and affiliations, Jitsi's nick rule, and the RFC 7395 WebSocket
 //! transport the bots use.
 //!
-//! Wire types live here; conference logic lives in `participant::bot` and `stack::focus`.
+//! Wire types live here; conference logic lives in `participant::bot` and `standin::focus`.
 
 pub mod focus;
 pub mod muc;

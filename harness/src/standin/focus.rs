@@ -1,26 +1,27 @@
-//! The fixture stack's focus stand-in: a small jicofo for the harness to be tested against.
+//! The focus: a small jicofo, as a pure state machine ([`Focus`]: stanza in, stanzas out) plus the fixture
+//! stack's runner ([`run`]), an XEP-0114 component `focus.DOMAIN` on the fixture Prosody.
 //!
-//! It is an XEP-0114 component `focus.DOMAIN` on the fixture Prosody. It answers the focus
-//! `<conference/>` request, joins and so owns the rooms, tracks occupants from presence, and grants owner
-//! with muc#admin IQs the way jicofo's role managers do (shared/research/jitsi-moderator.md §1):
+//! It answers the focus `<conference/>` request, joins and so owns the rooms, tracks occupants from
+//! presence, and grants owner with muc#admin IQs the way jicofo's role managers do ([`super::roles`]):
 //!
 //! * authentication mode (`JICOFO_ENABLE_AUTH`): every occupant whose full JID sent a conference request
 //!   from the login domain (with `machine-uid`) is made owner; guests never are, and a guest may not create
-//!   a room (`not-authorized`) — AuthenticationRoleManager, ConferenceIqHandler.kt @7ebb13dc;
+//!   a room (`not-authorized`) — AuthenticationRoleManager, `XMPPDomainAuthAuthority.java`,
+//!   `ConferenceIqHandler.kt` (jitsi/jicofo @7ebb13dc);
 //! * auto-owner mode (`ENABLE_AUTO_OWNER`, default on, only without authentication): exactly one owner at a
 //!   time; an existing owner is adopted first; when the owner leaves or is kicked a successor is chosen in
 //!   **hash order, not join order**, as jicofo iterates a ConcurrentHashMap (AutoOwnerRoleManager,
-//!   ChatRoomRoleManager.kt @7ebb13dc); the order here is a seeded hash of the occupant JID;
+//!   `ChatRoomRoleManager.kt` @7ebb13dc); the order here is a seeded hash of the occupant nick;
 //! * neither: nobody is granted anything.
 //!
-//! Fault knobs: `FOCUS_GRANT_DELAY_MS` delays every grant, `FOCUS_NOT_READY_TIMES` answers `ready='false'`
-//! to the first N requests per room. It exists to exercise the harness; it never stands in for Jitsi in a
-//! claim.
+//! The same state machine serves the jicofo stand-in ([`super::jicofo`]), which logs in as a client and
+//! receives requests through Prosody's `client_proxy` ([`Identity::Client`]).
 //!
-//! [`Focus`] is the pure state machine (stanza in, stanzas out); [`run`] connects it to Prosody.
+//! Fault knobs of the fixture: `FOCUS_GRANT_DELAY_MS` delays every grant, `FOCUS_NOT_READY_TIMES` answers
+//! `ready='false'` to the first N requests per room. It exists to exercise the harness; it never stands
+//! in for Jitsi in a claim.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -32,6 +33,8 @@ use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
+use super::log::Logger;
+use super::roles::{self, Candidate, Election, RoleManager};
 use crate::xmpp::muc::{occupant_event, OccupantEvent};
 use crate::xmpp::{Affiliation, Conference, MucAdmin, Role};
 
@@ -48,8 +51,12 @@ pub struct FocusConfig {
     pub login_domain: String,
     /// `XMPP_MUC_DOMAIN`.
     pub muc_domain: String,
-    /// The component's domain, `focus.XMPP_DOMAIN`.
+    /// The component's domain, `focus.XMPP_DOMAIN` (also the `client_proxy` address jicofo is reached at).
     pub focus_domain: String,
+    /// How the focus is addressed on the wire.
+    pub identity: Identity,
+    /// Where and how it logs.
+    pub log: Logger,
     /// `JICOFO_ENABLE_AUTH`.
     pub authentication: bool,
     /// `ENABLE_AUTO_OWNER` (only without authentication).
@@ -60,6 +67,23 @@ pub struct FocusConfig {
     pub not_ready_times: u32,
     /// `FOCUS_SEED`: the hash order of successors.
     pub seed: u64,
+}
+
+/// How the focus is addressed: the fixture's component, or jicofo's client login behind `client_proxy`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// The XEP-0114 component `focus.DOMAIN`: it stamps `from` itself; its JID is `focus@focus.DOMAIN`.
+    Component,
+    /// jicofo's client session `focus@AUTH/focus` (docker-jitsi-meet
+    /// `jicofo/rootfs/defaults/jicofo.conf@stable-11146`: `xmpp.client.username = "focus"`, `domain =
+    /// XMPP_AUTH_DOMAIN`, `client-proxy = "focus.XMPP_DOMAIN"`). Prosody stamps `from`; requests arrive
+    /// from `focus.DOMAIN/<the sender's full JID>` (jitsi-meet
+    /// `resources/prosody-plugins/mod_client_proxy.lua`) and the answer goes back to that address, as
+    /// jicofo's `ConferenceIqHandler.kt` (`parseJidFromClientProxyJid`, `to = originalFrom`) does.
+    Client {
+        /// `focus@XMPP_AUTH_DOMAIN`, answered as `focusjid`.
+        jid: BareJid,
+    },
 }
 
 /// Why the focus could not start or stopped.
@@ -84,7 +108,8 @@ pub enum FocusError {
     Disconnected,
 }
 
-/// docker-jitsi-meet's toBool: 1/true/yes/on, 0/false/no/off/empty; unset gives `default`.
+/// The fixture's booleans: 1/true/yes/on, 0/false/no/off/empty; unset gives `default`. Stricter than
+/// docker-jitsi-meet's `toBool` ([`super::env::to_bool`]) on purpose: a typo in a fixture knob fails.
 fn parse_bool(var: &'static str, value: Option<String>, default: bool) -> Result<bool, FocusError> {
     match value {
         None => Ok(default),
@@ -140,6 +165,8 @@ impl FocusConfig {
         };
         Ok(FocusConfig {
             focus_domain: format!("focus.{login_domain}"),
+            identity: Identity::Component,
+            log: Logger::Plain("focus"),
             login_domain,
             muc_domain,
             authentication,
@@ -152,24 +179,58 @@ impl FocusConfig {
 
     /// The focus's real JID, answered as `focusjid`.
     pub fn focus_bare(&self) -> String {
-        format!("focus@{}", self.focus_domain)
+        match &self.identity {
+            Identity::Component => format!("focus@{}", self.focus_domain),
+            Identity::Client { jid } => jid.to_string(),
+        }
+    }
+
+    /// The role manager every conference gets.
+    pub fn role_manager(&self) -> RoleManager {
+        RoleManager::select(self.authentication, self.auto_owner)
     }
 
     fn mode(&self) -> &'static str {
-        if self.authentication {
-            "authentication"
-        } else if self.auto_owner {
-            "auto-owner"
-        } else {
-            "none"
+        self.role_manager().mode()
+    }
+
+    /// The `from` of the focus's own stanzas (none for a client: the server stamps it).
+    fn own_full(&self) -> Option<Jid> {
+        match self.identity {
+            Identity::Component => format!("{}/{FOCUS_NICK}", self.focus_bare()).parse().ok(),
+            Identity::Client { .. } => None,
         }
+    }
+
+    /// The `from` of answers to conference requests.
+    fn answer_from(&self) -> Option<Jid> {
+        match self.identity {
+            Identity::Component => self.focus_domain.parse().ok(),
+            Identity::Client { .. } => None,
+        }
+    }
+
+    /// The real sender of a request: behind `client_proxy`, the JID in the resource of
+    /// `focus.DOMAIN/<full JID>`.
+    pub fn requester(&self, from: &Jid) -> Jid {
+        if let Identity::Client { .. } = self.identity {
+            if from.domain().as_str() == self.focus_domain {
+                if let Some(original) = from.resource().and_then(|r| r.as_str().parse::<Jid>().ok())
+                {
+                    return original;
+                }
+            }
+        }
+        from.clone()
     }
 }
 
 /// A stanza to send, maybe later (grants honour `FOCUS_GRANT_DELAY_MS`).
 #[derive(Debug)]
 pub struct Outgoing {
+    /// The stanza, in xmpp-parsers' namespace.
     pub stanza: Stanza,
+    /// How long to wait before sending it (zero: now).
     pub delay: Duration,
 }
 
@@ -180,11 +241,21 @@ struct Member {
     role: Role,
 }
 
+/// A conference request answered once the focus is in the room.
+#[derive(Debug)]
+struct Waiting {
+    id: String,
+    /// Where the answer goes (the request's `from`).
+    reply_to: Jid,
+    /// The real sender (differs from `reply_to` behind `client_proxy`).
+    sender: Jid,
+}
+
 #[derive(Debug, Default)]
 struct Room {
     joined: bool,
-    /// Conference requests waiting for the focus's own join: (iq id, requester).
-    waiting: Vec<(String, Jid)>,
+    /// Conference requests waiting for the focus's own join.
+    waiting: Vec<Waiting>,
     members: HashMap<String, Member>,
     /// AutoOwnerRoleManager's single remembered owner (nick).
     owner: Option<String>,
@@ -225,6 +296,7 @@ fn error_iq(
 }
 
 impl Focus {
+    /// A focus in no room yet.
     pub fn new(config: FocusConfig) -> Self {
         Focus {
             config,
@@ -234,6 +306,7 @@ impl Focus {
         }
     }
 
+    /// Its configuration.
     pub fn config(&self) -> &FocusConfig {
         &self.config
     }
@@ -243,9 +316,7 @@ impl Focus {
     }
 
     fn focus_full(&self) -> Option<Jid> {
-        format!("{}/{FOCUS_NICK}", self.config.focus_bare())
-            .parse()
-            .ok()
+        self.config.own_full()
     }
 
     fn id(&mut self, prefix: &str) -> String {
@@ -253,14 +324,9 @@ impl Focus {
         format!("{prefix}{}", self.next_id)
     }
 
-    /// Hash position of an occupant: jicofo's successor order is its ConcurrentHashMap's, i.e. a hash of
-    /// the occupant JID, not join order. Seeded so a run can be reproduced (`FOCUS_SEED`).
+    /// Hash position of an occupant ([`roles::hash_rank`], seeded by `FOCUS_SEED`).
     fn hash_rank(&self, room: &BareJid, nick: &str) -> u64 {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.config.seed.hash(&mut h);
-        room.as_str().hash(&mut h);
-        nick.hash(&mut h);
-        h.finish()
+        roles::hash_rank(self.config.seed, room.as_str(), nick)
     }
 
     /// Handles one stanza from Prosody; returns what to send.
@@ -329,11 +395,14 @@ impl Focus {
                 from, id, error, ..
             } => {
                 // jicofo only logs failed grants; so does the stand-in (ChatRoomImpl.kt grantOwnership).
-                println!(
-                    "focus: request {id} to {} failed: {:?} {:?}",
-                    from.map(|f| f.to_string()).unwrap_or_default(),
-                    error.defined_condition,
-                    error.texts.values().next()
+                self.config.log.warn(
+                    "ChatRoomImpl.grantOwnership",
+                    &format!(
+                        "request {id} to {} failed: {:?} {:?}",
+                        from.map(|f| f.to_string()).unwrap_or_default(),
+                        error.defined_condition,
+                        error.texts.values().next()
+                    ),
                 );
                 Vec::new()
             }
@@ -359,9 +428,10 @@ impl Focus {
         let Ok(request) = Conference::try_from(payload) else {
             return reply_error(DefinedCondition::BadRequest, "malformed conference request");
         };
-        let Some(sender) = from.clone() else {
+        let Some(reply_to) = from.clone() else {
             return reply_error(DefinedCondition::BadRequest, "no sender");
         };
+        let sender = self.config.requester(&reply_to);
         let Ok(room) = BareJid::new(&request.room) else {
             return reply_error(DefinedCondition::BadRequest, "room is not a JID");
         };
@@ -383,7 +453,10 @@ impl Focus {
             }
             authenticated = true;
             if self.sessions.insert(sender.to_string()) {
-                println!("focus: authentication session for {sender}");
+                self.config.log.info(
+                    "XMPPDomainAuthAuthority.createNewSession",
+                    &format!("authentication session for {sender}"),
+                );
             }
         }
         let exists = self.rooms.get(&room).map(|r| r.joined).unwrap_or(false);
@@ -404,26 +477,34 @@ impl Focus {
         let room_state = self.rooms.entry(room.clone()).or_default();
         if room_state.not_ready_served < not_ready_times {
             room_state.not_ready_served += 1;
-            println!(
-                "focus: {room}: answering ready=false ({}/{not_ready_times}, fault knob)",
-                room_state.not_ready_served
+            let served = room_state.not_ready_served;
+            self.config.log.info(
+                "ConferenceIqHandler.handleConferenceIq",
+                &format!("{room}: answering ready=false ({served}/{not_ready_times}, fault knob)"),
             );
-            out.push(self.conference_answer(id, sender, &room, false, authenticated));
+            out.push(self.conference_answer(id, reply_to, &sender, &room, false, authenticated));
             return out;
         }
         if room_state.joined {
-            out.push(self.conference_answer(id, sender, &room, true, authenticated));
+            out.push(self.conference_answer(id, reply_to, &sender, &room, true, authenticated));
             return out;
         }
         let first_waiter = room_state.waiting.is_empty();
-        room_state.waiting.push((id, sender));
+        room_state.waiting.push(Waiting {
+            id,
+            reply_to,
+            sender,
+        });
         if first_waiter {
-            if let (Some(occupant), Some(from)) = (self.occupant_jid(&room), self.focus_full()) {
-                println!("focus: {room}: joining as {FOCUS_NICK} ({focus_bare})");
-                let join = Presence::new(PresenceType::None)
-                    .with_from(from)
+            if let Some(occupant) = self.occupant_jid(&room) {
+                self.config.log.info(
+                    "JitsiMeetConferenceImpl.joinTheRoom",
+                    &format!("Joining {room} as {FOCUS_NICK} ({focus_bare})"),
+                );
+                let mut join = Presence::new(PresenceType::None)
                     .with_to(occupant)
                     .with_payload(Muc::new());
+                join.from = self.focus_full();
                 out.push(Self::now(join));
             }
         }
@@ -434,6 +515,7 @@ impl Focus {
         &self,
         id: String,
         to: Jid,
+        sender: &Jid,
         room: &BareJid,
         ready: bool,
         authenticated: bool,
@@ -445,18 +527,21 @@ impl Focus {
                 &(self.config.authentication && authenticated).to_string(),
             );
         if authenticated {
-            answer.session_id = Some(format!("{:016x}", self.hash_rank(room, to.as_str())));
-            answer.identity = Some(to.to_bare().to_string());
+            answer.session_id = Some(format!("{:016x}", self.hash_rank(room, sender.as_str())));
+            answer.identity = Some(sender.to_bare().to_string());
         }
         let mut iq = Iq::from_result(id, Some(answer));
         *iq.to_mut() = Some(to);
-        *iq.from_mut() = self.config.focus_domain.parse().ok();
+        *iq.from_mut() = self.config.answer_from();
         Self::now(iq)
     }
 
     fn grant(&mut self, room: &BareJid, jid: &FullJid, why: &str) -> Outgoing {
         let id = self.id("grant");
-        println!("focus: {room}: granting owner to {} ({why})", jid.to_bare());
+        self.config.log.info(
+            "ChatRoomImpl.grantOwnership",
+            &format!("{room}: granting owner to {} ({why})", jid.to_bare()),
+        );
         let mut iq = Iq::from_set(id, MucAdmin::grant_owner(&jid.to_bare()));
         *iq.to_mut() = Some(Jid::from(room.clone()));
         *iq.from_mut() = self.focus_full();
@@ -500,13 +585,16 @@ impl Focus {
                 condition,
                 text,
             } if nick == FOCUS_NICK => {
-                println!("focus: {room}: could not join: {condition} {text:?}");
+                self.config.log.severe(
+                    "ChatRoomImpl.join",
+                    &format!("{room}: could not join: {condition} {text:?}"),
+                );
                 if let Some(state) = self.rooms.remove(&room) {
-                    for (id, requester) in state.waiting {
+                    for w in state.waiting {
                         out.push(Self::now(error_iq(
-                            id,
-                            Some(requester),
-                            self.config.focus_domain.parse().ok(),
+                            w.id,
+                            Some(w.reply_to),
+                            self.config.answer_from(),
                             DefinedCondition::ServiceUnavailable,
                             &format!("the focus could not join the room: {condition}"),
                         )));
@@ -525,14 +613,24 @@ impl Focus {
                     _ => Vec::new(),
                 };
                 if !waiting.is_empty() {
-                    println!(
-                        "focus: {room}: joined as {:?}/{:?}",
-                        occupant.affiliation, occupant.role
+                    self.config.log.info(
+                        "ChatRoomImpl.join",
+                        &format!(
+                            "{room}: joined as {:?}/{:?}",
+                            occupant.affiliation, occupant.role
+                        ),
                     );
                 }
-                for (id, requester) in waiting {
-                    let authenticated = self.sessions.contains(requester.as_str());
-                    out.push(self.conference_answer(id, requester, &room, true, authenticated));
+                for w in waiting {
+                    let authenticated = self.sessions.contains(w.sender.as_str());
+                    out.push(self.conference_answer(
+                        w.id,
+                        w.reply_to,
+                        &w.sender,
+                        &room,
+                        true,
+                        authenticated,
+                    ));
                 }
             }
             OccupantEvent::Available { occupant, .. } => {
@@ -547,13 +645,16 @@ impl Focus {
                 };
                 let is_new = state.members.insert(nick.clone(), member.clone()).is_none();
                 if is_new {
-                    println!(
-                        "focus: {room}: {nick} joined ({})",
-                        member
-                            .jid
-                            .as_ref()
-                            .map(|j| j.as_str())
-                            .unwrap_or("real JID hidden")
+                    self.config.log.info(
+                        "ChatRoomImpl.processOtherPresence",
+                        &format!(
+                            "{room}: {nick} joined ({})",
+                            member
+                                .jid
+                                .as_ref()
+                                .map(|j| j.as_str())
+                                .unwrap_or("real JID hidden")
+                        ),
                     );
                     if self.config.authentication {
                         // AuthenticationRoleManager: owner for every member with a session.
@@ -578,22 +679,23 @@ impl Focus {
                     return out;
                 };
                 state.members.remove(&nick);
-                println!("focus: {room}: {nick} left");
+                self.config
+                    .log
+                    .info("ChatRoomImpl.removeMember", &format!("{room}: {nick} left"));
                 if state.owner.as_deref() == Some(nick.as_str()) {
                     state.owner = None;
                 }
                 if state.members.is_empty() {
                     // jicofo stops a conference when its last participant leaves; the room goes away.
-                    println!("focus: {room}: empty, leaving");
+                    self.config.log.info(
+                        "JitsiMeetConferenceImpl.stop",
+                        &format!("{room}: empty, leaving"),
+                    );
                     self.rooms.remove(&room);
-                    if let (Some(occupant), Some(from)) =
-                        (self.occupant_jid(&room), self.focus_full())
-                    {
-                        out.push(Self::now(
-                            Presence::new(PresenceType::Unavailable)
-                                .with_from(from)
-                                .with_to(occupant),
-                        ));
+                    if let Some(occupant) = self.occupant_jid(&room) {
+                        let mut leave = Presence::new(PresenceType::Unavailable).with_to(occupant);
+                        leave.from = self.focus_full();
+                        out.push(Self::now(leave));
                     }
                 } else if !self.config.authentication && self.config.auto_owner {
                     out.extend(self.elect(&room));
@@ -603,43 +705,102 @@ impl Focus {
         out
     }
 
-    /// AutoOwnerRoleManager's election: keep a remembered owner; else adopt an existing owner; else grant
-    /// the first eligible member — both in hash order (ChatRoomRoleManager.kt @7ebb13dc).
+    /// AutoOwnerRoleManager's election ([`roles::elect`]).
     fn elect(&mut self, room: &BareJid) -> Vec<Outgoing> {
         let Some(state) = self.rooms.get(room) else {
             return Vec::new();
         };
-        if state.owner.is_some() {
-            return Vec::new();
-        }
-        let mut order: Vec<(u64, String, Member)> = state
+        let candidates = state
             .members
             .iter()
-            .map(|(nick, m)| (self.hash_rank(room, nick), nick.clone(), m.clone()))
+            .map(|(nick, m)| Candidate {
+                nick: nick.clone(),
+                rank: self.hash_rank(room, nick),
+                owner: m.affiliation == Affiliation::Owner,
+                visitor: m.role == Role::Visitor,
+            })
             .collect();
-        order.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        if let Some((_, nick, _)) = order
-            .iter()
-            .find(|(_, _, m)| m.affiliation == Affiliation::Owner)
-        {
-            println!("focus: {room}: adopting existing owner {nick}");
-            if let Some(state) = self.rooms.get_mut(room) {
-                state.owner = Some(nick.clone());
+        match roles::elect(state.owner.as_deref(), candidates) {
+            Election::Keep | Election::Nobody => Vec::new(),
+            Election::Adopt(nick) => {
+                self.config.log.info(
+                    "AutoOwnerRoleManager.electNewOwner",
+                    &format!("{room}: adopting existing owner {nick}"),
+                );
+                if let Some(state) = self.rooms.get_mut(room) {
+                    state.owner = Some(nick);
+                }
+                Vec::new()
             }
-            return Vec::new();
+            Election::Grant(nick) => {
+                let Some(jid) = state.members.get(&nick).and_then(|m| m.jid.clone()) else {
+                    self.config.log.warn(
+                        "AutoOwnerRoleManager.electNewOwner",
+                        &format!("{room}: cannot grant owner to {nick}: real JID hidden"),
+                    );
+                    return Vec::new();
+                };
+                if let Some(state) = self.rooms.get_mut(room) {
+                    state.owner = Some(nick);
+                }
+                vec![self.grant(room, &jid, "auto-owner election")]
+            }
         }
-        let Some((_, nick, member)) = order.into_iter().find(|(_, _, m)| m.role != Role::Visitor)
-        else {
-            return Vec::new();
+    }
+
+    /// jicofo's `GET /debug/conference/<room>` for `room` (a bare JID); `{}` when the focus is not in it.
+    ///
+    /// The shape of `JitsiMeetConferenceImpl.getDebugState` (jitsi/jicofo `stable/jitsi-meet_11146`): `name`,
+    /// `chat_room` (`ChatRoomImpl.debugState`: `room_jid`, `my_occupant_jid`, `members` by nick with
+    /// `ChatRoomMemberImpl.debugState`'s `role`, `jid`, `occupant_jid`), and `chat_room_role_manager`
+    /// (`ChatRoomRoleManager.debugState`: `class`, plus `owner` for AutoOwnerRoleManager, `"null"` when
+    /// none). Only the fields the stand-in knows are present.
+    pub fn debug_state(&self, room: &str) -> serde_json::Value {
+        use serde_json::{json, Value};
+        let Ok(jid) = BareJid::new(room) else {
+            return json!({});
         };
-        let Some(jid) = member.jid else {
-            println!("focus: {room}: cannot grant owner to {nick}: real JID hidden");
-            return Vec::new();
+        let Some(state) = self.rooms.get(&jid).filter(|s| s.joined) else {
+            return json!({});
         };
-        if let Some(state) = self.rooms.get_mut(room) {
-            state.owner = Some(nick.clone());
-        }
-        vec![self.grant(room, &jid, "auto-owner election")]
+        let members: BTreeMap<&str, Value> = state
+            .members
+            .iter()
+            .map(|(nick, m)| {
+                (
+                    nick.as_str(),
+                    json!({
+                        "occupant_jid": format!("{jid}/{nick}"),
+                        "jid": m.jid.as_ref().map(|j| j.to_string()).unwrap_or_else(|| "null".into()),
+                        "role": roles::member_role(&m.affiliation, &m.role),
+                    }),
+                )
+            })
+            .collect();
+        let manager = self.config.role_manager();
+        let role_manager = match manager.class() {
+            None => Value::Null,
+            Some(class) if manager == RoleManager::AutoOwner => {
+                let owner = state
+                    .owner
+                    .as_ref()
+                    .and_then(|nick| state.members.get(nick))
+                    .and_then(|m| m.jid.as_ref())
+                    .map(|j| j.to_string())
+                    .unwrap_or_else(|| "null".into());
+                json!({ "class": class, "owner": owner })
+            }
+            Some(class) => json!({ "class": class }),
+        };
+        json!({
+            "name": jid.to_string(),
+            "chat_room": {
+                "room_jid": jid.to_string(),
+                "my_occupant_jid": format!("{jid}/{FOCUS_NICK}"),
+                "members": members,
+            },
+            "chat_room_role_manager": role_manager,
+        })
     }
 }
 
@@ -699,7 +860,7 @@ pub async fn run(config: FocusConfig, server: &str, secret: &str) -> Result<(), 
     use tokio_xmpp::xmlstream::Timeouts;
     use tokio_xmpp::Component;
 
-    // Prosody needs well under a second to listen (env-feasibility.md §2); 30 s covers a slow machine.
+    // Prosody needs well under a second to listen; 30 s covers a slow, loaded machine.
     const CONNECT_WINDOW: Duration = Duration::from_secs(30);
     let started = std::time::Instant::now();
     let mut component = loop {
@@ -776,6 +937,8 @@ mod tests {
             login_domain: "meet.jitsi".into(),
             muc_domain: "muc.meet.jitsi".into(),
             focus_domain: "focus.meet.jitsi".into(),
+            identity: Identity::Component,
+            log: Logger::Plain("focus"),
             authentication,
             auto_owner,
             grant_delay: Duration::ZERO,
@@ -1119,5 +1282,135 @@ mod tests {
                 .to_string()
                 .contains("FOCUS_GRANT_DELAY_MS")
         );
+    }
+
+    fn client_config() -> FocusConfig {
+        FocusConfig {
+            identity: Identity::Client {
+                jid: BareJid::new("focus@auth.meet.jitsi").unwrap(),
+            },
+            ..config(false, true)
+        }
+    }
+
+    #[test]
+    fn behind_client_proxy_the_sender_is_the_resource_and_the_answer_goes_back_to_the_proxy() {
+        let mut focus = Focus::new(client_config());
+        let proxied = "focus.meet.jitsi/a@meet.jitsi/r";
+        let out = focus.handle(el(&format!(
+            "<iq xmlns='jabber:client' type='set' id='c1' from='{proxied}' to='focus@auth.meet.jitsi/focus'>\
+             <conference xmlns='http://jitsi.org/protocol/focus' room='r1@muc.meet.jitsi' machine-uid='m'/></iq>"
+        )));
+        // The join carries no `from`: the server stamps the client's own JID.
+        let join = out
+            .iter()
+            .find_map(|o| match &o.stanza {
+                Stanza::Presence(p) => Some(p.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(join.from, None);
+        assert_eq!(
+            join.to.as_ref().map(|j| j.to_string()).as_deref(),
+            Some("r1@muc.meet.jitsi/focus")
+        );
+        let joined = focus.handle(focus_joined("r1"));
+        let answer = joined
+            .iter()
+            .find_map(|o| match &o.stanza {
+                Stanza::Iq(iq @ Iq::Result { .. }) => Some(iq.clone()),
+                _ => None,
+            })
+            .unwrap();
+        let Iq::Result {
+            to, from, payload, ..
+        } = answer
+        else {
+            unreachable!()
+        };
+        assert_eq!(to.map(|j| j.to_string()).as_deref(), Some(proxied));
+        assert_eq!(from, None);
+        let conference = Conference::try_from(payload.unwrap()).unwrap();
+        assert_eq!(
+            conference.focusjid.as_deref(),
+            Some("focus@auth.meet.jitsi")
+        );
+        // The real sender, not the proxy address, is elected.
+        let out = focus.handle(occupant(
+            "r1",
+            "alice",
+            "a@meet.jitsi/r",
+            "none",
+            "participant",
+        ));
+        assert_eq!(grants(&out), ["a@meet.jitsi"]);
+        assert_eq!(
+            focus
+                .config()
+                .requester(&"a@meet.jitsi/r".parse().unwrap())
+                .to_string(),
+            "a@meet.jitsi/r"
+        );
+    }
+
+    #[test]
+    fn debug_state_has_jicofos_shape() {
+        let mut focus = Focus::new(config(false, true));
+        assert_eq!(
+            focus.debug_state("r1@muc.meet.jitsi"),
+            serde_json::json!({})
+        );
+        create(&mut focus, "a@meet.jitsi/r", "r1");
+        focus.handle(occupant(
+            "r1",
+            "alice",
+            "a@meet.jitsi/r",
+            "none",
+            "participant",
+        ));
+        focus.handle(occupant(
+            "r1",
+            "alice",
+            "a@meet.jitsi/r",
+            "owner",
+            "moderator",
+        ));
+        focus.handle(occupant(
+            "r1",
+            "bob",
+            "b@meet.jitsi/r",
+            "none",
+            "participant",
+        ));
+        let state = focus.debug_state("r1@muc.meet.jitsi");
+        assert_eq!(
+            state["chat_room_role_manager"]["class"],
+            "AutoOwnerRoleManager"
+        );
+        assert_eq!(state["chat_room_role_manager"]["owner"], "a@meet.jitsi/r");
+        assert_eq!(state["chat_room"]["members"]["alice"]["role"], "OWNER");
+        assert_eq!(state["chat_room"]["members"]["bob"]["role"], "PARTICIPANT");
+        assert_eq!(
+            state["chat_room"]["members"]["bob"]["jid"],
+            "b@meet.jitsi/r"
+        );
+        // The harness's reader understands it.
+        let view =
+            crate::participant::jicofo::parse_conference(state.to_string().as_bytes()).unwrap();
+        assert!(view.found);
+        assert_eq!(view.owner.as_deref(), Some("a@meet.jitsi/r"));
+        assert!(view.members["alice"].is_moderator());
+        assert!(!view.members["bob"].is_moderator());
+
+        let mut auth = Focus::new(config(true, true));
+        create(&mut auth, "a@meet.jitsi/r", "r1");
+        let state = auth.debug_state("r1@muc.meet.jitsi");
+        assert_eq!(
+            state["chat_room_role_manager"],
+            serde_json::json!({"class": "AuthenticationRoleManager"})
+        );
+        let mut none = Focus::new(config(false, false));
+        create(&mut none, "a@meet.jitsi/r", "r1");
+        assert!(none.debug_state("r1@muc.meet.jitsi")["chat_room_role_manager"].is_null());
     }
 }
