@@ -290,14 +290,7 @@ fn lock(state: &Mutex<Jicofo>) -> std::sync::MutexGuard<'_, Jicofo> {
 
 /// Runs the stand-in until the process is stopped.
 pub async fn run(config: JicofoConfig) -> Result<(), StartError> {
-    let focus = config.focus_config()?;
-    let log = focus.log.clone();
-    let brewery = BareJid::new(&config.brewery).map_err(|e| StartError::Invalid {
-        var: "JVB_BREWERY_MUC",
-        value: config.brewery.clone(),
-        reason: e.to_string(),
-    })?;
-    let state = Arc::new(Mutex::new(Jicofo::new(focus, brewery)));
+    let log = Logger::Jitsi("Jicofo");
 
     let host = config.rest_host();
     log.info(
@@ -310,6 +303,22 @@ pub async fn run(config: JicofoConfig) -> Result<(), StartError> {
             addr: format!("{host}:{REST_PORT}"),
             source,
         })?;
+    run_with_listener(config, listener).await
+}
+
+/// [`run`] with the REST server on `listener` instead of port 8888 (tests).
+pub async fn run_with_listener(
+    config: JicofoConfig,
+    listener: tokio::net::TcpListener,
+) -> Result<(), StartError> {
+    let focus = config.focus_config()?;
+    let log = focus.log.clone();
+    let brewery = BareJid::new(&config.brewery).map_err(|e| StartError::Invalid {
+        var: "JVB_BREWERY_MUC",
+        value: config.brewery.clone(),
+        reason: e.to_string(),
+    })?;
+    let state = Arc::new(Mutex::new(Jicofo::new(focus, brewery)));
     tokio::spawn(rest::serve(listener, state.clone(), config.health_checks));
 
     let jid = BareJid::new(&format!("focus@{}", config.auth_domain)).map_err(|e| {
