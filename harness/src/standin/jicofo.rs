@@ -165,7 +165,10 @@ impl JicofoConfig {
             login_domain: self.domain.clone(),
             muc_domain: self.muc_domain.clone(),
             focus_domain: format!("focus.{}", self.domain),
-            identity: Identity::Client { jid },
+            identity: Identity::Client {
+                jid,
+                external_auth: self.auth_type == AuthType::Jwt,
+            },
             log: Logger::Jitsi("Jicofo"),
             authentication: self.authentication,
             auto_owner: self.auto_owner,
