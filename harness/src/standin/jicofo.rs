@@ -24,7 +24,12 @@
 //! the session from it), joins the brewery and logs `Added new videobridge: …` once a bridge with stats is
 //! there ([`super::brewery`]), answers the conference requests `client_proxy` forwards, joins each room as
 //! `focus` and applies the role managers ([`super::focus`], [`super::roles`]), and serves REST on 8888
-//! ([`super::rest`]). It has no media, no Jingle, no bridge allocation.
+//! ([`super::rest`]).
+//!
+//! Not modelled: media, Jingle and bridge allocation; jicofo's periodic bridge health-check IQs
+//! (`JvbDoctor`, `JICOFO_ENABLE_BRIDGE_HEALTH_CHECKS`: a bridge counts as operational while it is in the
+//! brewery with stats); the jibri and jigasi breweries, visitors, breakout rooms; the room configuration
+//! jicofo submits after creating a room; the `token` attribute of the request.
 
 use std::sync::{Arc, Mutex};
 
