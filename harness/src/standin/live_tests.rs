@@ -246,7 +246,7 @@ async fn a_bot_is_made_owner_through_client_proxy_and_health_needs_the_bridge() 
         .await
         .unwrap()
         .text();
-    let view = crate::stack::jicofo::parse_conference(body.as_bytes()).unwrap();
+    let view = crate::participant::jicofo::parse_conference(body.as_bytes()).unwrap();
     assert_eq!(view.role_manager.as_deref(), Some("AutoOwnerRoleManager"));
     assert_eq!(
         view.owner.as_deref(),
