@@ -52,6 +52,23 @@ fn tokens_are_checked(version: &str) {
         let e = refused(&stack, &room, Some(none), &room).await;
         assert!(e.to_string().contains("algorithm 'none'"), "{e}");
 
+        // Not valid yet (`nbf` in the future), another issuer, no audience: each refused with its cause.
+        let early = token_for(&ep, &room, "mallory", &TokenOverrides { not_yet_valid: true, ..Default::default() });
+        let e = refused(&stack, &room, Some(early), &room).await;
+        assert!(e.to_string().contains("token is not valid yet (nbf is in the future)"), "{e}");
+
+        let issuer = TokenOverrides { claims: [("iss".to_owned(), serde_json::json!("another-app"))].into(), ..Default::default() };
+        let e = refused(&stack, &room, Some(token_for(&ep, &room, "mallory", &issuer)), &room).await;
+        assert!(e.to_string().contains("token issuer 'another-app' is not accepted"), "{e}");
+
+        let no_audience = TokenOverrides { remove: vec!["aud".to_owned()], ..Default::default() };
+        let e = refused(&stack, &room, Some(token_for(&ep, &room, "mallory", &no_audience)), &room).await;
+        assert!(e.to_string().contains("token audience 'nil' is not accepted"), "{e}");
+
+        let numeric_audience = TokenOverrides { claims: [("aud".to_owned(), serde_json::json!(42))].into(), ..Default::default() };
+        let e = refused(&stack, &room, Some(token_for(&ep, &room, "mallory", &numeric_audience)), &room).await;
+        assert!(e.to_string().contains("token audience '42' is not accepted"), "{e}");
+
         // A token for another room logs in but the room refuses the join (mod_token_verification).
         let other_room = token_for(&ep, &room, "mallory", &TokenOverrides { room: Some("elsewhere".into()), ..Default::default() });
         let e = refused(&stack, &room, Some(other_room), &room).await;
