@@ -538,7 +538,7 @@ fn trials() -> Vec<(String, Body)> {
     for (tag, version) in [("prosody012", "0.12"), ("prosody13", "13")] {
         for variant in ["jwt-auto-owner", "jwt-jicofo-auth"] {
             out.push((
-                format!("{tag}::{variant}::browser_and_bots_agree_on_moderators"),
+                format!("{tag}::browser_and_bots_agree_on_moderators@{variant}"),
                 Box::new(move || browser_and_bots_agree(version, variant)),
             ));
         }

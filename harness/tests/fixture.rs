@@ -81,16 +81,6 @@ fn tokens_are_checked(version: &str) {
     });
 }
 
-#[test]
-fn prosody012_tokens_are_checked() {
-    tokens_are_checked("0.12");
-}
-
-#[test]
-fn prosody13_tokens_are_checked() {
-    tokens_are_checked("13");
-}
-
 fn auto_owner_hands_over(version: &str) {
     runtime().block_on(async {
         let stack = start(
@@ -138,16 +128,6 @@ fn auto_owner_hands_over(version: &str) {
     });
 }
 
-#[test]
-fn prosody012_auto_owner_hands_over_when_owner_leaves() {
-    auto_owner_hands_over("0.12");
-}
-
-#[test]
-fn prosody13_auto_owner_hands_over_when_owner_leaves() {
-    auto_owner_hands_over("13");
-}
-
 fn authentication_mode(version: &str) {
     runtime().block_on(async {
         let stack = start(version, &variant("jwt-guests"), &format!("auth-{version}")).await;
@@ -179,16 +159,6 @@ fn authentication_mode(version: &str) {
         }
         stack.close().await.expect("close");
     });
-}
-
-#[test]
-fn prosody012_authentication_makes_every_token_user_owner_never_a_guest() {
-    authentication_mode("0.12");
-}
-
-#[test]
-fn prosody13_authentication_makes_every_token_user_owner_never_a_guest() {
-    authentication_mode("13");
 }
 
 #[test]
@@ -225,4 +195,44 @@ fn a_container_that_never_becomes_ready_fails_with_its_log() {
             "the log tail: {e}"
         );
     });
+}
+
+/// On the fixture stack with Prosody 0.12 (trial names `prosody012::…`, as in every test binary).
+mod prosody012 {
+    use super::*;
+
+    #[test]
+    fn tokens_are_checked() {
+        super::tokens_are_checked("0.12");
+    }
+
+    #[test]
+    fn auto_owner_hands_over_when_owner_leaves() {
+        auto_owner_hands_over("0.12");
+    }
+
+    #[test]
+    fn authentication_makes_every_token_user_owner_never_a_guest() {
+        authentication_mode("0.12");
+    }
+}
+
+/// On the fixture stack with Prosody 13 (trial names `prosody13::…`, as in every test binary).
+mod prosody13 {
+    use super::*;
+
+    #[test]
+    fn tokens_are_checked() {
+        super::tokens_are_checked("13");
+    }
+
+    #[test]
+    fn auto_owner_hands_over_when_owner_leaves() {
+        auto_owner_hands_over("13");
+    }
+
+    #[test]
+    fn authentication_makes_every_token_user_owner_never_a_guest() {
+        authentication_mode("13");
+    }
 }
