@@ -69,26 +69,6 @@ async fn rosters_agree(version: &str, n: usize) {
     stack.close().await.expect("close");
 }
 
-#[test]
-fn prosody012_two_bots_agree() {
-    runtime().block_on(rosters_agree("0.12", 2));
-}
-
-#[test]
-fn prosody13_two_bots_agree() {
-    runtime().block_on(rosters_agree("13", 2));
-}
-
-#[test]
-fn prosody012_five_bots_agree_and_see_one_successor() {
-    runtime().block_on(rosters_agree("0.12", 5));
-}
-
-#[test]
-fn prosody13_five_bots_agree_and_see_one_successor() {
-    runtime().block_on(rosters_agree("13", 5));
-}
-
 async fn server_lost(version: &str, pause: bool) {
     let stack = start(
         version,
@@ -130,21 +110,6 @@ async fn server_lost(version: &str, pause: bool) {
     assert!(matches!(e, BotError::Gone { .. }), "{e}");
     drop(bot);
     stack.close().await.expect("close");
-}
-
-#[test]
-fn prosody012_server_stopped_mid_session_is_reported() {
-    runtime().block_on(server_lost("0.12", false));
-}
-
-#[test]
-fn prosody13_server_stopped_mid_session_is_reported() {
-    runtime().block_on(server_lost("13", false));
-}
-
-#[test]
-fn prosody13_server_frozen_mid_session_is_reported_by_keepalive() {
-    runtime().block_on(server_lost("13", true));
 }
 
 #[test]
@@ -314,4 +279,49 @@ fn an_unmet_expectation_waits_without_spinning() {
             cpu.as_secs_f64()
         );
     });
+}
+
+/// On the fixture stack with Prosody 0.12 (trial names `prosody012::…`, as in every test binary).
+mod prosody012 {
+    use super::*;
+
+    #[test]
+    fn two_bots_agree() {
+        runtime().block_on(rosters_agree("0.12", 2));
+    }
+
+    #[test]
+    fn five_bots_agree_and_see_one_successor() {
+        runtime().block_on(rosters_agree("0.12", 5));
+    }
+
+    #[test]
+    fn server_stopped_mid_session_is_reported() {
+        runtime().block_on(server_lost("0.12", false));
+    }
+}
+
+/// On the fixture stack with Prosody 13 (trial names `prosody13::…`, as in every test binary).
+mod prosody13 {
+    use super::*;
+
+    #[test]
+    fn two_bots_agree() {
+        runtime().block_on(rosters_agree("13", 2));
+    }
+
+    #[test]
+    fn five_bots_agree_and_see_one_successor() {
+        runtime().block_on(rosters_agree("13", 5));
+    }
+
+    #[test]
+    fn server_stopped_mid_session_is_reported() {
+        runtime().block_on(server_lost("13", false));
+    }
+
+    #[test]
+    fn server_frozen_mid_session_is_reported_by_keepalive() {
+        runtime().block_on(server_lost("13", true));
+    }
 }

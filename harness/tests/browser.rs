@@ -3,9 +3,11 @@
 //! fails within its deadline and leaves a screenshot; no chromium or chromedriver process survives.
 //!
 //! Needs Docker, the fixture images (`just images`) and Debian's `chromium` + `chromium-driver` (or
-//! `JITSI_HARNESS_WEBDRIVER`). Without the browser the trials are ignored, with the reason — unless `CI`
-//! is set, where they fail (a silently skipped browser test cannot catch anything).
+//! `JITSI_HARNESS_WEBDRIVER`). Without the browser the trials are skipped at listing time, with the
+//! reason (`tests/skip/mod.rs`) — unless `CI` is set, where they fail (a silently skipped browser test
+//! cannot catch anything).
 
+mod skip;
 mod support;
 
 use std::collections::BTreeSet;
@@ -19,7 +21,7 @@ use harness::participant::{
 };
 use harness::process::{all_processes, descendant_processes, process_info, ProcessInfo};
 use harness::token::{Token, TokenOverrides};
-use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use libtest_mimic::{Arguments, Failed};
 use support::*;
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -536,7 +538,7 @@ fn trials() -> Vec<(String, Body)> {
     for (tag, version) in [("prosody012", "0.12"), ("prosody13", "13")] {
         for variant in ["jwt-auto-owner", "jwt-jicofo-auth"] {
             out.push((
-                format!("{tag}::{variant}::browser_and_bots_agree_on_moderators"),
+                format!("{tag}::browser_and_bots_agree_on_moderators@{variant}"),
                 Box::new(move || browser_and_bots_agree(version, variant)),
             ));
         }
@@ -578,19 +580,11 @@ fn main() {
         .check_installed()
         .err()
         .map(|e| e.to_string());
-    let ci = std::env::var_os("CI").is_some();
-    let list: Vec<Trial> = trials()
+    let list: Vec<_> = trials()
         .into_iter()
         .map(|(name, body)| {
-            let missing = missing.clone();
-            Trial::ignorable_test(name, move || match missing {
-                Some(reason) if ci => Err(Failed::from(format!(
-                    "{reason} (CI is set: a missing browser fails the test)"
-                ))),
-                Some(reason) => Ok(Completion::ignored_with(reason)),
-                None => body()
-                    .map(|()| Completion::Completed)
-                    .map_err(|e| Failed::from(format!("{e:#}"))),
+            skip::trial(&args, name, missing.as_deref(), skip::in_ci(), move || {
+                body().map_err(|e| Failed::from(format!("{e:#}")))
             })
         })
         .collect();

@@ -6,71 +6,13 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use testcontainers::bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-};
-
-const CHILD_ENV: &str = "JITSI_HARNESS_CLEANUP_CHILD";
-
-/// Containers and networks labelled with `label=value`.
-async fn labelled(label: &str, value: &str) -> (usize, usize) {
-    let docker = harness::stack::docker::connect().await.expect("docker");
-    let filter = format!("{label}={value}");
-    let filters = std::collections::HashMap::from([("label", vec![filter.as_str()])]);
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .expect("list containers");
-    let networks = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::new().filters(&filters).build(),
-        ))
-        .await
-        .expect("list networks");
-    (containers.len(), networks.len())
-}
-
-/// Run only as a child of `a_panicking_test_leaves_nothing_behind`.
-#[test]
-#[ignore = "a child process of a_panicking_test_leaves_nothing_behind"]
-fn child_panics_with_a_stack_up() {
-    if std::env::var_os(CHILD_ENV).is_none() {
-        return;
-    }
-    support::runtime().block_on(async {
-        let stack = support::start("13", &support::variant("jwt-auto-owner"), "panic-child").await;
-        let ep = stack.endpoints().clone();
-        let _bot = support::join(&ep, &support::room("panic"), "alice")
-            .await
-            .expect("alice");
-        println!("RUN-ID {}", harness::stack::docker::run_id());
-        let (containers, networks) = labelled(
-            harness::stack::docker::LABEL_RUN,
-            harness::stack::docker::run_id(),
-        )
-        .await;
-        assert_eq!((containers, networks), (2, 1), "the child's stack is up");
-        panic!("deliberate panic with a stack up");
-    });
-}
+use support::labelled;
 
 #[test]
 fn a_panicking_test_leaves_nothing_behind() {
-    let out = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "child_panics_with_a_stack_up",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(CHILD_ENV, "1")
+    let out = Command::new(env!("CARGO_BIN_EXE_jitsi-harness-test-panic-child"))
         .output()
-        .expect("run the child");
+        .expect("run the panicking child (tests/helpers/panic_child.rs)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the child must fail");

@@ -293,7 +293,13 @@ fn a_hand_edited_snapshot_fails_with_a_diff_naming_the_step() {
     );
     let (stdout, err) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{err}");
-    assert!(stdout.contains("changed"), "{stdout}");
+    // The summary line always holds the word "changed"; the scenario's own row must say it.
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("moderator_grants_and_kicks "))
+        .unwrap_or_else(|| panic!("no matrix row:\n{stdout}"));
+    assert!(row.trim_end().ends_with("changed"), "{row}");
+    assert!(stdout.contains("0 same, 1 changed, 0 new"), "{stdout}");
     let minus = stdout
         .lines()
         .find(|l| l.trim_start().starts_with("-  - \"4. grant bob by alice"))

@@ -52,6 +52,23 @@ fn tokens_are_checked(version: &str) {
         let e = refused(&stack, &room, Some(none), &room).await;
         assert!(e.to_string().contains("algorithm 'none'"), "{e}");
 
+        // Not valid yet (`nbf` in the future), another issuer, no audience: each refused with its cause.
+        let early = token_for(&ep, &room, "mallory", &TokenOverrides { not_yet_valid: true, ..Default::default() });
+        let e = refused(&stack, &room, Some(early), &room).await;
+        assert!(e.to_string().contains("token is not valid yet (nbf is in the future)"), "{e}");
+
+        let issuer = TokenOverrides { claims: [("iss".to_owned(), serde_json::json!("another-app"))].into(), ..Default::default() };
+        let e = refused(&stack, &room, Some(token_for(&ep, &room, "mallory", &issuer)), &room).await;
+        assert!(e.to_string().contains("token issuer 'another-app' is not accepted"), "{e}");
+
+        let no_audience = TokenOverrides { remove: vec!["aud".to_owned()], ..Default::default() };
+        let e = refused(&stack, &room, Some(token_for(&ep, &room, "mallory", &no_audience)), &room).await;
+        assert!(e.to_string().contains("token audience 'nil' is not accepted"), "{e}");
+
+        let numeric_audience = TokenOverrides { claims: [("aud".to_owned(), serde_json::json!(42))].into(), ..Default::default() };
+        let e = refused(&stack, &room, Some(token_for(&ep, &room, "mallory", &numeric_audience)), &room).await;
+        assert!(e.to_string().contains("token audience '42' is not accepted"), "{e}");
+
         // A token for another room logs in but the room refuses the join (mod_token_verification).
         let other_room = token_for(&ep, &room, "mallory", &TokenOverrides { room: Some("elsewhere".into()), ..Default::default() });
         let e = refused(&stack, &room, Some(other_room), &room).await;
@@ -62,16 +79,6 @@ fn tokens_are_checked(version: &str) {
         alice.leave().await.expect("leave");
         stack.close().await.expect("close");
     });
-}
-
-#[test]
-fn prosody012_tokens_are_checked() {
-    tokens_are_checked("0.12");
-}
-
-#[test]
-fn prosody13_tokens_are_checked() {
-    tokens_are_checked("13");
 }
 
 fn auto_owner_hands_over(version: &str) {
@@ -121,16 +128,6 @@ fn auto_owner_hands_over(version: &str) {
     });
 }
 
-#[test]
-fn prosody012_auto_owner_hands_over_when_owner_leaves() {
-    auto_owner_hands_over("0.12");
-}
-
-#[test]
-fn prosody13_auto_owner_hands_over_when_owner_leaves() {
-    auto_owner_hands_over("13");
-}
-
 fn authentication_mode(version: &str) {
     runtime().block_on(async {
         let stack = start(version, &variant("jwt-guests"), &format!("auth-{version}")).await;
@@ -162,16 +159,6 @@ fn authentication_mode(version: &str) {
         }
         stack.close().await.expect("close");
     });
-}
-
-#[test]
-fn prosody012_authentication_makes_every_token_user_owner_never_a_guest() {
-    authentication_mode("0.12");
-}
-
-#[test]
-fn prosody13_authentication_makes_every_token_user_owner_never_a_guest() {
-    authentication_mode("13");
 }
 
 #[test]
@@ -208,4 +195,44 @@ fn a_container_that_never_becomes_ready_fails_with_its_log() {
             "the log tail: {e}"
         );
     });
+}
+
+/// On the fixture stack with Prosody 0.12 (trial names `prosody012::…`, as in every test binary).
+mod prosody012 {
+    use super::*;
+
+    #[test]
+    fn tokens_are_checked() {
+        super::tokens_are_checked("0.12");
+    }
+
+    #[test]
+    fn auto_owner_hands_over_when_owner_leaves() {
+        auto_owner_hands_over("0.12");
+    }
+
+    #[test]
+    fn authentication_makes_every_token_user_owner_never_a_guest() {
+        authentication_mode("0.12");
+    }
+}
+
+/// On the fixture stack with Prosody 13 (trial names `prosody13::…`, as in every test binary).
+mod prosody13 {
+    use super::*;
+
+    #[test]
+    fn tokens_are_checked() {
+        super::tokens_are_checked("13");
+    }
+
+    #[test]
+    fn auto_owner_hands_over_when_owner_leaves() {
+        auto_owner_hands_over("13");
+    }
+
+    #[test]
+    fn authentication_makes_every_token_user_owner_never_a_guest() {
+        authentication_mode("13");
+    }
 }

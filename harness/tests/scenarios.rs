@@ -8,19 +8,23 @@
 //!
 //! Nothing is skipped silently: a scenarios folder that cannot be read, or holds no scenario, is a failing
 //! trial (`scenarios::discover`), and so is a scenario file that does not load (`invalid::<file>`). An
-//! unmet expectation fails its trial whatever the golden snapshot says. `JITSI_HARNESS_SCENARIOS` points
-//! at another scenarios folder, as for the CLI.
+//! unmet expectation fails its trial whatever the golden snapshot says. A browser trial without Chromium
+//! is skipped at listing time with the reason (failed when `CI` is set; `tests/skip/mod.rs`). A golden
+//! snapshot no trial reads fails `snapshots::every_golden_has_a_trial`. `JITSI_HARNESS_SCENARIOS` points
+//! at another scenarios folder, as for the CLI; the goldens are then read from `snapshots/` next to it.
 
+mod skip;
 mod support;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use harness::participant::DriverOptions;
 use harness::runner::outcome::UnmetExpectation;
 use harness::runner::{run_scenario, RunOptions};
 use harness::scenario::{self, Scenario, Transport};
 use harness::snapshot::{self, Comparison};
-use harness::stack::Variants;
+use harness::stack::{Family, Variants};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 const VERSIONS: &[(&str, &str)] = &[("prosody012", "0.12"), ("prosody13", "13")];
@@ -30,6 +34,7 @@ fn main() {
     let dir = std::env::var_os("JITSI_HARNESS_SCENARIOS")
         .map(PathBuf::from)
         .unwrap_or_else(|| support::repo_root().join("scenarios"));
+    let snapshots = dir.join("..").join("snapshots");
     let mut trials = Vec::new();
     let variants = match Variants::load(&dir.join("variants.toml")) {
         Ok(v) => v,
@@ -58,6 +63,13 @@ fn main() {
             Vec::new()
         }
     };
+    // Decided once, while listing: a browser trial that cannot start Chromium is skipped with the reason.
+    let no_browser = DriverOptions::from_env()
+        .check_installed()
+        .err()
+        .map(|e| e.to_string());
+    let mut expected_goldens = Vec::new();
+    let mut all_loaded = true;
     for path in paths {
         let stem = path
             .file_stem()
@@ -65,6 +77,7 @@ fn main() {
             .unwrap_or_default();
         match scenario::load(&path, &variants) {
             Err(e) => {
+                all_loaded = false;
                 let msg = format!("{:?}", miette::Report::new(e));
                 trials.push(Trial::test(format!("invalid::{stem}"), move || {
                     Err(msg.into())
@@ -76,24 +89,98 @@ fn main() {
                     .iter()
                     .any(|p| p.transport == Transport::Browser);
                 for variant in &s.variants {
+                    expected_goldens.push(snapshot::path(
+                        &snapshots,
+                        Family::Fixture,
+                        &s.name,
+                        variant,
+                    ));
                     for (prefix, version) in VERSIONS {
                         let segment = if browser { "browser::" } else { "" };
                         let name = format!("{prefix}::{segment}{}@{variant}", s.name);
-                        let (s, variant, variants, version) = (
+                        let (s, variant, variants, version, snapshots) = (
                             s.clone(),
                             variant.clone(),
                             variants.clone(),
                             version.to_string(),
+                            snapshots.clone(),
                         );
-                        trials.push(Trial::test(name, move || {
-                            trial(&s, &variant, &variants, &version)
-                        }));
+                        let missing = if browser { no_browser.as_deref() } else { None };
+                        trials.push(skip::trial(
+                            &args,
+                            name,
+                            missing,
+                            skip::in_ci(),
+                            move || trial(&s, &variant, &variants, &version, &snapshots),
+                        ));
                     }
                 }
             }
         }
     }
+    if all_loaded {
+        // A scenario that does not load already fails; its goldens would only repeat that failure.
+        trials.push(Trial::test(
+            "snapshots::every_golden_has_a_trial",
+            move || orphans(&snapshots, &expected_goldens),
+        ));
+    }
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// Fails naming every `.snap` under `snapshots/<family>/` that no trial reads (a renamed scenario, a
+/// dropped variant), and every folder that is not a snapshot family. Pending `.snap.new` files are
+/// `cargo insta review`'s business, not goldens.
+fn orphans(snapshots: &std::path::Path, expected: &[PathBuf]) -> Result<(), Failed> {
+    let read = |dir: &std::path::Path| -> Result<Vec<PathBuf>, Failed> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| Failed::from(format!("cannot list {}: {e}", dir.display())))?;
+        let mut paths = Vec::new();
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| Failed::from(format!("cannot list {}: {e}", dir.display())))?;
+            paths.push(entry.path());
+        }
+        paths.sort();
+        Ok(paths)
+    };
+    let mut problems = Vec::new();
+    for family in read(snapshots)? {
+        let name = family.file_name().map(|n| n.to_string_lossy().into_owned());
+        let known = [Family::Fixture, Family::Jitsi, Family::External].map(|f| f.as_str());
+        if !family.is_dir() || !name.as_deref().is_some_and(|n| known.contains(&n)) {
+            problems.push(format!(
+                "{}: not a snapshot family folder (expected {known:?})",
+                family.display()
+            ));
+            continue;
+        }
+        for golden in read(&family)? {
+            let is_snap = golden.extension().is_some_and(|e| e == "snap");
+            let pending = golden.extension().is_some_and(|e| e == "new");
+            if pending {
+                continue;
+            }
+            // Fixture goldens are read by this binary's trials; the other families' goldens (read by the
+            // CLI) must still name a scenario × variant.
+            let fixture = name.as_deref() == Some(Family::Fixture.as_str());
+            let read_by_a_trial = expected
+                .iter()
+                .any(|e| e.file_name() == golden.file_name() && (!fixture || e == &golden));
+            if !is_snap || !read_by_a_trial {
+                problems.push(format!(
+                    "{}: no scenario × variant reads this golden (rename or delete it; \
+                     `cargo insta test --unreferenced=reject` reports the same)",
+                    golden.display()
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n").into())
+    }
 }
 
 fn trial(
@@ -101,6 +188,7 @@ fn trial(
     variant_name: &str,
     variants: &Variants,
     version: &str,
+    snapshots_root: &std::path::Path,
 ) -> Result<(), Failed> {
     let variant = variants
         .get(variant_name)
@@ -131,10 +219,10 @@ fn trial(
         .into());
     }
     let body = snapshot::render(&timeline, scenario);
-    let snapshots: PathBuf = support::repo_root().join("snapshots").join("fixture");
+    let snapshots: PathBuf = snapshots_root.join(Family::Fixture.as_str());
     let golden = snapshot::path(
-        &snapshots.join(".."),
-        harness::stack::Family::Fixture,
+        snapshots_root,
+        Family::Fixture,
         &scenario.name,
         variant_name,
     );

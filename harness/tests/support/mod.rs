@@ -55,6 +55,32 @@ pub async fn start(version: &str, variant: &Variant, test: &str) -> Stack {
     }
 }
 
+/// How many containers and networks carry the label `label=value` (every state, running or not).
+pub async fn labelled(label: &str, value: &str) -> (usize, usize) {
+    use testcontainers::bollard::query_parameters::{
+        ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    };
+    let docker = harness::stack::docker::connect().await.expect("docker");
+    let filter = format!("{label}={value}");
+    let filters = std::collections::HashMap::from([("label", vec![filter.as_str()])]);
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .expect("list containers");
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .expect("list networks");
+    (containers.len(), networks.len())
+}
+
 /// A unique room name per test.
 pub fn room(prefix: &str) -> String {
     format!(
