@@ -17,6 +17,7 @@
 
 pub mod http;
 pub mod participant;
+pub mod paths;
 pub mod process;
 pub mod redact;
 pub mod releases;

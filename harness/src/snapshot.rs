@@ -16,10 +16,18 @@ use crate::scenario::Scenario;
 use crate::stack::Family;
 use crate::timeline::{Seat, StepRecord, Timeline, View};
 
-/// `snapshots/<family>/<scenario>@<variant>.snap`.
-pub fn path(root: &Path, family: Family, scenario: &str, variant: &str) -> PathBuf {
-    root.join(family.as_str())
-        .join(format!("{scenario}@{variant}.snap"))
+/// `snapshots/<family>/<scenario>@<variant>.snap`, built by [`crate::paths::join`]: a scenario or
+/// variant name that would leave `root` is refused.
+pub fn path(
+    root: &Path,
+    family: Family,
+    scenario: &str,
+    variant: &str,
+) -> Result<PathBuf, crate::paths::PathError> {
+    crate::paths::join(
+        root,
+        &[family.as_str(), &format!("{scenario}@{variant}.snap")],
+    )
 }
 
 /// Name-to-alias mapping built from the scenario's `moderators_one_of` steps.
@@ -554,7 +562,7 @@ mod tests {
         s.description =
             "- \"quoted\" and 'single', a: colon, # hash, back\\slash,\n  wrapped, ünïcode".into();
         let body = render(&timeline("bob"), &s);
-        let p = path(dir.path(), Family::Fixture, "handover", "jwt-auto-owner");
+        let p = path(dir.path(), Family::Fixture, "handover", "jwt-auto-owner").unwrap();
         write_golden(&p, &body, &s).unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(
@@ -579,7 +587,7 @@ mod tests {
     fn accepting_keeps_the_goldens_header() {
         let dir = tempfile::tempdir().unwrap();
         let s = scenario();
-        let p = path(dir.path(), Family::Fixture, "handover", "jwt-auto-owner");
+        let p = path(dir.path(), Family::Fixture, "handover", "jwt-auto-owner").unwrap();
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(
             &p,
@@ -601,7 +609,7 @@ mod tests {
         let dir = tmp.path();
         let s = scenario();
         let golden = render(&timeline("bob"), &s);
-        let p = path(dir, Family::Fixture, "handover", "jwt-auto-owner");
+        let p = path(dir, Family::Fixture, "handover", "jwt-auto-owner").unwrap();
         assert_eq!(compare(&p, &golden).unwrap(), Comparison::New);
         write_golden(&p, &golden, &s).unwrap();
         assert!(p.ends_with("fixture/handover@jwt-auto-owner.snap"));

@@ -225,7 +225,8 @@ fn trial(
         Family::Fixture,
         &scenario.name,
         variant_name,
-    );
+    )
+    .map_err(|e| e.to_string())?;
     let explanation = match snapshot::compare(&golden, &body) {
         Ok(Comparison::Same) => None,
         Ok(Comparison::Changed { diff }) => Some(format!(

@@ -56,7 +56,8 @@ pub fn transcript(folder: &Path, name: &str, join: u32) -> Option<Transcript> {
     } else {
         format!("-{join}")
     };
-    Transcript::create(&folder.join(format!("{name}{suffix}.xmpp.log"))).ok()
+    let path = crate::paths::join(folder, &[&format!("{name}{suffix}.xmpp.log")]).ok()?;
+    Transcript::create(&path).ok()
 }
 
 /// Bot `name` joining `room` as `nick`, showing `name` as its display name.

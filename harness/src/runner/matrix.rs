@@ -82,10 +82,27 @@ async fn run_group(
     variant_name: String,
     scenarios: Vec<&Scenario>,
 ) -> Vec<ScenarioResult> {
-    let stack_dir = options
-        .artifacts
-        .join(dir_name(&target))
-        .join(&variant_name);
+    // Every name was checked where it was read; `paths::join` is the last guard against leaving the root.
+    let stack_dir = crate::paths::join(&options.artifacts, &[&dir_name(&target), &variant_name]);
+    let stack_dir = match stack_dir {
+        Ok(dir) => dir,
+        Err(e) => {
+            return scenarios
+                .iter()
+                .map(|s| {
+                    failed(
+                        options,
+                        s,
+                        &variant_name,
+                        &target,
+                        &options.artifacts,
+                        e.to_string(),
+                        false,
+                    )
+                })
+                .collect()
+        }
+    };
     let failed_all = |error: String, infrastructure: bool| -> Vec<ScenarioResult> {
         scenarios
             .iter()
@@ -176,7 +193,20 @@ async fn run_group(
                     target: stack.target(),
                 },
             );
-            let artifacts = stack_dir.join(&scenario.name);
+            let artifacts = match crate::paths::join(stack_dir, &[&scenario.name]) {
+                Ok(dir) => dir,
+                Err(e) => {
+                    return failed(
+                        options,
+                        scenario,
+                        &variant.name,
+                        stack.target(),
+                        stack_dir,
+                        e.to_string(),
+                        false,
+                    )
+                }
+            };
             let mut run = RunOptions::new(&artifacts);
             run.settle = options.settle;
             run.cancel = options.cancel.clone();
@@ -223,7 +253,8 @@ fn failed(
         },
         timeline: None,
         body: None,
-        snapshot: snapshot::path(&options.snapshots, target.family, &scenario.name, variant),
+        snapshot: snapshot::path(&options.snapshots, target.family, &scenario.name, variant)
+            .unwrap_or_default(),
         written: None,
         withheld: false,
         artifacts: artifacts.to_owned(),
@@ -244,7 +275,21 @@ fn judge(
     artifacts: &Path,
     run: Result<Timeline, RunError>,
 ) -> ScenarioResult {
-    let snapshot_path = snapshot::path(&options.snapshots, target.family, &scenario.name, variant);
+    let snapshot_path =
+        match snapshot::path(&options.snapshots, target.family, &scenario.name, variant) {
+            Ok(p) => p,
+            Err(e) => {
+                return failed(
+                    options,
+                    scenario,
+                    variant,
+                    target,
+                    artifacts,
+                    e.to_string(),
+                    false,
+                )
+            }
+        };
     let mut result = ScenarioResult {
         scenario: scenario.name.clone(),
         path: scenario.path.clone(),

@@ -16,7 +16,7 @@
 //! ```toml
 //! description = """When the moderator leaves, exactly one of the others becomes moderator."""
 //! source = "https://github.com/jitsi/docker-jitsi-meet/issues/1465"   # optional
-//! variants = ["jwt-auto-owner"]    # at least one, from scenarios/variants.toml
+//! variants = ["jwt-guests"]        # at least one, from scenarios/variants.toml
 //! timeout = "10s"                  # optional per-step deadline (default 10s)
 //!
 //! [participants]
@@ -63,6 +63,7 @@ pub use diagnostic::{InvalidScenario, Problem, ScenarioError};
 pub use model::{
     Action, Expect, Login, ParticipantSpec, Scenario, Step, Transport, DEFAULT_TIMEOUT,
 };
+pub use validate::{MAX_DURATION, MAX_NICK_BYTES, MAX_TOKEN_OVERRIDE_BYTES};
 
 use crate::stack::variant::Variants;
 

@@ -24,7 +24,7 @@ guests = true
 /// The example of the format, as the module documents it.
 const EXAMPLE: &str = r#"description = """When the moderator leaves, exactly one of the others becomes moderator."""
 source = "https://github.com/jitsi/docker-jitsi-meet/issues/1465"
-variants = ["jwt-auto-owner"]
+variants = ["jwt-guests"]
 
 [participants]
 alice = {}
@@ -182,7 +182,7 @@ fn example_parses_field_by_field() {
         s.source.as_deref(),
         Some("https://github.com/jitsi/docker-jitsi-meet/issues/1465")
     );
-    assert_eq!(s.variants, ["jwt-auto-owner"]);
+    assert_eq!(s.variants, ["jwt-guests"]);
     assert_eq!(s.timeout, DEFAULT_TIMEOUT);
     assert_eq!(DEFAULT_TIMEOUT, Duration::from_secs(10));
 
@@ -963,10 +963,13 @@ fn moderator_count_larger_than_the_room() {
 
 #[test]
 fn token_overrides_need_a_token_login() {
-    let text = HEAD.replace(
-        "bob = {}",
-        "bob = { login = \"guest\", token = { expired = true } }",
-    ) + "[[step]]\njoin = [\"bob\"]\n";
+    let text = HEAD
+        .replace(
+            "bob = {}",
+            "bob = { login = \"guest\", token = { expired = true } }",
+        )
+        .replace("jwt-auto-owner", "jwt-guests")
+        + "[[step]]\njoin = [\"bob\"]\n";
     assert_only_problem(
         &text,
         "scenario::token_without_login",
@@ -1279,4 +1282,98 @@ fn empty_or_misshapen_participants() {
         (3, 16),
         &["`participants` must be a table", "alice = {}"],
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names that become paths, and limits nobody means
+
+#[test]
+fn a_participant_name_that_would_leave_its_folder_is_refused_whatever_its_nick() {
+    // The name names the transcript (`NAME.xmpp.log`) even when an explicit nick is valid.
+    let text = HEAD.replace("bob = {}", "\"/tmp/x\" = { nick = \"bob\" }")
+        + "[[step]]\njoin = [\"alice\"]\n";
+    assert_only_problem(
+        &text,
+        "scenario::invalid_name",
+        (5, 1),
+        &["invalid participant name", "first character", "transcript"],
+    );
+    let text = HEAD.replace("bob = {}", "\"a/../../b\" = { nick = \"bob\" }")
+        + "[[step]]\njoin = [\"alice\"]\n";
+    assert_only_problem(&text, "scenario::invalid_name", (5, 1), &["path separator"]);
+}
+
+#[test]
+fn a_nick_longer_than_prosody_allows_is_refused() {
+    let nick = "n".repeat(MAX_NICK_BYTES + 1);
+    let text = HEAD.replace("bob = {}", &format!("bob = {{ nick = \"{nick}\" }}"))
+        + "[[step]]\njoin = [\"alice\"]\n";
+    assert_only_problem(
+        &text,
+        "scenario::invalid_nick",
+        (5, 16),
+        &["1024 bytes", "more than 1023"],
+    );
+    let nick = "n".repeat(MAX_NICK_BYTES);
+    let text = HEAD.replace("bob = {}", &format!("bob = {{ nick = \"{nick}\" }}"))
+        + "[[step]]\njoin = [\"alice\"]\n";
+    assert!(parse(Path::new(PATH), &text, &variants()).is_ok());
+}
+
+#[test]
+fn a_huge_claim_is_refused() {
+    let big = "x".repeat(MAX_TOKEN_OVERRIDE_BYTES);
+    let text = HEAD.replace(
+        "bob = {}",
+        &format!("bob = {{ token = {{ claims = {{ big = \"{big}\" }} }} }}"),
+    ) + "[[step]]\njoin = [\"alice\"]\n";
+    assert_only_problem(
+        &text,
+        "scenario::token_too_large",
+        (5, 9),
+        &["`token` overrides of participant `bob`", "more than 4096"],
+    );
+}
+
+#[test]
+fn durations_nobody_means_are_refused() {
+    assert_only_problem(
+        &with_steps("[[step]]\njoin = [\"alice\"]\ntimeout = \"11m\"\n"),
+        "scenario::invalid_duration",
+        (9, 11),
+        &["`timeout` of 11m is longer than 10m"],
+    );
+    assert_only_problem(
+        &with_steps("[[step]]\nwait = \"100000h\"\n"),
+        "scenario::invalid_duration",
+        (8, 8),
+        &["`wait` of 100000h is longer than 10m"],
+    );
+    let text =
+        HEAD.replace("variants", "timeout = \"1h\"\nvariants") + "[[step]]\njoin = [\"alice\"]\n";
+    assert_only_problem(
+        &text,
+        "scenario::invalid_duration",
+        (2, 11),
+        &["`timeout` of 1h"],
+    );
+}
+
+#[test]
+fn a_guest_under_a_variant_without_guests_is_refused() {
+    let text = HEAD
+        .replace("bob = {}", "bob = { login = \"guest\" }")
+        .replace(
+            "[\"jwt-auto-owner\"]",
+            "[\"jwt-guests\", \"jwt-auto-owner\"]",
+        )
+        + "[[step]]\njoin = [\"bob\"]\n";
+    assert_only_problem(
+        &text,
+        "scenario::guest_without_guests",
+        (5, 17),
+        &["joins as a guest", "`jwt-auto-owner` has no guests"],
+    );
+    let only_guests = text.replace("\"jwt-guests\", \"jwt-auto-owner\"", "\"jwt-guests\"");
+    assert!(parse(Path::new(PATH), &only_guests, &variants()).is_ok());
 }

@@ -20,6 +20,23 @@ use super::parse::{Key, ParticipantEntry, RawScenario, RawStep, StepEntry, ACTIO
 use crate::stack::variant::Variants;
 use crate::xmpp;
 
+/// The longest MUC nick, in bytes. A nick is the resource of the occupant JID `room@muc/NICK`; Prosody
+/// prepares every JID resource with resourceprep, which refuses input of 1024 bytes or more
+/// (bjc/prosody:util-src/encodings.c, `stringprep_prep`: `if (len >= 1024) … return nil`), and RFC 6122
+/// §2.4 caps a resourcepart at 1023 bytes. The nick rule ([`xmpp::nick`]) is ASCII, so bytes are characters.
+pub const MAX_NICK_BYTES: usize = 1023;
+
+/// The largest `token` override of one participant, in bytes of its JSON. A token travels in the
+/// WebSocket or BOSH URL (`?token=…`, base64url: 4/3 of its size), and docker-jitsi-meet's web container
+/// (nginx, `large_client_header_buffers 4 8k` by default, nginx.org/en/docs/http/ngx_http_core_module.html)
+/// answers 414 to a request line over 8 KiB: 4 KiB of claims plus the header, the defaults and the
+/// signature stays below it.
+pub const MAX_TOKEN_OVERRIDE_BYTES: usize = 4096;
+
+/// The longest `timeout` or `wait`. Anything longer is a typo (`10m` for `10s`): a scenario's steps
+/// settle in seconds, and a run of the whole suite has to fit a CI job.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 60);
+
 /// Checks `raw` and builds the scenario. Returns `None` if any problem was found (they are all in
 /// `problems`, together with those of earlier stages).
 pub(super) fn validate(
@@ -38,7 +55,7 @@ pub(super) fn validate(
     };
 
     let header = check.header(&raw, variants);
-    let participants = check.participants(&raw);
+    let participants = check.participants(&raw, header.as_ref(), variants);
     let steps = check.steps(&raw);
     check.replay(&raw.steps);
 
@@ -211,6 +228,24 @@ impl Checker<'_> {
 
     fn duration(&mut self, value: &Spanned<String>, key: &str) -> Option<Duration> {
         match parse_duration(value.get_ref()) {
+            Ok(d) if d > MAX_DURATION => {
+                self.push(
+                    Problem::at(
+                        "scenario::invalid_duration",
+                        value.span(),
+                        "too long",
+                        format!(
+                            "`{key}` of {} is longer than {}",
+                            value.get_ref(),
+                            super::duration::format_duration(MAX_DURATION)
+                        ),
+                    )
+                    .help(format!(
+                        "a step settles in seconds; did you mean seconds? e.g. {key} = \"10s\""
+                    )),
+                );
+                None
+            }
             Ok(d) => Some(d),
             Err(why) => {
                 self.push(
@@ -229,7 +264,12 @@ impl Checker<'_> {
         }
     }
 
-    fn participants(&mut self, raw: &RawScenario) -> Option<Vec<ParticipantSpec>> {
+    fn participants(
+        &mut self,
+        raw: &RawScenario,
+        header: Option<&Header>,
+        variants: &Variants,
+    ) -> Option<Vec<ParticipantSpec>> {
         if raw.participants.is_empty() {
             let declared = raw.top_keys.iter().any(|k| k.name == "participants");
             match (&raw.participants_table, declared) {
@@ -261,7 +301,72 @@ impl Checker<'_> {
         // nick → (where, participant)
         let mut nicks: BTreeMap<String, (Range<usize>, String)> = BTreeMap::new();
         for entry in &raw.participants {
+            // The name names files (`NAME.xmpp.log`), whatever the nick.
+            if let Err(e) = crate::paths::check_name(&entry.name) {
+                self.push(
+                    Problem::at(
+                        "scenario::invalid_name",
+                        entry.span.clone(),
+                        "invalid name",
+                        format!("invalid participant name: {e}"),
+                    )
+                    .help(format!(
+                        "a participant's name names its transcript file (NAME.xmpp.log); use a plain \
+                         name, e.g. {} = {{ nick = \"…\" }}",
+                        xmpp::nick::suggest(&entry.name)
+                            .chars()
+                            .take(crate::paths::MAX_NAME_BYTES)
+                            .collect::<String>()
+                    )),
+                );
+            }
             let Some(body) = &entry.body else { continue };
+            if let Some(token) = &body.token {
+                let size = serde_json::to_string(token.get_ref()).map_or(0, |j| j.len());
+                if size > MAX_TOKEN_OVERRIDE_BYTES {
+                    self.push(
+                        Problem::at(
+                            "scenario::token_too_large",
+                            key_span(&entry.keys, "token").unwrap_or_else(|| token.span()),
+                            "too large",
+                            format!(
+                                "the `token` overrides of participant `{}` are {size} bytes, more than {MAX_TOKEN_OVERRIDE_BYTES}",
+                                entry.name
+                            ),
+                        )
+                        .help(
+                            "a token travels in the connection URL, and Jitsi's web server refuses a request \
+                             line over 8 KiB (nginx answers 414); keep the claims small",
+                        ),
+                    );
+                }
+            }
+            if let (Some(login), Some((_, _, names, _))) = (&body.login, header) {
+                let without: Vec<&str> = names
+                    .iter()
+                    .filter(|v| variants.by_name.get(*v).is_some_and(|v| !v.guests))
+                    .map(String::as_str)
+                    .collect();
+                if *login.get_ref() == Login::Guest && !without.is_empty() {
+                    self.push(
+                        Problem::at(
+                            "scenario::guest_without_guests",
+                            login.span(),
+                            "no guest domain",
+                            format!(
+                                "participant `{}` joins as a guest, but variant {} has no guests",
+                                entry.name,
+                                quoted_list(without.iter().copied())
+                            ),
+                        )
+                        .help(format!(
+                            "run the scenario only under variants with guests = true, or set guests = true \
+                             in `{}`",
+                            variants.path.display()
+                        )),
+                    );
+                }
+            }
             let (nick, nick_span, explicit) = match &body.nick {
                 Some(n) => (n.get_ref().clone(), n.span(), true),
                 None => (entry.name.clone(), entry.span.clone(), false),
@@ -335,6 +440,25 @@ impl Checker<'_> {
     /// Jitsi's MUC nick rule ([`xmpp::nick`], Prosody's `muc_resource_validate`). Checked for every
     /// release: a nick that passes it works on older ones too.
     fn nick(&mut self, entry: &ParticipantEntry, nick: &str, span: Range<usize>, explicit: bool) {
+        if nick.len() > MAX_NICK_BYTES {
+            self.push(
+                Problem::at(
+                    "scenario::invalid_nick",
+                    span,
+                    "too long",
+                    format!(
+                        "the nick of participant `{}` is {} bytes, more than {MAX_NICK_BYTES}",
+                        entry.name,
+                        nick.len()
+                    ),
+                )
+                .help(
+                    "Prosody refuses a JID resource of 1024 bytes or more (resourceprep, RFC 6122 §2.4); \
+                     use a short nick, e.g. nick = \"alice_2\"",
+                ),
+            );
+            return;
+        }
         if xmpp::nick::is_valid(nick) {
             return;
         }

@@ -124,12 +124,21 @@ impl From<ExternalError> for StackError {
 }
 
 /// The file that describes `external:<name>`: `$JITSI_HARNESS_EXTERNAL/<name>.toml`, else
-/// `scenarios/external/<name>.toml`.
-pub(crate) fn config_path(name: &str) -> PathBuf {
+/// `scenarios/external/<name>.toml`. The name was checked when `--stack` was parsed
+/// ([`crate::paths::check_name`]); [`crate::paths::join`] still refuses one that would leave the folder
+/// (`external:../../etc/passwd`).
+pub(crate) fn config_path(name: &str) -> Result<PathBuf, ExternalError> {
     let dir = std::env::var_os(DIR_ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
-    dir.join(format!("{name}.toml"))
+    crate::paths::join(&dir, &[&format!("{name}.toml")]).map_err(|e| ExternalError {
+        path: dir,
+        problem: e.to_string(),
+        hint: format!(
+            "name a deployment file in this folder: external:NAME reads NAME.toml, NAME being {}",
+            crate::paths::NAME_RULE
+        ),
+    })
 }
 
 impl ExternalConfig {
@@ -340,7 +349,7 @@ impl ExternalStack {
         variant: &Variant,
         options: &StartOptions,
     ) -> Result<Self, StackError> {
-        let path = config_path(&target.version);
+        let path = config_path(&target.version)?;
         let config = ExternalConfig::load(&path)?;
         if !config.variants.iter().any(|v| v == &variant.name) {
             return Err(StackError::Unsupported {

@@ -94,6 +94,12 @@ impl FromStr for StackTarget {
                 crate::versions::Release::from_str(version).map_err(|e| err(e.to_string()))?;
             }
             _ if version.is_empty() => return Err(err("the version part is empty".into())),
+            // The name of an external deployment names its file (`NAME.toml`) and the artifacts folder.
+            Family::External => crate::paths::check_name(version).map_err(|e| {
+                err(format!(
+                    "{e}; external:NAME reads NAME.toml from the deployment folder"
+                ))
+            })?,
             _ => {}
         }
         Ok(StackTarget {
@@ -132,6 +138,8 @@ mod tests {
             ("docker:13", "unknown family `docker`"),
             ("fixture:14", "Prosody 0.12 and 13"),
             ("external:", "the version part is empty"),
+            ("external:../../etc/passwd", "first character"),
+            ("external:a/b", "path separator"),
         ];
         for (input, needle) in cases {
             let e = input.parse::<StackTarget>().unwrap_err();

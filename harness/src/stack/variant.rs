@@ -109,6 +109,24 @@ pub enum VariantError {
         /// What the TOML parser said.
         message: String,
     },
+    /// A variant's name cannot name a folder or a snapshot ([`crate::paths::check_name`]).
+    #[error(
+        "{}:{line}:{col}: invalid variant name: {problem}\n  help: a variant names artifact folders and \
+         snapshots (`NAME@VARIANT.snap`); rename the table, e.g. [{suggestion}]",
+        path.display()
+    )]
+    Name {
+        /// The variants file.
+        path: PathBuf,
+        /// 1-based line of the table name.
+        line: usize,
+        /// 1-based column of the table name.
+        col: usize,
+        /// What is wrong with the name.
+        problem: crate::paths::NameError,
+        /// A name that follows the rule.
+        suggestion: String,
+    },
     /// No variant has this name.
     #[error("unknown variant `{name}` (known: {known})")]
     Unknown {
@@ -131,18 +149,26 @@ impl Variants {
 
     /// Parses the text of a variants file; `path` only names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Variants, VariantError> {
-        let raw: BTreeMap<String, Variant> =
+        let raw: BTreeMap<toml::Spanned<String>, Variant> =
             toml::from_str(text).map_err(|e| VariantError::Parse {
                 path: path.to_owned(),
                 message: e.to_string(),
             })?;
-        let by_name = raw
-            .into_iter()
-            .map(|(name, mut v)| {
-                v.name = name.clone();
-                (name, v)
-            })
-            .collect();
+        let mut by_name = BTreeMap::new();
+        for (name, mut v) in raw {
+            if let Err(problem) = crate::paths::check_name(name.get_ref()) {
+                let (line, col) = line_col(text, name.span().start);
+                return Err(VariantError::Name {
+                    path: path.to_owned(),
+                    line,
+                    col,
+                    problem,
+                    suggestion: suggest_name(name.get_ref()),
+                });
+            }
+            v.name = name.get_ref().clone();
+            by_name.insert(name.into_inner(), v);
+        }
         Ok(Variants {
             path: path.to_owned(),
             by_name,
@@ -163,6 +189,35 @@ impl Variants {
     }
 }
 
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// The nearest name that follows [`crate::paths::check_name`].
+fn suggest_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .filter(|c| !c.is_control())
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .skip_while(|c| !c.is_ascii_alphanumeric())
+        .take(crate::paths::MAX_NAME_BYTES)
+        .collect();
+    if out.is_empty() {
+        out.push_str("variant");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +234,26 @@ mod tests {
         for knob in ["allow_empty_token", "jicofo_auth", "auto_owner", "guests"] {
             assert!(err.contains(knob), "{knob} missing from: {err}");
         }
+    }
+
+    #[test]
+    fn a_variant_name_that_would_leave_its_folder_is_refused_at_its_line() {
+        let text = "[ok]\ndescription = \"\"\njwt = true\n\n[\"../../tmp/y\"]\ndescription = \"\"\njwt = true\n";
+        let err = Variants::parse(Path::new("v.toml"), text).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with("v.toml:5:2: invalid variant name"),
+            "{message}"
+        );
+        assert!(message.contains("[tmp-y]"), "{message}");
+        let long = format!("[{}]\ndescription = \"\"\njwt = true\n", "v".repeat(65));
+        let message = Variants::parse(Path::new("v.toml"), &long)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("v.toml:1:2:") && message.contains("65 bytes"),
+            "{message}"
+        );
     }
 
     #[test]
