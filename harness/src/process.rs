@@ -1,8 +1,9 @@
 //! Processes on this machine, read from Linux `/proc` through the `procfs` crate: who started whom and
 //! when, with which command line, how much memory and CPU each holds. The browser participant uses it
-//! to stop chromedriver and anything Chromium leaves behind; the browser tests check with it that
-//! nothing survives; the bench measures memory and samples Prosody's CPU with it; container labels
-//! name this process's pid namespace with it.
+//! to stop chromedriver and anything Chromium leaves behind, and to find the browsers of killed runs
+//! by the folder their command line names (`participant::browser::leftovers`); the browser tests
+//! check with it that nothing survives; the bench measures memory and samples Prosody's CPU with it;
+//! container labels name this process's pid namespace with it.
 //!
 //! Field meanings are proc(5)'s: `/proc/PID/stat`, `/proc/PID/status`, `/proc/PID/smaps_rollup`.
 

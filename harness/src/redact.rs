@@ -248,6 +248,62 @@ mod tests {
         assert_eq!(s.expose(), "hunter2");
     }
 
+    /// Every type that carries a secret or a token prints it redacted in `Debug` (and in JSON where it
+    /// serializes): the signing key, the stack's endpoints, both participants' joins.
+    #[test]
+    fn secret_carrying_types_print_redacted() {
+        use crate::participant::{BotJoin, BrowserJoin};
+        use crate::stack::Endpoints;
+        use crate::token::{SigningKey, Token};
+        // Not remembered for `scrub` (no `Secret::new`): what is checked is the types' own printing.
+        let secret = "0123456789abcdef-app-secret";
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJyb29tIjoicjEifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+        let key = SigningKey::Hs256(Secret(secret.to_owned()));
+        let endpoints = Endpoints {
+            websocket: "ws://127.0.0.1:1/xmpp-websocket".into(),
+            bosh: "http://127.0.0.1:1/http-bind".into(),
+            domain: "meet.jitsi".into(),
+            muc_domain: "muc.meet.jitsi".into(),
+            focus_domain: "focus.meet.jitsi".into(),
+            guest_domain: None,
+            app_id: "harness".into(),
+            signing: key.clone(),
+            web: None,
+            jicofo_rest: None,
+            insecure_tls: false,
+        };
+        let bot = BotJoin {
+            room: "r1".into(),
+            nick: "alice".into(),
+            token: Some(Token::new(jwt)),
+            machine_uid: "m".into(),
+            display_name: None,
+            transcript: None,
+        };
+        let browser = BrowserJoin {
+            room: "r1".into(),
+            nick: "alice".into(),
+            display_name: None,
+            token: Some(Token::new(jwt)),
+            machine_uid: "m".into(),
+        };
+        let printed = [
+            format!("{key:?}"),
+            format!("{endpoints:?}"),
+            format!("{endpoints:#?}"),
+            serde_json::to_string(&endpoints).unwrap_or_default(),
+            format!("{bot:?}"),
+            format!("{browser:?}"),
+        ];
+        for p in &printed {
+            assert!(!p.contains(secret), "{p}");
+            assert!(!p.contains("eyJyb29tIjoicjEifQ"), "{p}");
+            assert!(!p.contains("c2lnbmF0dXJl"), "{p}");
+        }
+        assert!(printed[1].contains("[redacted]"), "{}", printed[1]);
+        assert!(printed[4].contains(&short_token(jwt)), "{}", printed[4]);
+    }
+
     #[test]
     fn urls_lose_their_tokens() {
         let url =

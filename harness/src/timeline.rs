@@ -227,6 +227,23 @@ pub fn check(expect: &Expect, record: &StepRecord) -> Vec<String> {
     unmet
 }
 
+/// Joins the deployment refused although the scenario did not say `rejected`, each in words with its
+/// refusal category (a refusal is final: waiting longer cannot change it, so this is kept apart from
+/// [`check`], which convergence waits on).
+pub fn unexpected_refusals(expect: &Expect, record: &StepRecord) -> Vec<String> {
+    record
+        .rejected
+        .iter()
+        .filter(|(name, _)| !expect.rejected.contains(name))
+        .map(|(name, why)| {
+            format!(
+                "{name} was refused ({}) but the scenario did not say `rejected`",
+                crate::participant::refusal::Refusal::of(why)
+            )
+        })
+        .collect()
+}
+
 /// The moderator timeline of one scenario under one variant on one stack.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Timeline {
@@ -368,6 +385,30 @@ mod tests {
         r.rejected
             .insert("mallory".into(), "token has expired".into());
         assert_eq!(check(&bad, &r).len(), 1);
+    }
+
+    #[test]
+    fn a_refusal_the_scenario_did_not_expect_fails_the_step() {
+        // With the focus down every join is refused, and `moderator_count = 0` holds in the empty room.
+        let mut r = record(&[]);
+        r.rejected.insert(
+            "alice".into(),
+            "the focus refused the conference request: service-unavailable".into(),
+        );
+        let expect = Expect {
+            moderator_count: Some(0),
+            ..Default::default()
+        };
+        assert!(check(&expect, &r).is_empty());
+        assert_eq!(
+            unexpected_refusals(&expect, &r),
+            ["alice was refused (focus-refused) but the scenario did not say `rejected`"]
+        );
+        let expected = Expect {
+            rejected: vec!["alice".into()],
+            ..Default::default()
+        };
+        assert!(unexpected_refusals(&expected, &r).is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod bot;
 pub mod browser;
 pub mod jicofo;
+pub mod refusal;
 pub mod setup;
 
 use std::collections::BTreeMap;

@@ -324,6 +324,9 @@ impl Run<'_> {
         self.settle(step, &mut record).await?;
         record.jicofo = self.jicofo_view().await;
         record.unmet = timeline::check(&step.expect, &record);
+        record
+            .unmet
+            .extend(timeline::unexpected_refusals(&step.expect, &record));
         record.took = started.elapsed();
         Ok(record)
     }

@@ -68,7 +68,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
-    /// Remove containers and networks left by killed runs (and, with --kept, by --keep-stack runs).
+    /// Remove containers, networks, browser processes and their temp folders left by killed runs
+    /// (and, with --kept, the stacks of --keep-stack runs).
     Clean {
         #[arg(long)]
         kept: bool,

@@ -39,8 +39,7 @@ pub(super) const INSTALL_HINT: &str =
     "install them with `apt-get install chromium chromium-driver` (Debian), \
      or point JITSI_HARNESS_WEBDRIVER at a WebDriver server";
 
-/// Prefix of every Chromium user-data-dir (in the system temp folder).
-const USER_DATA_DIR_PREFIX: &str = "jitsi-harness-chromium-";
+use super::leftovers::{self, CHROMEDRIVER_PREFIX, PROFILE_PREFIX as USER_DATA_DIR_PREFIX};
 
 /// How to get a WebDriver server.
 #[derive(Clone, Debug)]
@@ -219,10 +218,12 @@ impl Driver {
     async fn spawn(options: &DriverOptions) -> Result<Driver, BrowserError> {
         let chromium = locate_chromium(options.chromium.as_deref())?;
         let chromedriver = locate_chromedriver(options.chromedriver.as_deref())?;
+        // What killed runs left goes first (once per process).
+        leftovers::sweep_once();
         let t0 = Instant::now();
         let deadline = t0 + options.startup_timeout;
         let dir = tempfile::Builder::new()
-            .prefix("jitsi-harness-chromedriver-")
+            .prefix(CHROMEDRIVER_PREFIX)
             .tempdir()
             .map_err(io_error(
                 "cannot create a temp folder for chromedriver's output",
@@ -262,6 +263,10 @@ impl Driver {
                 }
             })?;
             let pid = child.id().unwrap_or(0);
+            // The marker lets `jitsi-harness clean` find this chromedriver if we are killed.
+            if let Err(e) = leftovers::mark(dir.path(), process_info(pid).as_ref()) {
+                tracing::warn!("cannot mark {}: {e}", dir.path().display());
+            }
             let url = format!("http://127.0.0.1:{port}");
             let mut local = LocalDriver {
                 child,
@@ -385,6 +390,10 @@ impl Driver {
                 .tempdir()
                 .map_err(io_error("cannot create a Chromium user-data-dir"))?;
             let path = dir.path().to_path_buf();
+            let chromedriver = self.pid().and_then(process_info);
+            leftovers::mark(&path, chromedriver.as_ref()).map_err(io_error(
+                "cannot write the marker of a Chromium user-data-dir",
+            ))?;
             (Some(dir), path)
         };
         let caps = capabilities(self.inner.chromium.as_deref(), &dir_arg, insecure_tls);

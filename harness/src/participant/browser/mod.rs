@@ -11,7 +11,8 @@
 //!   script and parser, leave and admin scripts);
 //! * `driver`: the WebDriver server ([`Driver`]) and each browser's session on it (Chromium's
 //!   capabilities and user-data-dir, teardown);
-//! * `poll`: the one wait loop; `error`: [`BrowserError`].
+//! * `poll`: the one wait loop; `error`: [`BrowserError`];
+//! * [`leftovers`]: the marker in every browser folder, and the sweep of what killed runs left.
 //!
 //! Sessions are closed on every path: [`Browser::close`], every error path of [`Browser::join`], and
 //! `Drop` (a bounded `DELETE /session/ID` to the driver on a side runtime, which works after a panic or
@@ -22,6 +23,7 @@
 
 mod driver;
 mod error;
+pub mod leftovers;
 mod page;
 mod poll;
 

@@ -1,14 +1,22 @@
-//! `jitsi-harness clean`: removes containers and networks left by killed runs (and, with `--kept`, by
-//! `--keep-stack` runs).
+//! `jitsi-harness clean`: removes containers, networks, browser processes (chromedriver, Chromium) and
+//! their temp folders left by killed runs (and, with `--kept`, the containers of `--keep-stack` runs).
 
 use miette::IntoDiagnostic;
 
+use harness::participant::browser::leftovers;
 use harness::stack::docker;
 
 use crate::exit::{self, report, Exit};
 
 /// Sweeps leftovers (and kept stacks with `kept`) and says what it removed.
 pub async fn clean(kept: bool) -> Result<u8, Exit> {
+    // Browsers first: they need no engine.
+    let browsers = leftovers::sweep_leftovers();
+    println!(
+        "removed {} browser process(es) and {} browser folder(s)",
+        browsers.processes.len(),
+        browsers.folders.len()
+    );
     let d = docker::connect()
         .await
         .into_diagnostic()

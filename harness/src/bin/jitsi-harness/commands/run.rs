@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use harness::participant::browser::leftovers;
 use harness::runner::cancel::{self, Interrupt};
 use harness::runner::events::RunEvent;
 use harness::runner::matrix::{run_matrix, MatrixOptions};
@@ -85,12 +86,15 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
     let artifacts = args
         .artifacts
         .join(format!("run-{stamp}-{}", docker::run_id()));
+    // What killed runs left of their browsers goes first (containers are swept at the first stack start).
+    leftovers::sweep_once();
     let total: usize = scenarios.iter().map(|s| s.variants.len()).sum::<usize>() * targets.len();
     let (reporter, bar) = crate::progress::reporter(total as u64, args.verbose);
     let on_signal = reporter.clone();
     let cancel = cancel::install(GRACE, move |interrupt| match interrupt {
         Interrupt::Cancelling => on_signal(&RunEvent::Cancelling),
         Interrupt::Forced { .. } => {
+            leftovers::kill_this_run();
             sweep_this_run();
             std::process::exit(i32::from(exit::INTERRUPTED));
         }
@@ -119,6 +123,8 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
         sweep_this_run();
     }
     if cancel.is_cancelled() {
+        // No Chromium may outlive the exit (one still shutting down after its session closed).
+        leftovers::kill_this_run();
         eprintln!("interrupted; artifacts in {}", artifacts.display());
         return Ok(exit::INTERRUPTED);
     }
