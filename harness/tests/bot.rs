@@ -182,6 +182,7 @@ fn offline_config(url: &str) -> harness::participant::BotConfig {
         insecure_tls: false,
         timeouts: BotTimeouts::default(),
         skip_focus: false,
+        focus_token: true,
     }
 }
 
