@@ -215,7 +215,7 @@ fn join_spec(room: &str, nick: String, token: &Token) -> BotJoin {
     BotJoin {
         // No display name: the baseline sends none either.
         display_name: None,
-        ..setup::bot_join(room, &nick, &nick, Some(token.clone()), None)
+        ..setup::bot_join(room, &nick, Some(&nick), Some(token.clone()), None)
     }
 }
 

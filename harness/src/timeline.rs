@@ -46,21 +46,20 @@ pub struct View {
 }
 
 impl View {
-    /// Maps an observation onto scenario names: a participant is recognised by its nick, or by its
-    /// display name (the web app shows names); anyone else keeps its nick, marked `?nick`.
+    /// Maps an observation onto scenario names: a participant is recognised by its display name (bots
+    /// present their scenario name as XEP-0172 `<nick/>` and join with lib-jitsi-meet's nick; the web
+    /// app shows names; jicofo's members are named by real JID), or by its nick (a nick of the
+    /// scenario's own, the fixture page's nick); anyone else keeps its nick, marked `?nick`.
     pub fn from_observation(observation: &Observation, participants: &[ParticipantSpec]) -> View {
         let occupants = observation
             .occupants
             .values()
             .map(|seen| {
-                let name = participants
-                    .iter()
-                    .find(|p| p.nick == seen.nick)
-                    .or_else(|| {
-                        seen.name
-                            .as_ref()
-                            .and_then(|n| participants.iter().find(|p| &p.name == n))
-                    })
+                let name = seen
+                    .name
+                    .as_ref()
+                    .and_then(|n| participants.iter().find(|p| &p.name == n))
+                    .or_else(|| participants.iter().find(|p| p.nick == seen.nick))
                     .map(|p| p.name.clone())
                     .unwrap_or_else(|| format!("?{}", seen.nick));
                 (

@@ -147,6 +147,7 @@ fn offline_config(url: &str) -> harness::participant::BotConfig {
         insecure_tls: false,
         timeouts: BotTimeouts::default(),
         skip_focus: false,
+        focus_token: true,
     }
 }
 
@@ -281,6 +282,47 @@ fn an_unmet_expectation_waits_without_spinning() {
     });
 }
 
+/// A bot without a nick of its own joins as lib-jitsi-meet does: nick = the first 8 characters of its
+/// login's local part, display name in presence; under anonymous_strict a chosen nick is refused.
+async fn client_identity(version: &str) {
+    let stack = start(
+        version,
+        &variant("jwt-auto-owner-strict"),
+        &format!("ident-{version}"),
+    )
+    .await;
+    let ep = stack.endpoints().clone();
+    let room = room("ident");
+    let config = bot_config(&ep, false);
+    let default_join = |name: &str| {
+        let token = token_for(&ep, &room, name, &Default::default());
+        harness::participant::setup::bot_join(&room, name, None, Some(token), None)
+    };
+    let bob = Bot::join(&config, default_join("bob"))
+        .await
+        .expect("a default bot passes strict validation");
+    let local = bob.jid().node().map(|n| n.to_string()).unwrap_or_default();
+    assert_eq!(bob.nick(), &local[..8], "nick from the login {local}");
+    let carol = Bot::join(&config, default_join("carol"))
+        .await
+        .expect("carol");
+    wait_until(&[&bob], DEADLINE, "bob sees carol by display name", |b| {
+        b.with_roster(|_, r| r.find("carol").is_some_and(|o| &*o.nick == carol.nick()))
+    })
+    .await;
+    let token = token_for(&ep, &room, "alice", &Default::default());
+    let e = Bot::join(&config, join_spec(&room, "alice", Some(token)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, BotError::JoinRefused { condition, text }
+            if condition == "not-allowed" && text.as_deref() == Some("Invalid anonymous user ID")),
+        "{e}"
+    );
+    drop((bob, carol));
+    stack.close().await.expect("close");
+}
+
 /// On the fixture stack with Prosody 0.12 (trial names `prosody012::…`, as in every test binary).
 mod prosody012 {
     use super::*;
@@ -298,6 +340,11 @@ mod prosody012 {
     #[test]
     fn server_stopped_mid_session_is_reported() {
         runtime().block_on(server_lost("0.12", false));
+    }
+
+    #[test]
+    fn bots_join_with_the_clients_identity() {
+        runtime().block_on(client_identity("0.12"));
     }
 }
 
@@ -323,5 +370,10 @@ mod prosody13 {
     #[test]
     fn server_frozen_mid_session_is_reported_by_keepalive() {
         runtime().block_on(server_lost("13", true));
+    }
+
+    #[test]
+    fn bots_join_with_the_clients_identity() {
+        runtime().block_on(client_identity("13"));
     }
 }

@@ -2,9 +2,11 @@
 //! roster of every occupant's affiliation and role.
 //!
 //! Join protocol (as lib-jitsi-meet's `xmpp/xmpp.js` and `xmpp/moderator.js` do it): WebSocket with
-//! `?room=ROOM&token=JWT`, SASL ANONYMOUS, bind; the focus `<conference/>` request with `machine-uid`,
-//! retried (bounded) while the focus answers `ready='false'`; MUC join with a nick that passes Jitsi's
-//! rule ([`crate::xmpp::nick`]). Afterwards a background task answers disco#info, answers the focus's
+//! `?room=ROOM&token=JWT`, SASL ANONYMOUS, bind; the focus `<conference/>` request with `machine-uid`
+//! (and the JWT as `token` where the release's client sends it), retried on lib-jitsi-meet's schedule
+//! ([`focus_retry_delay`]) while the focus answers `ready='false'`; MUC join with lib-jitsi-meet's nick
+//! (the first 8 characters of the login's local part, [`nick::from_login`]) unless the scenario names
+//! one, and the display name as XEP-0172 `<nick/>` in presence. Afterwards a background task answers disco#info, answers the focus's
 //! Jingle `session-initiate` (and any other IQ set from the focus) with a result — never an error, which
 //! would make jicofo tear the session down — and applies every presence to the roster.
 //!
@@ -53,7 +55,8 @@ impl Default for BotTimeouts {
     fn default() -> Self {
         BotTimeouts {
             connect: Timeouts::default(),
-            // lib-jitsi-meet retries ready=false from 1 s with backoff; our stacks answer in milliseconds.
+            // lib-jitsi-meet retries ready=false forever (`focus_retry_delay`); a bot gives up here, a
+            // deliberate bound: a stack whose focus is not ready after 10 s fails the step.
             focus: Duration::from_secs(10),
             join: Duration::from_secs(10),
             leave: Duration::from_secs(5),
@@ -77,6 +80,9 @@ pub struct BotConfig {
     pub timeouts: BotTimeouts,
     /// Skip the focus request (plain Prosody, and the benchmark's baseline comparison).
     pub skip_focus: bool,
+    /// Send the JWT as `token` on the focus request, as the release's client does
+    /// ([`crate::stack::ClientFacts::focus_iq_token`]).
+    pub focus_token: bool,
 }
 
 /// Who joins which room.
@@ -84,7 +90,8 @@ pub struct BotConfig {
 pub struct BotJoin {
     /// Room name (the node of `room@muc`).
     pub room: String,
-    pub nick: String,
+    /// The MUC nick; `None`: lib-jitsi-meet's, derived from the login ([`nick::from_login`]).
+    pub nick: Option<String>,
     /// The JWT for the URL; `None` for guests and `JWT_ALLOW_EMPTY` logins.
     pub token: Option<Token>,
     /// lib-jitsi-meet's per-browser id; jicofo requires it with authentication on.
@@ -237,8 +244,12 @@ impl Bot {
     /// Connects, logs in, asks the focus, joins the room; returns once the bot's own presence (and so its
     /// role) is known. A refusal at any stage is an error naming the cause.
     pub async fn join(config: &BotConfig, join: BotJoin) -> Result<Bot, BotError> {
-        if !nick::is_valid(&join.nick) {
-            return Err(BotError::InvalidNick { nick: join.nick });
+        if let Some(explicit) = &join.nick {
+            if !nick::is_valid(explicit) {
+                return Err(BotError::InvalidNick {
+                    nick: explicit.clone(),
+                });
+            }
         }
         check_room(&join.room)?;
         let room = BareJid::new(&format!("{}@{}", join.room, config.muc_domain)).map_err(|_| {
@@ -247,11 +258,6 @@ impl Bot {
                 reason: "it does not form a valid JID with the MUC domain",
             }
         })?;
-        let occupant = room
-            .with_resource_str(&join.nick)
-            .map_err(|_| BotError::InvalidNick {
-                nick: join.nick.clone(),
-            })?;
         let mut url = format!("{}?room={}", config.websocket, join.room);
         if let Some(token) = &join.token {
             url.push_str("&token=");
@@ -267,7 +273,16 @@ impl Bot {
         )
         .await?;
         let jid = ws.login(&config.domain, t.connect).await?;
-        tracing::debug!(nick = %join.nick, %jid, url = %redact_url(&url), "logged in");
+        let own_nick = match &join.nick {
+            Some(explicit) => explicit.clone(),
+            None => nick::from_login(jid.node().map(|n| n.as_str()).unwrap_or_default()),
+        };
+        let occupant = room
+            .with_resource_str(&own_nick)
+            .map_err(|_| BotError::InvalidNick {
+                nick: own_nick.clone(),
+            })?;
+        tracing::debug!(nick = %own_nick, %jid, url = %redact_url(&url), "logged in");
 
         let mut roster = Roster::default();
         if !config.skip_focus {
@@ -304,7 +319,7 @@ impl Bot {
                     nick,
                     condition,
                     text,
-                }) if nick == join.nick => {
+                }) if nick == own_nick => {
                     ws.close().await;
                     return Err(BotError::JoinRefused { condition, text });
                 }
@@ -322,7 +337,7 @@ impl Bot {
         let joined_in = started.elapsed();
         note(
             &join.transcript,
-            &format!("joined as {} in {} ms", join.nick, joined_in.as_millis()),
+            &format!("joined as {own_nick} in {} ms", joined_in.as_millis()),
         );
 
         let shared = Arc::new(Mutex::new(Shared {
@@ -346,7 +361,7 @@ impl Bot {
         };
         tokio::spawn(task.run());
         Ok(Bot {
-            nick: join.nick,
+            nick: own_nick,
             jid,
             room,
             shared,
@@ -357,6 +372,7 @@ impl Bot {
         })
     }
 
+    /// The MUC nick the bot joined with.
     pub fn nick(&self) -> &str {
         &self.nick
     }
@@ -488,6 +504,16 @@ impl Bot {
     }
 }
 
+/// How long lib-jitsi-meet waits before asking the focus again after the `n`th `ready='false'` (1-based):
+/// 1 s, doubling, capped at 120 s (`createExpBackoffTimer(1000)` in jitsi/lib-jitsi-meet
+/// `modules/xmpp/moderator.js`). lib-jitsi-meet retries forever; a bot stops at its focus deadline.
+pub fn focus_retry_delay(n: u32) -> Duration {
+    const FIRST_MS: u64 = 1000;
+    const CAP_MS: u64 = 120_000;
+    let doublings = n.saturating_sub(1).min(16);
+    Duration::from_millis((FIRST_MS << doublings).min(CAP_MS))
+}
+
 /// Sends the conference request until `ready='true'`; returns the focus's JID.
 async fn ask_focus(
     ws: &mut XmppWebSocket,
@@ -497,7 +523,6 @@ async fn ask_focus(
 ) -> Result<String, BotError> {
     let started = Instant::now();
     let deadline = started + config.timeouts.focus;
-    let mut backoff = Duration::from_millis(50);
     let mut attempts = 0u32;
     let focus: Jid = config
         .focus_domain
@@ -509,10 +534,13 @@ async fn ask_focus(
     loop {
         attempts += 1;
         let id = format!("focus{attempts}");
-        let mut iq = Iq::from_set(
-            id.clone(),
-            Conference::request(room.to_string(), join.machine_uid.clone()),
-        );
+        let mut request = Conference::request(room.to_string(), join.machine_uid.clone());
+        if config.focus_token {
+            if let Some(token) = &join.token {
+                request = request.with_token(token.expose());
+            }
+        }
+        let mut iq = Iq::from_set(id.clone(), request);
         *iq.to_mut() = Some(focus.clone());
         ws.send(iq.into()).await?;
         let answer = loop {
@@ -560,16 +588,21 @@ async fn ask_focus(
                 return Err(BotError::FocusRefused { condition, text });
             }
         }
-        note(&join.transcript, "focus answered ready=false, retrying");
-        let now = Instant::now();
-        if now + backoff >= deadline {
+        let backoff = focus_retry_delay(attempts);
+        note(
+            &join.transcript,
+            &format!(
+                "focus answered ready=false, asking again in {} ms",
+                backoff.as_millis()
+            ),
+        );
+        if Instant::now() + backoff >= deadline {
             return Err(BotError::FocusNotReady {
                 attempts,
                 waited: started.elapsed(),
             });
         }
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(1));
     }
 }
 
@@ -919,6 +952,14 @@ mod tests {
             let e = check_room(bad).unwrap_err().to_string();
             assert!(e.contains(why), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn focus_retries_follow_lib_jitsi_meet_schedule() {
+        let secs: Vec<u64> = (1..=10).map(|n| focus_retry_delay(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 64, 120, 120, 120]);
+        assert_eq!(focus_retry_delay(0), Duration::from_secs(1));
+        assert_eq!(focus_retry_delay(u32::MAX), Duration::from_secs(120));
     }
 
     #[test]

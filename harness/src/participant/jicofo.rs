@@ -104,16 +104,36 @@ impl JicofoView {
     /// What jicofo sees, as an [`Observation`] like every participant's (jicofo is not in it, and has no
     /// own nick); `present` is whether jicofo knows the conference.
     pub fn observation(&self) -> Observation {
+        self.observation_named(&BTreeMap::new())
+    }
+
+    /// [`Self::observation`], each member named by its real JID: jicofo's members carry `jid` but no
+    /// display name (jicofo `ChatRoomMemberImpl.debugState`), so `names` (bare JID → display name, see
+    /// [`super::names_by_jid`]) gives each the name the participants know it by.
+    pub fn observation_named(&self, names: &BTreeMap<String, String>) -> Observation {
         Observation {
             present: self.found,
             own: None,
             occupants: self
                 .members
                 .iter()
-                .map(|(nick, member)| (nick.clone(), member.seen(nick.clone())))
+                .map(|(nick, member)| {
+                    let mut seen = member.seen(nick.clone());
+                    seen.name = member
+                        .jid
+                        .as_deref()
+                        .and_then(|jid| names.get(bare(jid)))
+                        .cloned();
+                    (nick.clone(), seen)
+                })
                 .collect(),
         }
     }
+}
+
+/// The bare part of a JID string.
+fn bare(jid: &str) -> &str {
+    jid.split('/').next().unwrap_or(jid)
 }
 
 /// Why jicofo's view could not be read.
@@ -196,6 +216,15 @@ impl JicofoClient {
     /// What jicofo sees of the room `room` (a bare JID), as an observer.
     pub async fn observe(&self, room: &str) -> Result<Observation, JicofoError> {
         Ok(self.conference(room).await?.observation())
+    }
+
+    /// [`Self::observe`] with members named by real JID ([`JicofoView::observation_named`]).
+    pub async fn observe_named(
+        &self,
+        room: &str,
+        names: &BTreeMap<String, String>,
+    ) -> Result<Observation, JicofoError> {
+        Ok(self.conference(room).await?.observation_named(names))
     }
 }
 
@@ -353,6 +382,18 @@ mod tests {
         assert_eq!(seat(Some(MemberRole::Visitor)).role, Role::Visitor);
         assert_eq!(seat(None).role, Role::Participant);
         assert!(!parse_conference(b"{}").unwrap().observation().present);
+    }
+
+    #[test]
+    fn members_are_named_by_their_real_jid() {
+        let v = parse_conference(AUTO_OWNER.as_bytes()).unwrap();
+        let names = BTreeMap::from([("3bc4a1f0-aaaa@meet.jitsi".to_owned(), "alice".to_owned())]);
+        let o = v.observation_named(&names);
+        assert_eq!(o.occupants["alice001"].name.as_deref(), Some("alice"));
+        assert_eq!(
+            o.occupants["bob00002"].name, None,
+            "an unknown JID stays unnamed"
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Participants: what joins a room and observes it. [`bot`] speaks raw XMPP; `browser` drives a headless
 //! Chromium; [`jicofo`] is one more observer (jicofo's REST view, no seat in the room). All report what
-//! they see as an [`Observation`]; the runner maps it onto scenario names (bots see MUC nicks, the
-//! jitsi-meet web app sees endpoint ids and display names). [`setup`] builds participants from a stack's
+//! they see as an [`Observation`]; the runner maps it onto scenario names by display name (bots read the
+//! XEP-0172 `<nick/>` of each presence, the web app shows names), by nick for participants with a nick of
+//! their own, and — for jicofo, which knows no display names — by real JID ([`names_by_jid`]). Bots join
+//! with lib-jitsi-meet's nick (the first 8 characters of their login), as the web client does. [`setup`] builds participants from a stack's
 //! `Endpoints`, for the runner, the tests and the benchmark alike; a [`Participant`] is one of either kind
 //! once joined.
 
@@ -68,7 +70,7 @@ impl ParticipantError {
 pub struct Seen {
     /// MUC nick (the jitsi-meet web app's participant id is the nick too).
     pub nick: String,
-    /// Display name, when the observer knows it (browsers do; bots send theirs).
+    /// Display name, when the observer knows it (from presence `<nick/>`, the page, or the real JID).
     pub name: Option<String>,
     /// The occupant's MUC role.
     pub role: Role,
@@ -107,7 +109,7 @@ impl Observation {
                         o.nick.to_string(),
                         Seen {
                             nick: o.nick.to_string(),
-                            name: None,
+                            name: o.display_name.as_deref().map(str::to_owned),
                             role: o.role,
                             affiliation: Some(o.affiliation),
                         },
@@ -116,6 +118,32 @@ impl Observation {
                 .collect(),
         }
     }
+}
+
+/// Bare real JID → display name of every occupant the bots among `live` see (rooms are
+/// `whois=anyone`), and each bot's own login under its scenario name: how jicofo's view, which has JIDs
+/// but no display names, is named ([`jicofo::JicofoView::observation_named`]).
+pub fn names_by_jid<'a>(
+    live: impl IntoIterator<Item = (&'a String, &'a Participant)>,
+) -> BTreeMap<String, String> {
+    let mut names = BTreeMap::new();
+    for (name, participant) in live {
+        let Participant::Bot(bot) = participant else {
+            continue;
+        };
+        bot.with_roster(|_, roster| {
+            for o in roster.occupants.values() {
+                if let (Some(jid), Some(shown)) = (&o.jid, &o.display_name) {
+                    let bare = jid.split('/').next().unwrap_or(jid);
+                    names
+                        .entry(bare.to_owned())
+                        .or_insert_with(|| shown.to_string());
+                }
+            }
+        });
+        names.insert(bot.jid().to_bare().to_string(), name.clone());
+    }
+    names
 }
 
 /// Where a participant stands.
@@ -196,16 +224,43 @@ impl Participant {
         }
     }
 
-    /// As a moderator, kicks the occupant `nick`.
-    pub async fn kick(&self, nick: &str) -> Result<(), ParticipantError> {
+    /// The nick of the occupant a scenario calls `who` (its nick, or its display name: bots join with
+    /// lib-jitsi-meet's nick and show their scenario name), as this participant sees the room; `who`
+    /// itself when it sees no such occupant (the request then fails the way the deployment answers it).
+    pub async fn nick_of(&self, who: &str) -> String {
         match self {
-            Participant::Bot(b) => Ok(b.kick(nick).await?),
-            Participant::Browser(b) => Ok(b.kick(nick).await?),
+            Participant::Bot(b) => b.with_roster(|_, roster| {
+                roster
+                    .find(who)
+                    .map(|o| o.nick.to_string())
+                    .unwrap_or_else(|| who.to_owned())
+            }),
+            Participant::Browser(b) => match b.page_state().await {
+                Ok(state) if !state.observation.occupants.contains_key(who) => state
+                    .observation
+                    .occupants
+                    .values()
+                    .find(|s| s.name.as_deref() == Some(who))
+                    .map(|s| s.nick.clone())
+                    .unwrap_or_else(|| who.to_owned()),
+                _ => who.to_owned(),
+            },
         }
     }
 
-    /// As a moderator, makes the occupant `nick` owner.
-    pub async fn grant(&self, nick: &str) -> Result<(), ParticipantError> {
+    /// As a moderator, kicks the occupant a scenario calls `who` (nick or display name).
+    pub async fn kick(&self, who: &str) -> Result<(), ParticipantError> {
+        let nick = self.nick_of(who).await;
+        match self {
+            Participant::Bot(b) => Ok(b.kick(&nick).await?),
+            Participant::Browser(b) => Ok(b.kick(&nick).await?),
+        }
+    }
+
+    /// As a moderator, makes the occupant a scenario calls `who` (nick or display name) owner.
+    pub async fn grant(&self, who: &str) -> Result<(), ParticipantError> {
+        let nick = self.nick_of(who).await;
+        let nick = nick.as_str();
         match self {
             Participant::Browser(b) => Ok(b.grant_owner(nick).await?),
             Participant::Bot(b) => {

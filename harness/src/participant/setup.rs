@@ -60,17 +60,18 @@ pub fn transcript(folder: &Path, name: &str, join: u32) -> Option<Transcript> {
     Transcript::create(&path).ok()
 }
 
-/// Bot `name` joining `room` as `nick`, showing `name` as its display name.
+/// Bot `name` joining `room`, showing `name` as its display name: as `nick` when given, else with
+/// lib-jitsi-meet's nick (derived from its login, see [`crate::xmpp::nick::from_login`]).
 pub fn bot_join(
     room: &str,
     name: &str,
-    nick: &str,
+    nick: Option<&str>,
     token: Option<Token>,
     transcript: Option<Transcript>,
 ) -> BotJoin {
     BotJoin {
         room: room.to_owned(),
-        nick: nick.to_owned(),
+        nick: nick.map(str::to_owned),
         token,
         machine_uid: machine_uid(name),
         display_name: Some(name.to_owned()),
@@ -173,6 +174,7 @@ impl<'a> Setup<'a> {
             insecure_tls: ep.insecure_tls,
             timeouts: BotTimeouts::default(),
             skip_focus: false,
+            focus_token: ep.client.focus_iq_token,
         })
     }
 
@@ -234,7 +236,9 @@ impl<'a> Setup<'a> {
             }),
             (Transport::Bot, _) => {
                 let config = self.bot_config(&spec.name, guest)?;
-                let join = bot_join(self.room, &spec.name, &spec.nick, token, transcript);
+                // A nick of the scenario's own (scenarios about nicks), else the client's default.
+                let nick = spec.nick_explicit.then_some(spec.nick.as_str());
+                let join = bot_join(self.room, &spec.name, nick, token, transcript);
                 Ok(Prepared::Bot(Box::new((config, join))))
             }
         }
@@ -245,6 +249,7 @@ impl<'a> Setup<'a> {
 mod tests {
     use super::*;
     use crate::redact::Secret;
+    use crate::stack::ClientFacts;
     use crate::token::{decode_unverified, SigningKey};
 
     fn endpoints(guests: bool) -> Endpoints {
@@ -260,6 +265,7 @@ mod tests {
             web: None,
             jicofo_rest: None,
             insecure_tls: false,
+            client: ClientFacts::newest(),
         }
     }
 
@@ -276,7 +282,11 @@ mod tests {
         };
         let (config, join) = *bot;
         assert_eq!(config.domain, "meet.jitsi");
-        assert_eq!((join.room.as_str(), join.nick.as_str()), ("r1", "alice_1"));
+        assert_eq!(
+            (join.room.as_str(), join.nick.as_deref()),
+            ("r1", Some("alice_1"))
+        );
+        assert!(config.focus_token, "the newest client sends its token");
         assert_eq!(join.display_name.as_deref(), Some("alice"));
         assert_eq!(join.machine_uid, machine_uid("alice"));
         let token = join.token.expect("a token login carries a token");
@@ -309,6 +319,11 @@ mod tests {
         };
         assert_eq!(bot.0.domain, "guest.meet.jitsi");
         assert!(bot.1.token.is_none());
+        assert_eq!(
+            bot.1.nick, None,
+            "a bot without a nick of its own joins with the client's"
+        );
+        assert_eq!(bot.1.display_name.as_deref(), Some("gus"));
         let mut browser = ParticipantSpec::test_bot("web", "web");
         browser.transport = Transport::Browser;
         let e = setup.prepare(&browser, None, None, None).unwrap_err();

@@ -442,8 +442,9 @@ impl Run<'_> {
     async fn jicofo_view(&self) -> Option<View> {
         let base = self.endpoints().jicofo_rest.as_ref()?;
         let room = format!("{}@{}", self.room, self.endpoints().muc_domain);
+        let names = crate::participant::names_by_jid(&self.live);
         let observation = match JicofoClient::new(base) {
-            Ok(client) => client.observe(&room).await,
+            Ok(client) => client.observe_named(&room, &names).await,
             Err(e) => Err(e),
         };
         match observation {

@@ -45,6 +45,9 @@ pub struct ParticipantSpec {
     pub name: String,
     /// The MUC nick (resource of the occupant JID); defaults to `name`.
     pub nick: String,
+    /// Whether the scenario names the nick (`nick = "…"`). Bots without one join with lib-jitsi-meet's
+    /// nick (derived from their login) and present `name` as their display name.
+    pub nick_explicit: bool,
     /// What drives the participant.
     pub transport: Transport,
     /// How the participant logs in.
@@ -60,6 +63,7 @@ impl ParticipantSpec {
         ParticipantSpec {
             name: name.into(),
             nick: nick.into(),
+            nick_explicit: name != nick,
             transport: Transport::Bot,
             login: Login::Token,
             token: TokenOverrides::default(),

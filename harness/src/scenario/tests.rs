@@ -198,12 +198,14 @@ fn example_parses_field_by_field() {
         ParticipantSpec {
             name: "alice".into(),
             nick: "alice".into(),
+            nick_explicit: false,
             transport: Transport::Bot,
             login: Login::Token,
             token: TokenOverrides::default(),
         }
     );
     assert_eq!(p("bob").transport, Transport::Browser);
+    assert!(p("carol").nick_explicit && p("carol").nick == "carol_2");
     assert_eq!(p("guest1").login, Login::Guest);
     assert_eq!(p("anon").login, Login::None);
     assert_eq!(

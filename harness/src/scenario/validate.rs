@@ -424,6 +424,7 @@ impl Checker<'_> {
             specs.push(ParticipantSpec {
                 name: entry.name.clone(),
                 nick,
+                nick_explicit: explicit,
                 transport: body.transport.unwrap_or_default(),
                 login,
                 token: body

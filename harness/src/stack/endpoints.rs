@@ -4,6 +4,31 @@
 use serde::Serialize;
 
 use crate::token::SigningKey;
+use crate::versions::{self, Facts, Release};
+
+/// What participants must know about the stack's release to join the way that release's own web client
+/// does. Each backend fills it: the fixture behaves like the newest known release, `jitsi:` takes it from
+/// the release's [`Facts`], `external:` from its file (or the newest known release).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ClientFacts {
+    /// The client sends its JWT as `token` on the focus `<conference/>` request
+    /// ([`Facts::focus_iq_token`]: jitsi/lib-jitsi-meet 1d19d5e7, first in docker-jitsi-meet stable-10314).
+    pub focus_iq_token: bool,
+}
+
+impl ClientFacts {
+    /// The client of a release with these facts.
+    pub fn of(facts: &Facts) -> Self {
+        ClientFacts {
+            focus_iq_token: facts.focus_iq_token,
+        }
+    }
+
+    /// The client of the newest known release (what `stable` is taken to be).
+    pub fn newest() -> Self {
+        Self::of(&versions::facts(&Release::LatestStable))
+    }
+}
 
 /// Everything participants need to reach a running stack.
 #[derive(Clone, Debug, Serialize)]
@@ -30,4 +55,19 @@ pub struct Endpoints {
     pub jicofo_rest: Option<String>,
     /// Accept self-signed TLS certificates (docker-jitsi-meet generates one).
     pub insecure_tls: bool,
+    /// How the release's own client joins (what bots imitate).
+    pub client: ClientFacts,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_sends_the_token_from_the_release_that_does() {
+        let of = |tag: &str| ClientFacts::of(&tag.parse::<Release>().unwrap().facts());
+        assert!(!of("stable-10184").focus_iq_token);
+        assert!(of("stable-10314").focus_iq_token);
+        assert!(ClientFacts::newest().focus_iq_token);
+    }
 }

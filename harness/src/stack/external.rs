@@ -37,7 +37,7 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use super::ready::{self, Ready};
-use super::{Endpoints, StackError, StackTarget, StartOptions, Variant};
+use super::{ClientFacts, Endpoints, StackError, StackTarget, StartOptions, Variant};
 use crate::redact::Secret;
 use crate::token::SigningKey;
 
@@ -310,6 +310,7 @@ impl ExternalConfig {
                 web: raw.web,
                 jicofo_rest: raw.jicofo_rest,
                 insecure_tls: raw.insecure_tls,
+                client: ClientFacts::newest(),
             },
         })
     }

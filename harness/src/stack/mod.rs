@@ -22,7 +22,7 @@ pub mod ready;
 mod target;
 pub mod variant;
 
-pub use endpoints::Endpoints;
+pub use endpoints::{ClientFacts, Endpoints};
 pub use error::StackError;
 pub use ready::Ready;
 pub use target::{Family, StackTarget, StackTargetError, FIXTURE_VERSIONS};

@@ -45,6 +45,12 @@ pub struct Variant {
     /// `ENABLE_LOBBY`. Unset: the release's default.
     #[serde(default)]
     pub lobby: Option<bool>,
+    /// `PROSODY_MUC_RESOURCE_VALIDATE_ANONYMOUS_STRICT` (docker-jitsi-meet stable-10978+, off by default):
+    /// Prosody's `muc_resource_validate` refuses an anonymous or token user whose nick is not the first 8
+    /// characters of its JID's local part ("Invalid anonymous user ID", jitsi/jitsi-meet
+    /// `resources/prosody-plugins/mod_muc_resource_validate.lua`).
+    #[serde(default)]
+    pub anonymous_strict: bool,
     /// Fault injection, only the fixture's focus stand-in implements it.
     #[serde(default)]
     pub faults: Faults,

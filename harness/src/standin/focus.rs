@@ -11,7 +11,9 @@
 //! * auto-owner mode (`ENABLE_AUTO_OWNER`, default on, only without authentication): exactly one owner at a
 //!   time; an existing owner is adopted first; when the owner leaves or is kicked a successor is chosen in
 //!   **hash order, not join order**, as jicofo iterates a ConcurrentHashMap (AutoOwnerRoleManager,
-//!   `ChatRoomRoleManager.kt` @7ebb13dc); the order here is a seeded hash of the occupant nick;
+//!   `ChatRoomRoleManager.kt` @7ebb13dc); the order here is a seeded hash of the occupant's display name
+//!   (its nick when it sends none): clients join with nicks derived from random login ids, so only the
+//!   name keeps the order the same for a seed from run to run;
 //! * neither: nobody is granted anything.
 //!
 //! The same state machine serves the jicofo stand-in ([`super::jicofo`]), which logs in as a client and
@@ -242,6 +244,8 @@ struct Member {
     jid: Option<FullJid>,
     affiliation: Affiliation,
     role: Role,
+    /// XEP-0172 display name from its presence.
+    display_name: Option<String>,
 }
 
 /// A conference request answered once the focus is in the room.
@@ -650,6 +654,7 @@ impl Focus {
                     jid: occupant.jid.as_deref().and_then(|j| FullJid::new(j).ok()),
                     affiliation: occupant.affiliation,
                     role: occupant.role,
+                    display_name: occupant.display_name.as_deref().map(str::to_owned),
                 };
                 let Some(state) = self.rooms.get_mut(&room) else {
                     return out;
@@ -726,7 +731,7 @@ impl Focus {
             .iter()
             .map(|(nick, m)| Candidate {
                 nick: nick.clone(),
-                rank: self.hash_rank(room, nick),
+                rank: self.hash_rank(room, m.display_name.as_deref().unwrap_or(nick)),
                 owner: m.affiliation == Affiliation::Owner,
                 visitor: m.role == Role::Visitor,
             })
@@ -1086,6 +1091,60 @@ mod tests {
             let granted = grants(&focus.handle(left("r1", "alice")));
             assert_eq!(granted, [expected], "seed {seed}: exactly one successor");
         }
+    }
+
+    fn named(room: &str, nick: &str, name: &str, jid: &str, affiliation: &str) -> Stanza {
+        let role = if affiliation == "owner" {
+            "moderator"
+        } else {
+            "participant"
+        };
+        el(&format!(
+            "<presence xmlns='jabber:client' from='{room}@muc.meet.jitsi/{nick}' to='focus@focus.meet.jitsi/focus'>\
+             <nick xmlns='http://jabber.org/protocol/nick'>{name}</nick>\
+             <x xmlns='http://jabber.org/protocol/muc#user'><item jid='{jid}' affiliation='{affiliation}' role='{role}'/></x></presence>"
+        ))
+    }
+
+    #[test]
+    fn successor_order_follows_display_names_whatever_the_nicks() {
+        // Clients join with nicks from random login ids (lib-jitsi-meet): with the same seed and names,
+        // every run elects the same successor.
+        let successor = |nicks: [&str; 4]| {
+            let mut focus = Focus::new(config(false, true));
+            create(&mut focus, "a@meet.jitsi/r", "r1");
+            focus.handle(named("r1", nicks[0], "alice", "a@meet.jitsi/r", "none"));
+            focus.handle(named("r1", nicks[0], "alice", "a@meet.jitsi/r", "owner"));
+            for (nick, (name, jid)) in nicks[1..].iter().zip([
+                ("bob", "b@meet.jitsi/r"),
+                ("carol", "c@meet.jitsi/r"),
+                ("dave", "d@meet.jitsi/r"),
+            ]) {
+                focus.handle(named("r1", nick, name, jid, "none"));
+            }
+            grants(&focus.handle(left("r1", nicks[0])))
+        };
+        let first = successor(["1a2b3c4d", "5e6f7a8b", "9c0d1e2f", "3a4b5c6d"]);
+        assert_eq!(first.len(), 1, "{first:?}");
+        for nicks in [
+            ["aaaaaaaa", "bbbbbbbb", "cccccccc", "dddddddd"],
+            ["dddddddd", "cccccccc", "bbbbbbbb", "aaaaaaaa"],
+            ["0f0f0f0f", "e1e1e1e1", "7777aaaa", "12345678"],
+        ] {
+            assert_eq!(successor(nicks), first, "nicks {nicks:?}");
+        }
+    }
+
+    #[test]
+    fn a_request_carrying_the_token_is_answered() {
+        // lib-jitsi-meet's request since 1d19d5e7 carries the JWT as `token`.
+        let mut focus = Focus::new(config(false, true));
+        create(&mut focus, "a@meet.jitsi/r", "r1");
+        let stanza = el("<iq xmlns='jabber:client' type='set' id='c2' from='b@meet.jitsi/r' to='focus.meet.jitsi'>\
+             <conference xmlns='http://jitsi.org/protocol/focus' room='r1@muc.meet.jitsi' machine-uid='m2' \
+             token='eyJhbGciOiJIUzI1NiJ9.e30.c2ln'/></iq>");
+        let b = answers(&focus.handle(stanza));
+        assert!(b[0].as_ref().unwrap().is_ready(), "{b:?}");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The focus `<conference xmlns='http://jitsi.org/protocol/focus'/>` element, in both directions.
 //!
-//! Request (client → focus): `room`, `machine-uid` (mandatory when jicofo authentication is on), optional
-//! properties. Answer (focus → client): `room`, `ready`, `focusjid`, and with authentication `session-id`
+//! Request (client → focus): `room`, `machine-uid` (mandatory when jicofo authentication is on), the
+//! client's JWT as `token` (jitsi/lib-jitsi-meet 1d19d5e7 `modules/xmpp/moderator.js`, first in
+//! docker-jitsi-meet stable-10314; jicofo reads it from `stable/jitsi-meet_10314`,
+//! `ConferenceIqHandler.kt`), optional properties. Answer (focus → client): `room`, `ready`, `focusjid`, and with authentication `session-id`
 //! and `identity`. Sources: jitsi/jitsi-xmpp-extensions `ConferenceIq.java`, jitsi/jicofo
 //! `ConferenceIqHandler.kt` @7ebb13dc.
 
@@ -11,7 +13,7 @@ use xso::{AsXml, FromXml};
 use super::ns;
 
 /// `<conference/>`; one type for the request and the answer.
-#[derive(FromXml, AsXml, Debug, Clone, PartialEq, Eq)]
+#[derive(FromXml, AsXml, Clone, PartialEq, Eq)]
 #[xml(namespace = ns::FOCUS, name = "conference")]
 pub struct Conference {
     /// The room's bare JID, `room@muc.domain`.
@@ -20,6 +22,9 @@ pub struct Conference {
     /// A stable per-client id; jicofo requires it when it creates an authentication session.
     #[xml(attribute(name = "machine-uid", default))]
     pub machine_uid: Option<String>,
+    /// Request: the client's JWT (never printed: [`Conference`]'s `Debug` shortens it).
+    #[xml(attribute(default))]
+    pub token: Option<String>,
     /// Answer: whether the focus is in the room and the client may join (`"true"`/`"false"`).
     #[xml(attribute(default))]
     pub ready: Option<String>,
@@ -47,6 +52,24 @@ pub struct Property {
     pub value: String,
 }
 
+impl std::fmt::Debug for Conference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conference")
+            .field("room", &self.room)
+            .field("machine_uid", &self.machine_uid)
+            .field(
+                "token",
+                &self.token.as_deref().map(crate::redact::short_token),
+            )
+            .field("ready", &self.ready)
+            .field("focusjid", &self.focusjid)
+            .field("session_id", &self.session_id)
+            .field("identity", &self.identity)
+            .field("properties", &self.properties)
+            .finish()
+    }
+}
+
 impl IqSetPayload for Conference {}
 impl IqResultPayload for Conference {}
 
@@ -57,6 +80,7 @@ impl Conference {
         Conference {
             room: room.into(),
             machine_uid: Some(machine_uid.into()),
+            token: None,
             ready: None,
             focusjid: None,
             session_id: None,
@@ -70,12 +94,19 @@ impl Conference {
         Conference {
             room: room.into(),
             machine_uid: None,
+            token: None,
             ready: Some(ready.to_string()),
             focusjid: Some(focusjid.into()),
             session_id: None,
             identity: None,
             properties: Vec::new(),
         }
+    }
+
+    /// Carries the client's JWT as lib-jitsi-meet does since 1d19d5e7.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
     }
 
     /// Adds a `<property/>`.
@@ -115,6 +146,24 @@ mod tests {
         assert_eq!(el.ns(), ns::FOCUS);
         assert_eq!(el.attr("machine-uid"), Some("m-1"));
         assert_eq!(Conference::try_from(el).unwrap(), req);
+    }
+
+    #[test]
+    fn the_token_attribute_round_trips_and_never_prints() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtZWV0LmppdHNpIn0.c2lnbmF0dXJlc2lnbmF0dXJl";
+        let req = Conference::request("r1@muc.meet.jitsi", "m-1").with_token(jwt);
+        let el = Element::from(req.clone());
+        assert_eq!(el.attr("token"), Some(jwt));
+        assert_eq!(Conference::try_from(el).unwrap(), req);
+        let shown = format!("{req:?}");
+        assert!(!shown.contains(jwt), "{shown}");
+        // lib-jitsi-meet's current request, as jicofo receives it.
+        let xml = format!(
+            "<conference xmlns='http://jitsi.org/protocol/focus' machine-uid='m' room='r@muc.meet.jitsi' \
+             token='{jwt}'><property name='rtcstatsEnabled' value='false'/></conference>"
+        );
+        let c = Conference::try_from(xml.parse::<Element>().unwrap()).unwrap();
+        assert_eq!(c.token.as_deref(), Some(jwt));
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct Occupant {
     pub role: Role,
     /// The real full JID, when the room shows it (Jitsi rooms are `whois=anyone`).
     pub jid: Option<Arc<str>>,
+    /// The display name the occupant presents (XEP-0172 `<nick xmlns='http://jabber.org/protocol/nick'>`
+    /// in its presence, as lib-jitsi-meet's `setDisplayName` sends it), when it sends one.
+    pub display_name: Option<Arc<str>>,
 }
 
 type Strings = Mutex<HashSet<Arc<str>>>;
@@ -86,6 +89,16 @@ pub struct WirePresence {
     pub x: Option<WireMucUser>,
     #[xml(child(default))]
     pub error: Option<WireError>,
+    #[xml(child(default))]
+    pub nick: Option<WireNick>,
+}
+
+/// XEP-0172 `<nick xmlns='http://jabber.org/protocol/nick'>NAME</nick>`: the display name in a presence.
+#[derive(FromXml, Debug)]
+#[xml(namespace = ns::NICK, name = "nick", on_unknown_attribute = Discard)]
+pub struct WireNick {
+    #[xml(text)]
+    pub name: String,
 }
 
 /// The `muc#user` payload of a wire presence; the real JID stays a string until someone needs it.
@@ -184,11 +197,17 @@ pub fn occupant_event(presence: &Presence, room: &BareJid) -> Option<OccupantEve
                 .and_then(|el| MucUser::try_from(el.clone()).ok())?;
             let item = user.items.into_iter().next();
             let status = user.status;
+            let display_name = presence
+                .payloads
+                .iter()
+                .find(|p| p.is("nick", ns::NICK))
+                .map(|p| p.text());
             user_event(
                 &nick,
                 presence.type_ == PresenceType::Unavailable,
                 &status,
                 item.map(|i| (i.affiliation, i.role, i.jid.map(|j| j.to_string()))),
+                display_name.as_deref(),
                 |s| Arc::from(s),
             )
         }
@@ -225,6 +244,7 @@ pub fn occupant_event_wire(
                 type_.is_some(),
                 &user.status,
                 item.map(|i| (i.affiliation, i.role, i.jid)),
+                presence.nick.as_ref().map(|n| n.name.as_str()),
                 |s| interner.intern(s),
             )
         }
@@ -243,6 +263,7 @@ fn user_event(
     unavailable: bool,
     status: &[Status],
     item: Option<(wire::Affiliation, wire::Role, Option<String>)>,
+    display_name: Option<&str>,
     intern: impl Fn(&str) -> Arc<str>,
 ) -> Option<OccupantEvent> {
     let is_self = status.contains(&Status::SelfPresence);
@@ -260,6 +281,8 @@ fn user_event(
             affiliation: affiliation.into(),
             role: role.into(),
             jid: jid.as_deref().map(&intern),
+            // lib-jitsi-meet removes the element for an empty name (JitsiConference.setDisplayName).
+            display_name: display_name.filter(|n| !n.is_empty()).map(&intern),
         },
         is_self,
         created: status.contains(&Status::RoomHasBeenCreated),
@@ -351,6 +374,16 @@ impl Roster {
     /// Participants (everyone but the focus), by nick.
     pub fn participants(&self) -> impl Iterator<Item = &Occupant> {
         self.occupants.values().filter(|o| !self.is_focus(o))
+    }
+
+    /// The occupant a scenario calls `who`: the one with that nick, else the one whose display name it is
+    /// (bots join with lib-jitsi-meet's nick and present their scenario name as display name).
+    pub fn find(&self, who: &str) -> Option<&Occupant> {
+        self.occupants.get(who).or_else(|| {
+            self.occupants
+                .values()
+                .find(|o| o.display_name.as_deref() == Some(who))
+        })
     }
 
     /// The bare real JID of the occupant `nick`, when the room shows it.
@@ -518,6 +551,34 @@ mod tests {
         // A room whose name is a prefix of another's is not that room.
         let other = P13_SELF.replace("r1@", "r1x@");
         assert_eq!(occupant_event_wire(&other, &room(), &interner), None);
+    }
+
+    #[test]
+    fn the_display_name_is_read_on_both_paths_and_finds_the_occupant() {
+        let interner = Interner::for_room(&room());
+        let xml = "<presence xmlns='jabber:client' from='r1@muc.meet.jitsi/3bc4a1f0'>\
+            <nick xmlns='http://jabber.org/protocol/nick'>alice</nick>\
+            <x xmlns='http://jabber.org/protocol/muc#user'>\
+            <item affiliation='none' role='participant' jid='3bc4a1f0-aaaa@meet.jitsi/r'/></x></presence>";
+        let wire = occupant_event_wire(xml, &room(), &interner);
+        assert_eq!(wire, occupant_event(&presence(xml), &room()));
+        let Some(event @ OccupantEvent::Available { .. }) = wire else {
+            panic!("an available occupant: {wire:?}");
+        };
+        let mut roster = Roster::default();
+        roster.apply(event);
+        let found = roster.find("alice").expect("found by display name");
+        assert_eq!(&*found.nick, "3bc4a1f0");
+        assert_eq!(found.display_name.as_deref(), Some("alice"));
+        assert!(roster.find("3bc4a1f0").is_some(), "and by nick");
+        assert!(roster.find("bob").is_none());
+        // No <nick/>: no display name.
+        let Some(OccupantEvent::Available { occupant, .. }) =
+            occupant_event_wire(P13_SELF, &room(), &interner)
+        else {
+            panic!("self presence");
+        };
+        assert_eq!(occupant.display_name, None);
     }
 
     #[test]

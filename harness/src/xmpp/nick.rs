@@ -27,9 +27,41 @@ pub fn suggest(nick: &str) -> String {
     out
 }
 
+/// The nick lib-jitsi-meet joins with for anonymous and token logins: the first 8 characters of its own
+/// JID's local part, lower-cased (Prosody gives those logins a UUID); a random 8-hex-digit nick when that
+/// is not 8 hex digits (jitsi/lib-jitsi-meet `JitsiConference` `resourceCreator`, `JitsiConference.ts`
+/// and `modules/xmpp/xmpp.ts` @master). With Prosody's `anonymous_strict` (jitsi/jitsi-meet
+/// `resources/prosody-plugins/mod_muc_resource_validate.lua`) any other nick is refused.
+pub fn from_login(local_part: &str) -> String {
+    let nick: String = local_part
+        .chars()
+        .take(8)
+        .collect::<String>()
+        .to_lowercase();
+    if nick.len() == 8 && nick.chars().all(|c| c.is_ascii_hexdigit()) {
+        nick
+    } else {
+        format!("{:08x}", rand::random::<u32>())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_nick_is_the_login_uuid_prefix_as_lib_jitsi_meet_takes_it() {
+        assert_eq!(
+            from_login("3BC4A1F0-aaaa-4bbb-8ccc-0123456789ab"),
+            "3bc4a1f0"
+        );
+        for odd in ["alice", "focus", "", "zzzzzzzzzz"] {
+            let nick = from_login(odd);
+            assert_eq!(nick.len(), 8, "{odd}: {nick}");
+            assert!(nick.chars().all(|c| c.is_ascii_hexdigit()), "{odd}: {nick}");
+            assert!(is_valid(&nick));
+        }
+    }
 
     #[test]
     fn nick_rule_is_muc_resource_validate() {

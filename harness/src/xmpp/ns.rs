@@ -18,3 +18,5 @@ pub const PING: &str = "urn:xmpp:ping";
 pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 /// RFC 6120 stanza errors.
 pub const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+/// XEP-0172 user nickname: the display name lib-jitsi-meet puts in presence (`JitsiConference.setDisplayName`).
+pub const NICK: &str = "http://jabber.org/protocol/nick";

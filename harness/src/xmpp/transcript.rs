@@ -45,7 +45,7 @@ impl Transcript {
             Direction::Received => "<-",
             Direction::Note => "##",
         };
-        let text = crate::redact::redact_url(text);
+        let text = crate::redact::scrub(text);
         if let Ok(mut guard) = self.inner.lock() {
             let elapsed = guard.1.elapsed().as_secs_f64();
             let _ = writeln!(guard.0, "{elapsed:9.3} {arrow} {text}");

@@ -110,7 +110,7 @@ pub fn token_for(
 
 /// `nick` joining `room` as a bot, with its nick as display name.
 pub fn join_spec(room: &str, nick: &str, token: Option<Token>) -> BotJoin {
-    setup::bot_join(room, nick, nick, token, None)
+    setup::bot_join(room, nick, Some(nick), token, None)
 }
 
 /// A token user joins.

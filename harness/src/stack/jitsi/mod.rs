@@ -32,7 +32,7 @@ use self::plan::{
 };
 use super::docker::{self, DockerError, LabelledNetwork};
 use super::ready::{self, LogWatch, Ready, Watched, TAIL_LINES};
-use super::{Endpoints, StackError, StackTarget, StartOptions, Variant};
+use super::{ClientFacts, Endpoints, StackError, StackTarget, StartOptions, Variant};
 use crate::token::SigningKey;
 
 pub use self::plan::{plan, Plan, Service};
@@ -338,6 +338,7 @@ fn placeholder_endpoints(plan: &Plan) -> Endpoints {
         web: Some(plan.endpoints.web.clone()),
         jicofo_rest: None,
         insecure_tls: true,
+        client: ClientFacts::of(&plan.release.facts()),
     }
 }
 

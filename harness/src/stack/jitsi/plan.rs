@@ -536,6 +536,16 @@ pub(crate) fn variant_env(facts: &Facts, variant: &Variant) -> Result<Vec<EnvEnt
     if let Some(lobby) = variant.lobby {
         env.push(plain("ENABLE_LOBBY", flag(lobby), PROSODY));
     }
+    if variant.anonymous_strict {
+        if !facts.anonymous_strict_env {
+            return Err(format!("`anonymous_strict`: {release} has no PROSODY_MUC_RESOURCE_VALIDATE_ANONYMOUS_STRICT (from stable-10978)"));
+        }
+        env.push(plain(
+            "PROSODY_MUC_RESOURCE_VALIDATE_ANONYMOUS_STRICT",
+            "true",
+            PROSODY,
+        ));
+    }
     Ok(env)
 }
 
