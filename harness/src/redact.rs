@@ -271,10 +271,11 @@ mod tests {
             web: None,
             jicofo_rest: None,
             insecure_tls: false,
+            client: crate::stack::ClientFacts::newest(),
         };
         let bot = BotJoin {
             room: "r1".into(),
-            nick: "alice".into(),
+            nick: Some("alice".into()),
             token: Some(Token::new(jwt)),
             machine_uid: "m".into(),
             display_name: None,
