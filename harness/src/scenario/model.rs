@@ -43,7 +43,8 @@ pub struct Scenario {
 pub struct ParticipantSpec {
     /// The scenario name (`alice`); timelines and snapshots speak these names.
     pub name: String,
-    /// The MUC nick (resource of the occupant JID); defaults to `name`.
+    /// The MUC nick (resource of the occupant JID) of a browser on the fixture page, or of a bot that
+    /// names one ([`Self::nick_explicit`]); defaults to `name`.
     pub nick: String,
     /// Whether the scenario names the nick (`nick = "…"`). Bots without one join with lib-jitsi-meet's
     /// nick (derived from their login) and present `name` as their display name.

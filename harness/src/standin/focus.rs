@@ -1,7 +1,9 @@
 //! The focus: a small jicofo, as a pure state machine ([`Focus`]: stanza in, stanzas out) plus the fixture
 //! stack's runner ([`run`]), an XEP-0114 component `focus.DOMAIN` on the fixture Prosody.
 //!
-//! It answers the focus `<conference/>` request, joins and so owns the rooms, tracks occupants from
+//! It answers the focus `<conference/>` request (with or without the `token` attribute lib-jitsi-meet adds
+//! since 1d19d5e7: accepted and not read — jicofo reads it only for visitor redirects and
+//! `context.group`, `ConferenceIqHandler.kt` @ stable/jitsi-meet_10314 and _10431), joins and so owns the rooms, tracks occupants from
 //! presence, and grants owner with muc#admin IQs the way jicofo's role managers do ([`super::roles`]):
 //!
 //! * authentication mode (`JICOFO_ENABLE_AUTH`): every occupant whose full JID sent a conference request

@@ -80,10 +80,18 @@ mod tests {
             "connect ws://h/xmpp-websocket?room=r&token=eyJSECRETSECRET",
         );
         t.record(Direction::Sent, "<conference token='eyJSECRETSECRET'/>");
+        // The focus request as bots send it (lib-jitsi-meet 1d19d5e7): a whole JWT in an attribute.
+        t.record(
+            Direction::Sent,
+            "<conference xmlns='http://jitsi.org/protocol/focus' machine-uid='m' \
+             token=\"eyJhbGciOiJIUzI1NiJ9.eyJTECRETPAYLOAD.SECRETSIGNATURE\" room='r@muc'/>",
+        );
         drop(t);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("SECRETSECRET"), "{text}");
-        assert_eq!(text.lines().count(), 2);
+        assert!(!text.contains("SECRETSIGNATURE"), "{text}");
+        assert!(!text.contains("TECRETPAYLOAD"), "{text}");
+        assert_eq!(text.lines().count(), 3);
         let _ = std::fs::remove_dir_all(dir);
     }
 }
