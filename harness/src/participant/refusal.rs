@@ -40,7 +40,10 @@ pub enum Refusal {
 impl Refusal {
     /// Maps a refusal's raw text (a participant error's message: condition and text) to its category.
     pub fn of(raw: &str) -> Refusal {
-        let text = raw.to_ascii_lowercase();
+        // `WHO refused …: condition (text)`: the words are judged after the first `: `, so that a
+        // nick (`expired-bob was refused at the login: …`) cannot choose the category.
+        let lower = raw.to_ascii_lowercase();
+        let (head, text) = lower.split_once(": ").unwrap_or(("", lower.as_str()));
         let has = |needle: &str| text.contains(needle);
         if has("expired") || has("not acceptable by exp") {
             Refusal::Expired
@@ -54,7 +57,7 @@ impl Refusal {
             Refusal::InvalidToken
         } else if has("not-authorized") {
             Refusal::NotAuthorized
-        } else if has("focus refused") {
+        } else if head.contains("focus refused") {
             Refusal::FocusRefused
         } else if has("not-allowed") || has("forbidden") || has("registration-required") {
             Refusal::NotAuthorized
@@ -168,6 +171,18 @@ mod tests {
         ] {
             assert_eq!(Refusal::of(raw), want, "{raw}");
         }
+    }
+
+    #[test]
+    fn a_nick_does_not_choose_the_category() {
+        assert_eq!(
+            Refusal::of("expired-signature was refused at the login: not-allowed (token required)"),
+            Refusal::TokenRequired
+        );
+        assert_eq!(
+            Refusal::of("signature was refused at the login: not-authorized"),
+            Refusal::NotAuthorized
+        );
     }
 
     #[test]
