@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use testcontainers::bollard::models::{NetworkCreateRequest, PortBinding};
 use testcontainers::bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
 };
 use testcontainers::bollard::Docker;
 use testcontainers::core::logs::consumer::LogConsumer;
@@ -30,7 +31,7 @@ pub(crate) const LABEL_STARTED: &str = "jitsi-harness.started";
 /// process that shares it; other machines or containers sharing the engine only sweep by age.
 pub(crate) const LABEL_PIDNS: &str = "jitsi-harness.pidns";
 /// Label: the stack it belongs to, e.g. `fixture:13/jwt-auto-owner`.
-pub(crate) const LABEL_STACK: &str = "jitsi-harness.stack";
+pub const LABEL_STACK: &str = "jitsi-harness.stack";
 
 /// Label: the stack was started with `--keep-stack`; the automatic sweep leaves it alone.
 pub(crate) const LABEL_KEEP: &str = "jitsi-harness.keep";
@@ -370,6 +371,8 @@ pub struct Sweep {
     pub containers: Vec<String>,
     /// Names of the removed networks.
     pub networks: Vec<String>,
+    /// Names of the removed volumes (the anonymous volumes of `jitsi:` stacks carry the same labels).
+    pub volumes: Vec<String>,
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -518,6 +521,41 @@ async fn remove_labelled_where(
         let Some(name) = n.name else { continue };
         remove_network_retrying(docker, &name).await?;
         sweep.networks.push(name);
+    }
+    // After the containers: a volume in use cannot be removed. Removing a container with `v` already
+    // removed its anonymous volumes; this finds those whose container went another way.
+    let volumes = docker
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(|source| DockerError::Api {
+            op: "list volumes".into(),
+            source,
+        })?;
+    for v in volumes.volumes.unwrap_or_default() {
+        if !select(&v.labels) {
+            continue;
+        }
+        match docker
+            .remove_volume(
+                &v.name,
+                Some(RemoveVolumeOptionsBuilder::new().force(true).build()),
+            )
+            .await
+        {
+            Ok(()) => sweep.volumes.push(v.name),
+            Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
+                status_code: 404 | 409,
+                ..
+            }) => {}
+            Err(source) => {
+                return Err(DockerError::Api {
+                    op: format!("remove volume {}", v.name),
+                    source,
+                })
+            }
+        }
     }
     Ok(sweep)
 }
