@@ -17,20 +17,38 @@ pub enum HttpError {
     Setup(String),
     /// No answer within the deadline.
     #[error("GET {url}: no answer within {} ms", after.as_millis())]
-    Timeout { url: String, after: Duration },
+    Timeout {
+        /// The URL, redacted.
+        url: String,
+        /// The deadline that passed.
+        after: Duration,
+    },
     /// Connection refused, reset, DNS, TLS: no HTTP answer at all.
     #[error("{method} {url}: {reason}")]
     Transport {
+        /// `GET`, `DELETE`, …
         method: &'static str,
+        /// The URL, redacted.
         url: String,
+        /// reqwest's error and its causes, redacted.
         reason: String,
     },
     /// The server answered with a status the caller did not accept.
     #[error("GET {url}: HTTP {status}")]
-    Status { url: String, status: u16 },
+    Status {
+        /// The URL, redacted.
+        url: String,
+        /// The status it answered.
+        status: u16,
+    },
     /// The body was not the JSON the caller expected.
     #[error("GET {url}: unexpected body: {reason}")]
-    Body { url: String, reason: String },
+    Body {
+        /// The URL, redacted.
+        url: String,
+        /// Why the body did not parse.
+        reason: String,
+    },
 }
 
 impl HttpError {
@@ -46,8 +64,11 @@ impl HttpError {
 /// A response: status, headers, body.
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// The HTTP status.
     pub status: u16,
+    /// The response headers.
     pub headers: reqwest::header::HeaderMap,
+    /// The whole body.
     pub body: Vec<u8>,
 }
 

@@ -61,6 +61,7 @@ fn order(a: &PublishedRelease, b: &PublishedRelease) -> Ordering {
 /// The stable releases, newest first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseList {
+    /// Stable releases, newest first, each tag once.
     pub releases: Vec<PublishedRelease>,
 }
 
@@ -98,27 +99,44 @@ pub enum ReleasesError {
     /// No answer from the API (offline, DNS, TLS, timeout).
     #[error("cannot reach GitHub's API for {REPOSITORY} releases: {source}; check the network (or set {API_ENV} to a reachable mirror)")]
     Unreachable {
+        /// What the HTTP client saw.
         #[source]
         source: HttpError,
     },
     /// The API refused: rate limit or bad credentials.
     #[error("GitHub's API refused the release list (HTTP {status}{}): {message}; {hint}", reset.as_deref().map(|r| format!(", limit resets at {r}")).unwrap_or_default())]
     Refused {
+        /// The HTTP status (403, 429, 401, …).
         status: u16,
+        /// GitHub's own message.
         message: String,
+        /// When the rate limit resets, if it was the rate limit.
         reset: Option<String>,
+        /// What to do.
         hint: String,
     },
     /// The API answered something that is not a release list.
     #[error("unexpected answer from {url}: {reason}")]
-    Unexpected { url: String, reason: String },
+    Unexpected {
+        /// The page asked for.
+        url: String,
+        /// What was wrong with it.
+        reason: String,
+    },
     /// A tag that is not a stable release.
     #[error("`{tag}` is not a stable release tag: {hint}")]
-    BadTag { tag: String, hint: String },
+    BadTag {
+        /// The tag as given.
+        tag: String,
+        /// What a good one looks like.
+        hint: String,
+    },
     /// The state file of `--new-since` could not be read.
     #[error("cannot read the last tested release from {}: {source}; create it with the last tag you tested, e.g. `echo stable-11146-2 > {}`", path.display(), path.display())]
     State {
+        /// The state file.
         path: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },

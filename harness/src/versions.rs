@@ -19,13 +19,25 @@ use serde::Serialize;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Release {
     /// `stable-NNNN` or the hotfix rebuild `stable-NNNN-N`.
-    Stable { number: u32, hotfix: Option<u32> },
+    Stable {
+        /// The release number, e.g. 11146.
+        number: u32,
+        /// The hotfix rebuild, e.g. 2 in `stable-11146-2`.
+        hotfix: Option<u32>,
+    },
     /// `stable`: moving, the latest stable release.
     LatestStable,
     /// `unstable`: moving, the latest nightly build.
     Unstable,
     /// `unstable-YYYY-MM-DD`: the nightly build of that day.
-    Nightly { year: u16, month: u8, day: u8 },
+    Nightly {
+        /// e.g. 2026.
+        year: u16,
+        /// 1–12.
+        month: u8,
+        /// 1–31.
+        day: u8,
+    },
 }
 
 /// Why a tag is not a docker-jitsi-meet release the harness understands.

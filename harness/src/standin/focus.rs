@@ -83,6 +83,9 @@ pub enum Identity {
     Client {
         /// `focus@XMPP_AUTH_DOMAIN`, answered as `focusjid`.
         jid: BareJid,
+        /// The authentication authority's `isExternal` (JWT: true, XMPP: false), answered as the
+        /// `externalAuth` property when authentication is on.
+        external_auth: bool,
     },
 }
 
@@ -181,7 +184,7 @@ impl FocusConfig {
     pub fn focus_bare(&self) -> String {
         match &self.identity {
             Identity::Component => format!("focus@{}", self.focus_domain),
-            Identity::Client { jid } => jid.to_string(),
+            Identity::Client { jid, .. } => jid.to_string(),
         }
     }
 
@@ -520,12 +523,20 @@ impl Focus {
         ready: bool,
         authenticated: bool,
     ) -> Outgoing {
-        let mut answer = Conference::answer(room.to_string(), ready, self.config.focus_bare())
-            .with_property("authentication", &self.config.authentication.to_string())
-            .with_property(
+        let answer = Conference::answer(room.to_string(), ready, self.config.focus_bare())
+            .with_property("authentication", &self.config.authentication.to_string());
+        let mut answer = match self.config.identity {
+            // jicofo (ConferenceIqHandler.kt @ stable/jitsi-meet_11146): `externalAuth` only with an
+            // authentication authority, and it says whether that authority is external (JWT).
+            Identity::Client { external_auth, .. } if self.config.authentication => {
+                answer.with_property("externalAuth", &external_auth.to_string())
+            }
+            Identity::Client { .. } => answer,
+            Identity::Component => answer.with_property(
                 "externalAuth",
                 &(self.config.authentication && authenticated).to_string(),
-            );
+            ),
+        };
         if authenticated {
             answer.session_id = Some(format!("{:016x}", self.hash_rank(room, sender.as_str())));
             answer.identity = Some(sender.to_bare().to_string());
@@ -1288,6 +1299,7 @@ mod tests {
         FocusConfig {
             identity: Identity::Client {
                 jid: BareJid::new("focus@auth.meet.jitsi").unwrap(),
+                external_auth: false,
             },
             ..config(false, true)
         }
@@ -1335,6 +1347,9 @@ mod tests {
             conference.focusjid.as_deref(),
             Some("focus@auth.meet.jitsi")
         );
+        // jicofo answers externalAuth only with an authentication authority.
+        assert_eq!(conference.property("authentication"), Some("false"));
+        assert_eq!(conference.property("externalAuth"), None);
         // The real sender, not the proxy address, is elected.
         let out = focus.handle(occupant(
             "r1",

@@ -24,7 +24,12 @@
 //! the session from it), joins the brewery and logs `Added new videobridge: …` once a bridge with stats is
 //! there ([`super::brewery`]), answers the conference requests `client_proxy` forwards, joins each room as
 //! `focus` and applies the role managers ([`super::focus`], [`super::roles`]), and serves REST on 8888
-//! ([`super::rest`]). It has no media, no Jingle, no bridge allocation.
+//! ([`super::rest`]).
+//!
+//! Not modelled: media, Jingle and bridge allocation; jicofo's periodic bridge health-check IQs
+//! (`JvbDoctor`, `JICOFO_ENABLE_BRIDGE_HEALTH_CHECKS`: a bridge counts as operational while it is in the
+//! brewery with stats); the jibri and jigasi breweries, visitors, breakout rooms; the room configuration
+//! jicofo submits after creating a room; the `token` attribute of the request.
 
 use std::sync::{Arc, Mutex};
 
@@ -165,7 +170,10 @@ impl JicofoConfig {
             login_domain: self.domain.clone(),
             muc_domain: self.muc_domain.clone(),
             focus_domain: format!("focus.{}", self.domain),
-            identity: Identity::Client { jid },
+            identity: Identity::Client {
+                jid,
+                external_auth: self.auth_type == AuthType::Jwt,
+            },
             log: Logger::Jitsi("Jicofo"),
             authentication: self.authentication,
             auto_owner: self.auto_owner,
@@ -290,14 +298,7 @@ fn lock(state: &Mutex<Jicofo>) -> std::sync::MutexGuard<'_, Jicofo> {
 
 /// Runs the stand-in until the process is stopped.
 pub async fn run(config: JicofoConfig) -> Result<(), StartError> {
-    let focus = config.focus_config()?;
-    let log = focus.log.clone();
-    let brewery = BareJid::new(&config.brewery).map_err(|e| StartError::Invalid {
-        var: "JVB_BREWERY_MUC",
-        value: config.brewery.clone(),
-        reason: e.to_string(),
-    })?;
-    let state = Arc::new(Mutex::new(Jicofo::new(focus, brewery)));
+    let log = Logger::Jitsi("Jicofo");
 
     let host = config.rest_host();
     log.info(
@@ -310,6 +311,22 @@ pub async fn run(config: JicofoConfig) -> Result<(), StartError> {
             addr: format!("{host}:{REST_PORT}"),
             source,
         })?;
+    run_with_listener(config, listener).await
+}
+
+/// [`run`] with the REST server on `listener` instead of port 8888 (tests).
+pub async fn run_with_listener(
+    config: JicofoConfig,
+    listener: tokio::net::TcpListener,
+) -> Result<(), StartError> {
+    let focus = config.focus_config()?;
+    let log = focus.log.clone();
+    let brewery = BareJid::new(&config.brewery).map_err(|e| StartError::Invalid {
+        var: "JVB_BREWERY_MUC",
+        value: config.brewery.clone(),
+        reason: e.to_string(),
+    })?;
+    let state = Arc::new(Mutex::new(Jicofo::new(focus, brewery)));
     tokio::spawn(rest::serve(listener, state.clone(), config.health_checks));
 
     let jid = BareJid::new(&format!("focus@{}", config.auth_domain)).map_err(|e| {

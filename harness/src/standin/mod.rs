@@ -14,6 +14,8 @@ pub mod env;
 pub mod focus;
 pub mod jicofo;
 pub mod jvb;
+#[cfg(test)]
+mod live_tests;
 pub mod log;
 pub mod rest;
 pub mod roles;
