@@ -34,10 +34,11 @@ jitsi-images:
     bash docker/jitsi/build.sh
 
 # Every scenario on both local-image releases through the real-release path (`--registry`); their
-# timelines go to snapshots/local-images/, never snapshots/jitsi/.
+# timelines go to snapshots/local-images/, never snapshots/jitsi/. One stack at a time: Chromium aborts a
+# page load (ERR_NETWORK_CHANGED) when another stack's network appears on the host.
 jitsi *args: setup jitsi-images
     cargo build --bins --quiet
-    ./target/debug/jitsi-harness run --stack jitsi:stable-11031,jitsi:stable-11146 --registry jitsi-harness.local/jitsi {{args}}
+    ./target/debug/jitsi-harness run --stack jitsi:stable-11031,jitsi:stable-11146 --registry jitsi-harness.local/jitsi --parallel 1 {{args}}
 
 # Benchmarks (bots vs the plain Python client, browsers vs bots), side by side on the fixture stack.
 bench *args: setup
