@@ -29,6 +29,19 @@ setup:
 images:
     bash docker/fixture/build.sh
 
+# Build the Jitsi-shaped local images (docker/jitsi/: jitsi-harness.local/jitsi/*:stable-11031 and
+# :stable-11146) after the stand-in binary their jicofo and jvb run; images whose inputs did not change are kept.
+jitsi-images:
+    cargo build --bin jitsi-harness-standin --quiet
+    bash docker/jitsi/build.sh
+
+# Every scenario on both local-image releases through the real-release path (`--registry`); their
+# timelines go to snapshots/local-images/, never snapshots/jitsi/. One stack at a time: Chromium aborts a
+# page load (ERR_NETWORK_CHANGED) when another stack's network appears on the host.
+jitsi *args: setup jitsi-images
+    cargo build --bins --quiet
+    ./target/debug/jitsi-harness run --stack jitsi:stable-11031,jitsi:stable-11146 --registry jitsi-harness.local/jitsi --parallel 1 {{args}}
+
 # Benchmarks (bots vs the plain Python client, browsers vs bots), side by side on the fixture stack.
 bench *args: setup
     bash .ci/bench {{args}}

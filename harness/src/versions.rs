@@ -298,16 +298,19 @@ pub struct Facts {
     pub facts_of: String,
     /// Why `facts_of` differs from `release`, if it does.
     pub note: Option<String>,
-    /// Registry the release's images are published to.
+    /// Registry upstream's CI publishes the release's images to (never both: see [`CHANGES`]). A user names
+    /// a mirror with `--registry` / `JITSI_HARNESS_REGISTRY` instead; nothing falls back to the other one.
     pub registry: Registry,
-    /// Registry tried when the first pull fails.
-    pub fallback_registry: Registry,
     /// nginx HTTP port inside the web container.
     pub web_http_port: u16,
     /// nginx HTTPS port inside the web container.
     pub web_https_port: u16,
-    /// Containers run as uid 1000 and need writable tmpfs on `/run` and `/tmp` (compose: read_only + tmpfs).
+    /// Containers run as uid 1000 on a read-only root with tmpfs `/run` and `/tmp` (compose: `read_only:
+    /// true` + `tmpfs`).
     pub rootless: bool,
+    /// Folders a service must find writable (compose mounts a volume there), as `(service, path)`; the
+    /// harness gives each an anonymous volume labelled like its containers.
+    pub writable_volumes: &'static [(&'static str, &'static str)],
     /// `JICOFO_ENABLE_AUTH` exists (before: jicofo authentication follows `ENABLE_AUTH`).
     pub jicofo_enable_auth_env: bool,
     /// `JICOFO_AUTH_TYPE` / `PROSODY_AUTH_TYPE` exist.
@@ -364,10 +367,10 @@ impl Facts {
         facts_of: String::new(),
         note: None,
         registry: Registry::DockerHub,
-        fallback_registry: Registry::Ghcr,
         web_http_port: 80,
         web_https_port: 443,
         rootless: false,
+        writable_volumes: &[],
         jicofo_enable_auth_env: false,
         per_container_auth_type_env: false,
         wait_for_host_module: false,
@@ -578,20 +581,26 @@ pub const CHANGES: &[Change] = &[
     },
     Change {
         since: 11146,
-        fact: "images are published to ghcr.io/jitsi (Docker Hub as fallback)",
-        source: "DJM dcb7980b, 52b4ac89 (PR: no dual-publish)",
+        fact: "images are published to ghcr.io/jitsi only; upstream CI never published them to Docker Hub \
+               (before: Docker Hub only; upstream never dual-published)",
+        source: "DJM .github/workflows/release-stable.yml@stable-11146 l.15-16, l.55-68 (Login to GHCR); \
+                 @stable-11031 l.47-59 (Login to DockerHub); docker-compose.yml@stable-11146 l.4; DJM dcb7980b, \
+                 52b4ac89 (\"No dual-publish: images go straight to GHCR\")",
         first_nightly: Some("2026-06-26"),
-        apply: |f| {
-            f.registry = Registry::Ghcr;
-            f.fallback_registry = Registry::DockerHub;
-        },
+        apply: |f| f.registry = Registry::Ghcr,
     },
     Change {
         since: 11146,
-        fact: "rootless containers (uid 1000) with tmpfs /run and /tmp",
-        source: "DJM 086d047f (PR #2258), docker-compose.yml@stable-11146",
+        fact: "rootless containers (uid 1000, USER s6) on a read-only root with tmpfs /run and /tmp; prosody \
+               needs a writable /var/lib/prosody and web a writable /storage (compose mounts \
+               ${CONFIG}/storage/prosody and ${CONFIG}/storage/web there; check-writable exits 1 otherwise)",
+        source: "DJM 086d047f (PR #2258); docker-compose.yml@stable-11146 (read_only, tmpfs, volumes); \
+                 base/rootfs/usr/bin/check-writable@stable-11146-2",
         first_nightly: Some("2026-06-20"),
-        apply: |f| f.rootless = true,
+        apply: |f| {
+            f.rootless = true;
+            f.writable_volumes = &[("prosody", "/var/lib/prosody"), ("web", "/storage")];
+        },
     },
     Change {
         since: 11146,
@@ -815,17 +824,16 @@ mod tests {
         assert!(facts(&r("stable-10710")).prosody_ready_log.is_none());
 
         let f = facts(&r("stable-11031"));
-        assert_eq!(
-            (f.registry, f.fallback_registry),
-            (Registry::DockerHub, Registry::Ghcr)
-        );
+        assert_eq!(f.registry, Registry::DockerHub);
         assert!(f.web_looks_up_jvb && f.nick_validation && !f.rootless);
+        assert!(f.writable_volumes.is_empty());
 
         for tag in ["stable-11146", "stable-11146-1", "stable-11146-2"] {
             let f = facts(&r(tag));
+            assert_eq!(f.registry, Registry::Ghcr);
             assert_eq!(
-                (f.registry, f.fallback_registry),
-                (Registry::Ghcr, Registry::DockerHub)
+                f.writable_volumes,
+                [("prosody", "/var/lib/prosody"), ("web", "/storage")]
             );
             assert_eq!((f.web_http_port, f.web_https_port), (8000, 8443));
             assert!(f.rootless && !f.web_looks_up_jvb);

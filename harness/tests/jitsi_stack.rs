@@ -1,266 +1,496 @@
-//! Real docker-jitsi-meet containers (a `harness = false` test binary, libtest-mimic), so that a trial
-//! which cannot run here says why instead of passing silently:
+//! The real-release path (`run --stack jitsi:TAG`) end to end, against the Jitsi-shaped local images of
+//! `docker/jitsi/` (`jitsi-harness.local/jitsi/{prosody,jicofo,jvb,web}:TAG`), started through
+//! `StartOptions::registry` — the code path `--registry jitsi-harness.local/jitsi` takes, and the one real
+//! images take (plan, image check, network, env, read-only root, tmpfs, volumes, waits, endpoints). A
+//! `harness = false` test binary (libtest-mimic):
 //!
-//! * `jitsi::stable_11146::jwt_auto_owner::starts_and_answers` starts stable-11146 with variant
-//!   jwt-auto-owner when the four images are present locally, checks that the endpoints answer and closes
-//!   it. Without the images it is reported as ignored with the reason; with `CI` set and
-//!   `JITSI_HARNESS_REQUIRE_JITSI=1` a missing image (or Docker) fails it instead.
-//! * `jitsi::stable_11146::missing_images_fail_fast_with_a_pull_error` needs Docker and absent images: the
-//!   start must fail with `StackError::Pull` naming the image and both registries well before the start
-//!   deadline. If a registry turns out to be reachable the images are pulled and the stack started and
-//!   closed; the trial then reports itself ignored (the offline path was not exercised).
+//! * `jitsi_local::<release>::browser::<variant>::bots_browser_and_jicofo_agree`, for stable-11031 and stable-11146
+//!   × the four variants of `scenarios/variants.toml`: one stack per (release, variant), its start time
+//!   printed; a seed scenario with one browser (page kind `JitsiMeet`) and bots; after every step the
+//!   observers agree, jicofo's REST view is recorded and agrees, the expectations hold; after close
+//!   nothing of the stack is left (containers, networks, volumes).
+//! * `jitsi_local::stable_11146::a_jicofo_wait_that_never_holds_fails_in_time`: with jicofo's REST wait
+//!   switched to `/about/health` (which jicofo serves only with `JICOFO_ENABLE_HEALTH_CHECKS`, never set
+//!   by the plan) the start fails within its deadline, naming that wait and quoting jicofo's last lines.
+//! * `jitsi_local::stable_11146::two_stacks_side_by_side`: two stacks of one release at once; each web's
+//!   HTTPS port is the one its `config.js` (from `PUBLIC_URL`) names.
+//!
+//! Prerequisites are decided while listing: Docker, the eight images (`./just jitsi-images`) and the
+//! browser (Debian's chromium + chromium-driver). Missing, a trial is reported ignored with the reason;
+//! with `CI` set it fails instead (never a silent skip). The timelines are the stand-ins', not Jitsi's:
+//! nothing here reads or writes `snapshots/jitsi/`.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use harness::http::Http;
-use harness::participant::jicofo::JicofoClient;
-use harness::stack::docker;
-use harness::stack::{Stack, StackError, StackTarget, StartOptions, Variants};
+use harness::http::{Http, HttpOptions};
+use harness::participant::browser::DriverOptions;
+use harness::runner::outcome::UnmetExpectation;
+use harness::runner::{run_scenario, RunOptions};
+use harness::scenario::{self, Scenario};
+use harness::stack::docker::{self, LABEL_RUN, LABEL_STACK};
+use harness::stack::jitsi::{JitsiStack, Ready, StartHooks};
+use harness::stack::{Stack, StackError, StackTarget, StartOptions, Variant, Variants};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use testcontainers::bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+};
+use testcontainers::bollard::Docker;
 
-const TAG: &str = "stable-11146";
-const SERVICES: [&str; 4] = ["web", "prosody", "jicofo", "jvb"];
-/// Two JVMs and a Prosody on a 2-core machine: generous.
-const STARTUP: Duration = Duration::from_secs(300);
-/// Deadline given to the offline start; the pull failure must come well before it.
-const OFFLINE_STARTUP: Duration = Duration::from_secs(120);
+const REGISTRY: &str = "jitsi-harness.local/jitsi";
+const RELEASES: [&str; 2] = ["stable-11031", "stable-11146"];
+const SERVICES: [&str; 4] = ["prosody", "jicofo", "jvb", "web"];
+/// The stacks start in 15–20 s on a loaded 2-core machine; generous.
+const STARTUP: Duration = Duration::from_secs(120);
+/// Deadline of the negative start: the wrong wait must fail by then, not hang.
+const NEGATIVE_STARTUP: Duration = Duration::from_secs(45);
 
 fn main() {
     let args = Arguments::from_args();
-    // Decided while listing, so nextest reports an unmet prerequisite as skipped (an ignored test), not
-    // as a pass; forced with --run-ignored, such a trial fails with the reason.
-    let (docker_ok, present) = prerequisites();
-    let required = std::env::var_os("CI").is_some()
-        && std::env::var("JITSI_HARNESS_REQUIRE_JITSI").as_deref() == Ok("1");
-    let start_reason = match (&docker_ok, present) {
-        (Err(e), _) => Some(format!("Docker is not reachable: {e}")),
-        (Ok(()), false) => Some(missing_images_reason()),
-        (Ok(()), true) => None,
-    };
-    let offline_reason = match (&docker_ok, present) {
-        (Err(e), _) => Some(format!("Docker is not reachable: {e}")),
-        (Ok(()), true) => Some(format!(
-            "the {TAG} images are present locally; this trial needs them absent"
-        )),
-        (Ok(()), false) => None,
-    };
-    let trial = |name: &str,
-                 reason: Option<String>,
-                 required: bool,
-                 body: fn() -> Result<Completion, Failed>| {
-        match reason {
-            Some(reason) if !required => {
-                eprintln!("{name}: skipped: {reason}");
+    let required = std::env::var_os("CI").is_some();
+    let reason = missing_prerequisite();
+    let mut trials = Vec::new();
+    let mut add = |name: String, body: Box<dyn FnOnce() -> Result<(), Failed> + Send>| {
+        trials.push(match reason.clone() {
+            Some(r) if required => Trial::test(name, move || {
+                Err(Failed::from(format!(
+                    "{r} (CI is set: the Jitsi-shaped images and the browser are required)"
+                )))
+            }),
+            Some(r) => {
+                eprintln!("{name}: skipped: {r}");
                 Trial::test(name, move || {
-                    Err(Failed::from(format!("not runnable here: {reason}")))
+                    Err(Failed::from(format!("not runnable here: {r}")))
                 })
                 .with_ignored_flag(true)
             }
-            _ => Trial::ignorable_test(name, body),
+            None => Trial::ignorable_test(name, move || body().map(|()| Completion::Completed)),
+        });
+    };
+    let variant_names: Vec<String> = match variants() {
+        Ok(v) => v.by_name.keys().cloned().collect(),
+        Err(e) => {
+            let msg = e
+                .message()
+                .unwrap_or("cannot load variants.toml")
+                .to_owned();
+            add(
+                "jitsi_local::variants_toml".into(),
+                Box::new(move || Err(Failed::from(msg))),
+            );
+            Vec::new()
         }
     };
-    let trials = vec![
-        trial(
-            "jitsi::stable_11146::jwt_auto_owner::starts_and_answers",
-            start_reason,
-            required,
-            starts_and_answers,
-        ),
-        trial(
-            "jitsi::stable_11146::missing_images_fail_fast_with_a_pull_error",
-            offline_reason,
-            false,
-            missing_images_fail_fast,
-        ),
-    ];
+    for release in RELEASES {
+        for variant in &variant_names {
+            let (r, v) = (release.to_owned(), variant.clone());
+            add(
+                // The `browser::` segment: nextest gives browser trials both cores, so no other stack's
+                // network appears while Chromium loads a page (it aborts on ERR_NETWORK_CHANGED).
+                format!(
+                    "jitsi_local::{}::browser::{}::bots_browser_and_jicofo_agree",
+                    release.replace('-', "_"),
+                    variant.replace('-', "_")
+                ),
+                Box::new(move || agree(&r, &v)),
+            );
+        }
+    }
+    add(
+        "jitsi_local::stable_11146::a_jicofo_wait_that_never_holds_fails_in_time".into(),
+        Box::new(|| wrong_wait_fails("stable-11146")),
+    );
+    add(
+        "jitsi_local::stable_11146::two_stacks_side_by_side".into(),
+        Box::new(|| side_by_side("stable-11146")),
+    );
     libtest_mimic::run(&args, trials).exit();
 }
 
-/// Whether Docker answers, and whether the stable-11146 images are present.
-fn prerequisites() -> (Result<(), String>, bool) {
-    let Ok(rt) = runtime() else {
-        return (Err("cannot build a tokio runtime".into()), false);
-    };
-    rt.block_on(async {
-        match docker::connect().await {
-            Err(e) => (Err(e.to_string()), false),
-            Ok(d) => (Ok(()), images_present(&d).await.unwrap_or(false)),
-        }
-    })
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Failed> {
-    tokio::runtime::Builder::new_multi_thread()
+/// Why the trials cannot run here, if they cannot: Docker, an image, the browser.
+fn missing_prerequisite() -> Option<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failed::from(format!("cannot build a tokio runtime: {e}")))
-}
-
-/// Missing prerequisite: ignored locally, a failure in CI when Jitsi is required.
-fn skip(reason: String) -> Result<Completion, Failed> {
-    let required = std::env::var_os("CI").is_some()
-        && std::env::var("JITSI_HARNESS_REQUIRE_JITSI").as_deref() == Ok("1");
-    if required {
-        Err(Failed::from(format!(
-            "{reason} (CI with JITSI_HARNESS_REQUIRE_JITSI=1 requires them)"
-        )))
-    } else {
-        Ok(Completion::ignored_with(reason))
-    }
+        .ok()?;
+    let images = rt.block_on(async {
+        let docker = match docker::connect().await {
+            Ok(d) => d,
+            Err(e) => return Some(format!("Docker is not reachable: {e}")),
+        };
+        let mut missing = Vec::new();
+        for release in RELEASES {
+            for service in SERVICES {
+                let image = format!("{REGISTRY}/{service}:{release}");
+                if !docker::image_present(&docker, &image)
+                    .await
+                    .unwrap_or(false)
+                {
+                    missing.push(image);
+                }
+            }
+        }
+        (!missing.is_empty()).then(|| {
+            format!(
+                "images not built: {} (build them with `./just jitsi-images`)",
+                missing.join(", ")
+            )
+        })
+    });
+    images.or_else(|| {
+        DriverOptions::from_env()
+            .check_installed()
+            .err()
+            .map(|e| format!("no browser: {e}"))
+    })
 }
 
 fn variants() -> Result<Variants, Failed> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/variants.toml");
-    Variants::load(&path).map_err(|e| Failed::from(e.to_string()))
+    Variants::load(&support::repo_root().join("scenarios/variants.toml"))
+        .map_err(|e| Failed::from(e.to_string()))
 }
 
-fn artifacts(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("jitsi-harness-test-{}-{name}", std::process::id()))
+fn variant(name: &str) -> Result<Variant, Failed> {
+    variants()?
+        .get(name)
+        .cloned()
+        .map_err(|e| Failed::from(e.to_string()))
 }
 
-/// Whether every image is present in either registry (the stack runs from whichever it finds).
-async fn images_present(docker: &testcontainers::bollard::Docker) -> Result<bool, Failed> {
-    for service in SERVICES {
-        let mut found = false;
-        for registry in ["ghcr.io/jitsi", "docker.io/jitsi"] {
-            let image = format!("{registry}/{service}:{TAG}");
-            if docker::image_present(docker, &image)
-                .await
-                .map_err(|e| Failed::from(e.to_string()))?
-            {
-                found = true;
-            }
+fn target(release: &str) -> Result<StackTarget, Failed> {
+    format!("jitsi:{release}")
+        .parse()
+        .map_err(|e: harness::stack::StackTargetError| Failed::from(e.to_string()))
+}
+
+fn options(test: &str, startup: Duration) -> StartOptions {
+    let mut options = StartOptions::new(support::artifacts(test));
+    options.startup_timeout = startup;
+    options.registry = Some(REGISTRY.to_owned());
+    options
+}
+
+/// The seed scenario of a variant: one browser (alice), bots, expectations as the variant means them. A
+/// bot (bob) is in the room from the first step to the last: jicofo's view names members by real JID, and
+/// the names of JIDs other than the bots' own come from what the bots see.
+fn seed_scenario(variant: &str) -> Result<&'static str, Failed> {
+    Ok(match variant {
+        "jwt-auto-owner" => {
+            r#"participants = { alice = { transport = "browser" }, bob = {}, carol = {} }
+[[step]]
+join = ["bob"]
+moderators = ["bob"]
+[[step]]
+join = ["alice", "carol"]
+moderators = ["bob"]
+[[step]]
+leave = "carol"
+moderators = ["bob"]
+"#
         }
-        if !found {
-            return Ok(false);
+        "jwt-jicofo-auth" => {
+            r#"participants = { alice = { transport = "browser" }, bob = {} }
+[[step]]
+join = ["bob"]
+moderators = ["bob"]
+[[step]]
+join = ["alice"]
+moderators = ["alice", "bob"]
+"#
         }
-    }
-    Ok(true)
-}
-
-fn missing_images_reason() -> String {
-    format!("images ghcr.io/jitsi/{{web,prosody,jicofo,jvb}}:{TAG} not present locally")
-}
-
-fn starts_and_answers() -> Result<Completion, Failed> {
-    let rt = runtime()?;
-    rt.block_on(async {
-        let docker = match docker::connect().await {
-            Ok(d) => d,
-            Err(e) => return skip(format!("Docker is not reachable: {e}")),
-        };
-        if !images_present(&docker).await? {
-            return skip(missing_images_reason());
+        "jwt-no-auto-owner" => {
+            r#"participants = { alice = { transport = "browser" }, bob = {} }
+[[step]]
+join = ["bob"]
+moderator_count = 0
+[[step]]
+join = ["alice"]
+moderator_count = 0
+"#
         }
-        let variants = variants()?;
-        let variant = variants
-            .get("jwt-auto-owner")
-            .map_err(|e| Failed::from(e.to_string()))?;
-        let target: StackTarget = format!("jitsi:{TAG}")
-            .parse()
-            .map_err(|e: harness::stack::StackTargetError| Failed::from(e.to_string()))?;
-        let mut options = StartOptions::new(artifacts("start"));
-        options.startup_timeout = STARTUP;
-        let stack = Stack::start(&target, variant, &options)
-            .await
-            .map_err(|e| Failed::from(format!("start failed: {e}")))?;
-        let checked = check_endpoints(&stack).await;
-        let closed = stack.close().await;
-        checked?;
-        closed.map_err(|e| Failed::from(format!("close failed: {e}")))?;
-        Ok(Completion::Completed)
+        "jwt-guests" => {
+            r#"participants = { alice = { transport = "browser" }, bob = {}, guest = { login = "guest" } }
+[[step]]
+join = ["bob"]
+moderators = ["bob"]
+[[step]]
+join = ["alice", "guest"]
+moderators = ["alice", "bob"]
+"#
+        }
+        other => {
+            return Err(Failed::from(format!(
+                "no seed scenario for variant `{other}`: add one to harness/tests/jitsi_stack.rs"
+            )))
+        }
     })
 }
 
-async fn check_endpoints(stack: &Stack) -> Result<(), Failed> {
-    let e = stack.endpoints();
-    // ws://127.0.0.1:PORT/xmpp-websocket: a plain GET gets prosody's "It works!" page.
-    let url = e
-        .websocket
-        .strip_prefix("ws://")
-        .map(|rest| format!("http://{rest}"))
-        .ok_or_else(|| Failed::from(format!("unexpected websocket URL {}", e.websocket)))?;
-    let http =
-        Http::with_timeout(Duration::from_secs(5)).map_err(|err| Failed::from(err.to_string()))?;
-    let r = http
-        .get(&url)
-        .await
-        .map_err(|err| Failed::from(format!("GET {url}: {err}")))?;
-    if r.status != 200 {
-        return Err(Failed::from(format!("GET {url} answered {}", r.status)));
-    }
-    let rest_url = e
-        .jicofo_rest
-        .as_deref()
-        .ok_or_else(|| Failed::from("no jicofo REST endpoint"))?;
-    let view = JicofoClient::new(rest_url)
-        .map_err(|err| Failed::from(err.to_string()))?
-        .conference("nobody-here@muc.meet.jitsi")
-        .await
-        .map_err(|err| Failed::from(err.to_string()))?;
-    if view.found {
-        return Err(Failed::from("jicofo knows a conference nobody created"));
-    }
-    Ok(())
+fn load_seed(variant: &str, variants: &Variants) -> Result<Scenario, Failed> {
+    let body = seed_scenario(variant)?;
+    let text = format!(
+        "description = \"Seed: one browser and bots agree with jicofo on {variant}.\"\n\
+         variants = [\"{variant}\"]\n{body}"
+    );
+    let path = Path::new("harness/tests/jitsi_stack.rs").with_file_name(format!(
+        "jitsi_local_seed_{}.toml",
+        variant.replace('-', "_")
+    ));
+    scenario::parse(&path, &text, variants)
+        .map_err(|e| Failed::from(format!("{:?}", miette::Report::new(e))))
 }
 
-fn missing_images_fail_fast() -> Result<Completion, Failed> {
-    let rt = runtime()?;
-    rt.block_on(async {
-        let docker = match docker::connect().await {
-            Ok(d) => d,
-            Err(e) => {
-                return Ok(Completion::ignored_with(format!(
-                    "Docker is not reachable: {e}"
-                )))
+/// Starts `release` for `variant` through the registry override, printing the start time.
+async fn start(
+    release: &str,
+    variant: &Variant,
+    test: &str,
+    startup: Duration,
+) -> Result<Stack, Failed> {
+    let target = target(release)?;
+    let t0 = Instant::now();
+    let stack = Stack::start(&target, variant, &options(test, startup))
+        .await
+        .map_err(|e| Failed::from(format!("{target} ({}) did not start: {e}", variant.name)))?;
+    eprintln!(
+        "{target} {} via {REGISTRY} started in {:.1} s",
+        variant.name,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(stack)
+}
+
+fn agree(release: &str, variant_name: &str) -> Result<(), Failed> {
+    let variants = variants()?;
+    let variant = variant(variant_name)?;
+    let scenario = load_seed(variant_name, &variants)?;
+    let test = format!("jitsi-local-{release}-{variant_name}");
+    let label = format!("jitsi:{release}/{variant_name}");
+    support::runtime().block_on(async {
+        let docker = docker::connect()
+            .await
+            .map_err(|e| Failed::from(e.to_string()))?;
+        let stack = start(release, &variant, &test, STARTUP).await?;
+        let outcome = run_scenario(
+            &scenario,
+            &variant,
+            &stack,
+            &RunOptions::new(support::artifacts(&test).join("run")),
+        )
+        .await;
+        let closed = stack.close().await;
+        let timeline = outcome.map_err(|e| Failed::from(format!("{test}: {e}")))?;
+        closed.map_err(|e| Failed::from(format!("closing {test}: {e}")))?;
+        nothing_left(&docker, &label).await?;
+
+        let mut problems: Vec<String> = UnmetExpectation::of(&timeline)
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
+        for step in &timeline.steps {
+            if !step.observers_agree() {
+                problems.push(format!(
+                    "step `{}`: bots and browser disagree: {:?}",
+                    step.label, step.views
+                ));
             }
+            let consensus = step.consensus().map(|v| v.moderators());
+            match &step.jicofo {
+                None => problems.push(format!(
+                    "step `{}`: jicofo's REST view was not recorded",
+                    step.label
+                )),
+                Some(j) if Some(j.moderators()) != consensus => problems.push(format!(
+                    "step `{}`: jicofo sees moderators {:?}, the participants {:?}",
+                    step.label,
+                    j.moderators(),
+                    consensus
+                )),
+                Some(_) => {}
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Failed::from(format!(
+                "{release} {variant_name}:\n  {}\n(artifacts: {})",
+                problems.join("\n  "),
+                support::artifacts(&test).display()
+            )))
+        }
+    })
+}
+
+/// Nothing carrying this run's id and `stack` label is left: containers, networks, volumes.
+async fn nothing_left(docker: &Docker, stack: &str) -> Result<(), Failed> {
+    let run = format!("{LABEL_RUN}={}", docker::run_id());
+    let stack = format!("{LABEL_STACK}={stack}");
+    let filters: HashMap<&str, Vec<&str>> = HashMap::from([("label", vec![run.as_str(), &stack])]);
+    let api = |e: testcontainers::bollard::errors::Error| Failed::from(e.to_string());
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(api)?;
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(api)?;
+    let volumes = docker
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(api)?
+        .volumes
+        .unwrap_or_default();
+    if containers.is_empty() && networks.is_empty() && volumes.is_empty() {
+        Ok(())
+    } else {
+        Err(Failed::from(format!(
+            "left behind by {stack}: containers {:?}, networks {:?}, volumes {:?}",
+            containers.iter().map(|c| &c.names).collect::<Vec<_>>(),
+            networks.iter().map(|n| &n.name).collect::<Vec<_>>(),
+            volumes.iter().map(|v| &v.name).collect::<Vec<_>>()
+        )))
+    }
+}
+
+fn wrong_wait_fails(release: &str) -> Result<(), Failed> {
+    let mut variant = variant("jwt-auto-owner")?;
+    // Its own stack label, so the leftover check cannot see another trial's stack.
+    variant.name = "jwt-auto-owner-wrong-wait".into();
+    let test = format!("jitsi-local-{release}-wrong-wait");
+    let label = format!("jitsi:{release}/{}", variant.name);
+    let target = target(release)?;
+    support::runtime().block_on(async {
+        let docker = docker::connect()
+            .await
+            .map_err(|e| Failed::from(e.to_string()))?;
+        let hooks = StartHooks {
+            jicofo_rest_wait: Some(Ready::http(8888, "/about/health", 200)),
         };
-        if images_present(&docker).await? {
-            return Ok(Completion::ignored_with(format!(
-                "the {TAG} images are present locally; this trial needs them absent"
+        let t0 = Instant::now();
+        let result =
+            JitsiStack::start_with(&target, &variant, &options(&test, NEGATIVE_STARTUP), hooks)
+                .await;
+        let took = t0.elapsed();
+        let error = match result {
+            Ok(stack) => {
+                let _ = stack.close().await;
+                return Err(Failed::from(
+                    "the stack became ready although jicofo serves no /about/health without \
+                     JICOFO_ENABLE_HEALTH_CHECKS",
+                ));
+            }
+            Err(e) => e,
+        };
+        let text = error.to_string();
+        if !matches!(error, StackError::NotReady { .. }) {
+            return Err(Failed::from(format!("expected NotReady, got: {text}")));
+        }
+        // The wait it names, the container, and jicofo's own last lines (it logged the bridge first).
+        for needle in ["/about/health", "jicofo", "Added new videobridge"] {
+            if !text.contains(needle) {
+                return Err(Failed::from(format!("`{needle}` missing from: {text}")));
+            }
+        }
+        // Within its deadline (plus the engine's removal of what it started).
+        if took > NEGATIVE_STARTUP + Duration::from_secs(30) {
+            return Err(Failed::from(format!(
+                "failed only after {} s (deadline {} s)",
+                took.as_secs(),
+                NEGATIVE_STARTUP.as_secs()
             )));
         }
-        let variants = variants()?;
-        let variant = variants
-            .get("jwt-auto-owner")
-            .map_err(|e| Failed::from(e.to_string()))?;
-        let target: StackTarget = format!("jitsi:{TAG}")
-            .parse()
-            .map_err(|e: harness::stack::StackTargetError| Failed::from(e.to_string()))?;
-        let mut options = StartOptions::new(artifacts("offline"));
-        options.startup_timeout = OFFLINE_STARTUP;
-        let started = Instant::now();
-        match Stack::start(&target, variant, &options).await {
-            Err(e @ StackError::Pull { .. }) => {
-                let took = started.elapsed();
-                let text = e.to_string();
-                for needle in [
-                    format!("ghcr.io/jitsi/prosody:{TAG}"),
-                    format!("docker.io/jitsi/prosody:{TAG}"),
-                    "docker load".to_owned(),
-                ] {
-                    if !text.contains(&needle) {
-                        return Err(Failed::from(format!("`{needle}` missing from: {text}")));
-                    }
-                }
-                if took >= OFFLINE_STARTUP / 2 {
-                    return Err(Failed::from(format!(
-                        "the pull failure took {} s, not fast",
-                        took.as_secs()
-                    )));
-                }
-                Ok(Completion::Completed)
-            }
-            Err(other) => Err(Failed::from(format!("expected a pull error, got: {other}"))),
-            Ok(stack) => {
-                let closed = stack.close().await;
-                closed.map_err(|e| Failed::from(format!("close failed: {e}")))?;
-                Ok(Completion::ignored_with(
-                    "a registry was reachable: the images were pulled and the stack started; the \
-                     offline failure path was not exercised",
-                ))
-            }
-        }
+        eprintln!(
+            "wrong wait failed after {:.1} s: {text}",
+            took.as_secs_f64()
+        );
+        nothing_left(&docker, &label).await
     })
+}
+
+fn side_by_side(release: &str) -> Result<(), Failed> {
+    let base = variant("jwt-auto-owner")?;
+    let (mut a, mut b) = (base.clone(), base);
+    a.name = "jwt-auto-owner-side-a".into();
+    b.name = "jwt-auto-owner-side-b".into();
+    support::runtime().block_on(async {
+        let docker = docker::connect()
+            .await
+            .map_err(|e| Failed::from(e.to_string()))?;
+        let (test_a, test_b) = (
+            format!("jitsi-local-{release}-side-a"),
+            format!("jitsi-local-{release}-side-b"),
+        );
+        let (sa, sb) = tokio::join!(
+            start(release, &a, &test_a, STARTUP),
+            start(release, &b, &test_b, STARTUP),
+        );
+        let checked = match (&sa, &sb) {
+            (Ok(x), Ok(y)) => check_public_urls(x, y).await,
+            (Err(e), _) | (_, Err(e)) => Err(Failed::from(
+                e.message().unwrap_or("a stack did not start").to_owned(),
+            )),
+        };
+        for stack in [sa, sb].into_iter().flatten() {
+            stack
+                .close()
+                .await
+                .map_err(|e| Failed::from(format!("close: {e}")))?;
+        }
+        checked?;
+        for v in [&a, &b] {
+            nothing_left(&docker, &format!("jitsi:{release}/{}", v.name)).await?;
+        }
+        Ok(())
+    })
+}
+
+/// Each stack's web URL is its own, and its `config.js` (rendered from `PUBLIC_URL`) names that origin.
+async fn check_public_urls(a: &Stack, b: &Stack) -> Result<(), Failed> {
+    let http = Http::new(HttpOptions {
+        timeout: Duration::from_secs(10),
+        insecure_tls: true,
+    })
+    .map_err(|e| Failed::from(e.to_string()))?;
+    let mut webs = Vec::new();
+    for stack in [a, b] {
+        let web = stack
+            .endpoints()
+            .web
+            .clone()
+            .ok_or_else(|| Failed::from("a jitsi stack without a web endpoint"))?;
+        let url = format!("{web}/config.js");
+        let r = http
+            .get(&url)
+            .await
+            .map_err(|e| Failed::from(format!("GET {url}: {e}")))?;
+        let origin = web.trim_start_matches("https://");
+        if r.status != 200 || !r.text().contains(origin) {
+            return Err(Failed::from(format!(
+                "GET {url}: {} without `{origin}`:\n{}",
+                r.status,
+                r.text()
+            )));
+        }
+        webs.push(web);
+    }
+    if webs[0] == webs[1] {
+        return Err(Failed::from(format!(
+            "both stacks publish web on {}",
+            webs[0]
+        )));
+    }
+    Ok(())
 }

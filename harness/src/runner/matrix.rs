@@ -35,6 +35,8 @@ pub struct MatrixOptions {
     /// Write `.snap.new` files for review (insta does not in CI).
     pub write_pending: bool,
     pub parallel_stacks: usize,
+    /// `jitsi:` stacks: registry prefix of the images (`--registry`).
+    pub registry: Option<String>,
     pub cancel: CancellationToken,
     pub reporter: Option<Reporter>,
 }
@@ -136,6 +138,7 @@ async fn run_group(
     let mut start = StartOptions::new(&stack_dir);
     start.startup_timeout = options.startup_timeout;
     start.keep = options.keep;
+    start.registry = options.registry.clone();
     if let Some(r) = options.reporter.clone() {
         start.progress = Some(std::sync::Arc::new(move |line: &str| {
             r(&RunEvent::StackProgress { line })

@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use testcontainers::bollard::models::{NetworkCreateRequest, PortBinding};
 use testcontainers::bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
 };
 use testcontainers::bollard::Docker;
 use testcontainers::core::logs::consumer::LogConsumer;
@@ -30,7 +31,7 @@ pub(crate) const LABEL_STARTED: &str = "jitsi-harness.started";
 /// process that shares it; other machines or containers sharing the engine only sweep by age.
 pub(crate) const LABEL_PIDNS: &str = "jitsi-harness.pidns";
 /// Label: the stack it belongs to, e.g. `fixture:13/jwt-auto-owner`.
-pub(crate) const LABEL_STACK: &str = "jitsi-harness.stack";
+pub const LABEL_STACK: &str = "jitsi-harness.stack";
 
 /// Label: the stack was started with `--keep-stack`; the automatic sweep leaves it alone.
 pub(crate) const LABEL_KEEP: &str = "jitsi-harness.keep";
@@ -382,6 +383,8 @@ pub struct Sweep {
     pub containers: Vec<String>,
     /// Names of the removed networks.
     pub networks: Vec<String>,
+    /// Names of the removed volumes (the anonymous volumes of `jitsi:` stacks carry the same labels).
+    pub volumes: Vec<String>,
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -533,6 +536,48 @@ async fn remove_labelled_where(
             Ok(()) => sweep.networks.push(name),
             Err(e) => {
                 first_error.get_or_insert(e);
+            }
+        }
+    }
+    // After the containers: a volume in use cannot be removed. Removing a container with `v` already
+    // removed its anonymous volumes; this finds those whose container went another way.
+    let volumes = docker
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(|source| DockerError::Api {
+            op: "list volumes".into(),
+            source,
+        });
+    let volumes = match volumes {
+        Ok(v) => v,
+        Err(e) => {
+            first_error.get_or_insert(e);
+            Default::default()
+        }
+    };
+    for v in volumes.volumes.unwrap_or_default() {
+        if !select(&v.labels) {
+            continue;
+        }
+        match docker
+            .remove_volume(
+                &v.name,
+                Some(RemoveVolumeOptionsBuilder::new().force(true).build()),
+            )
+            .await
+        {
+            Ok(()) => sweep.volumes.push(v.name),
+            Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
+                status_code: 404 | 409,
+                ..
+            }) => {}
+            Err(source) => {
+                first_error.get_or_insert(DockerError::Api {
+                    op: format!("remove volume {}", v.name),
+                    source,
+                });
             }
         }
     }

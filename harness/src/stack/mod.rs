@@ -44,6 +44,9 @@ pub struct StartOptions {
     pub progress: Option<ProgressFn>,
     /// The fixture's focus stand-in binary (default: found next to the running executable).
     pub focus_binary: Option<std::path::PathBuf>,
+    /// `jitsi:` stacks: registry prefix to take the images from (`PREFIX/<service>:<tag>`) instead of the
+    /// release's own (`--registry`, `JITSI_HARNESS_REGISTRY`).
+    pub registry: Option<String>,
 }
 
 impl std::fmt::Debug for StartOptions {
@@ -52,6 +55,7 @@ impl std::fmt::Debug for StartOptions {
             .field("artifacts", &self.artifacts)
             .field("startup_timeout", &self.startup_timeout)
             .field("keep", &self.keep)
+            .field("registry", &self.registry)
             .finish_non_exhaustive()
     }
 }
@@ -65,6 +69,7 @@ impl StartOptions {
             keep: false,
             progress: None,
             focus_binary: None,
+            registry: None,
         }
     }
 

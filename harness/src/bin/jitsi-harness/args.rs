@@ -49,6 +49,10 @@ pub enum Command {
         /// A variant from variants.toml.
         #[arg(long)]
         variant: String,
+        /// Take the images of `jitsi:` stacks from this registry prefix: PREFIX/<service>:<tag> (a mirror,
+        /// a local registry, or the Jitsi-shaped local images `jitsi-harness.local/jitsi`).
+        #[arg(long, env = "JITSI_HARNESS_REGISTRY", value_name = "PREFIX")]
+        registry: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -99,6 +103,11 @@ pub struct RunArgs {
     /// Write changed and new timelines as the golden snapshots.
     #[arg(long)]
     pub accept: bool,
+    /// Take the images of `jitsi:` stacks from this registry prefix: PREFIX/<service>:<tag> (a mirror, a
+    /// local registry, or the Jitsi-shaped local images `jitsi-harness.local/jitsi`, whose results are
+    /// snapshotted under snapshots/local-images/, never snapshots/jitsi/).
+    #[arg(long, env = "JITSI_HARNESS_REGISTRY", value_name = "PREFIX")]
+    pub registry: Option<String>,
     /// Seconds a stack may take to become ready (1 to 3600).
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=MAX_STARTUP_SECS))]
     pub startup_timeout: u64,

@@ -57,8 +57,9 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Plan {
             stack,
             variant,
+            registry,
             format,
-        } => commands::plan::plan(&cli, stack, variant, *format),
+        } => commands::plan::plan(&cli, stack, variant, registry.as_deref(), *format),
         Command::Releases {
             since,
             new_since,

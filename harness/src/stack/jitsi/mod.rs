@@ -2,24 +2,23 @@
 //!
 //! In: a `jitsi:<tag>` [`StackTarget`], a [`Variant`], [`StartOptions`]. Steps: compute the plan (random
 //! names and secrets, a reserved loopback port for web's HTTPS), make sure the four images are present
-//! (pulling from the release's registry, then the fallback one, with progress lines and deadlines), create
+//! (pulling from the release's registry or `StartOptions::registry`, with progress lines and deadlines), create
 //! the stack's own labelled network, start prosody → jicofo + jvb → web and wait for each stage's readiness
 //! conditions within `startup_timeout`. Out: a [`JitsiStack`] whose [`Endpoints`] the participants use.
 //! A container that never becomes ready is [`StackError::NotReady`] with the last lines of its log; every
 //! container's full output is in `<artifacts>/<service>.log`.
 //!
-//! Cleanup: [`JitsiStack::close`] removes containers in reverse start order, then the
-//! network; dropping the stack (panic, early return) does the same through testcontainers' `ContainerAsync`
+//! Cleanup: [`JitsiStack::close`] removes containers in reverse start order (with their anonymous volumes,
+//! which carry the run labels too, so `jitsi-harness clean` sweeps them), then the network; dropping the stack (panic, early return) does the same through testcontainers' `ContainerAsync`
 //! and `LabelledNetwork` drops. With `StartOptions::keep` the stack is left running and a progress line
 //! says how to remove it. A failed start removes what it had started before returning the error.
 
 pub mod plan;
 mod pull;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use testcontainers::bollard::models::PortBinding;
+use testcontainers::bollard::models::{Mount, MountType, MountVolumeOptions, PortBinding};
 use testcontainers::bollard::Docker;
 use testcontainers::core::client::ClientError;
 use testcontainers::core::ContainerPort;
@@ -31,17 +30,39 @@ use self::plan::{
     XMPP_DOMAIN, XMPP_GUEST_DOMAIN, XMPP_MUC_DOMAIN,
 };
 use super::docker::{self, DockerError, LabelledNetwork};
-use super::ready::{self, LogWatch, Ready, Watched, TAIL_LINES};
+pub use super::ready::Ready;
+use super::ready::{self, LogWatch, Watched, TAIL_LINES};
 use super::{ClientFacts, Endpoints, StackError, StackTarget, StartOptions, Variant};
 use crate::token::SigningKey;
 
-pub use self::plan::{plan, Plan, Service};
+pub use self::plan::{plan, plan_from, Plan, Service};
 use self::plan::{plan_with, PlanInputs};
 use self::pull::ensure_image;
+
+/// Registry prefix of the Jitsi-shaped local images built by `docker/jitsi/build.sh` (never Jitsi's own).
+pub const LOCAL_IMAGES_PREFIX: &str = "jitsi-harness.local/";
+/// Folder under the snapshots root where timelines of the local images go (`<root>/local-images/jitsi/…`):
+/// their results are the stand-ins', never written to `snapshots/jitsi/` (ARCHITECTURE.md, Invariants).
+pub const LOCAL_IMAGES_SNAPSHOTS: &str = "local-images";
+
+/// Whether `registry` (a `--registry` prefix) names the Jitsi-shaped local images.
+pub fn is_local_images(registry: Option<&str>) -> bool {
+    plan::registry_override(registry).is_some_and(|r| {
+        r.starts_with(LOCAL_IMAGES_PREFIX) || r == LOCAL_IMAGES_PREFIX.trim_end_matches('/')
+    })
+}
 
 /// Extra time for one engine operation (create, start, remove) beyond the stack deadline: a healthy
 /// engine needs well under a second; 30 s covers a busy CI host without hanging forever on a stuck one.
 const ENGINE_GRACE: Duration = Duration::from_secs(30);
+
+/// Test-only changes to the plan a stack starts (the negative tests of `harness/tests/jitsi_stack.rs`).
+#[doc(hidden)]
+#[derive(Clone, Debug, Default)]
+pub struct StartHooks {
+    /// Replaces jicofo's REST readiness wait.
+    pub jicofo_rest_wait: Option<Ready>,
+}
 
 /// A running docker-jitsi-meet stack.
 pub struct JitsiStack {
@@ -91,19 +112,30 @@ impl JitsiStack {
         variant: &Variant,
         options: &StartOptions,
     ) -> Result<Self, StackError> {
+        Self::start_with(target, variant, options, StartHooks::default()).await
+    }
+
+    /// [`JitsiStack::start`] with test-only changes to the plan.
+    #[doc(hidden)]
+    pub async fn start_with(
+        target: &StackTarget,
+        variant: &Variant,
+        options: &StartOptions,
+        hooks: StartHooks,
+    ) -> Result<Self, StackError> {
         // Everything that needs no Docker first: a variant the release cannot express fails here.
         let web_port = reserve_loopback_port().map_err(|source| StackError::Io {
             what: "cannot reserve a free 127.0.0.1 port for web's HTTPS".into(),
             source,
         })?;
-        let inputs = PlanInputs::random(docker::run_id(), web_port);
+        let mut inputs = PlanInputs::random(docker::run_id(), web_port);
+        inputs.registry = plan::registry_override(options.registry.as_deref());
+        inputs.jicofo_rest_wait = hooks.jicofo_rest_wait;
         let plan = plan_with(target, variant, &inputs)?;
         let docker = docker::connect().await?;
 
-        let mut repositories = BTreeMap::new();
         for c in &plan.containers {
-            let repository = ensure_image(&docker, &c.image, options).await?;
-            repositories.insert(c.service, repository);
+            ensure_image(&docker, &c.image, options).await?;
         }
 
         std::fs::create_dir_all(&options.artifacts).map_err(|source| StackError::Io {
@@ -125,10 +157,7 @@ impl JitsiStack {
         };
         let started = Instant::now();
         let deadline = started + options.startup_timeout;
-        match stack
-            .start_stages(&repositories, &label, started, deadline)
-            .await
-        {
+        match stack.start_stages(&label, started, deadline).await {
             Ok(endpoints) => {
                 stack.endpoints = endpoints;
                 stack.options.progress(&format!(
@@ -174,7 +203,6 @@ impl JitsiStack {
 impl Inner {
     async fn start_stages(
         &mut self,
-        repositories: &BTreeMap<Service, String>,
         label: &str,
         started: Instant,
         deadline: Instant,
@@ -197,14 +225,16 @@ impl Inner {
                 .cloned()
                 .collect();
             for spec in &specs {
-                let repository = repositories
-                    .get(&spec.service)
-                    .cloned()
-                    .unwrap_or_else(|| spec.image.repository.clone());
                 self.options.progress(&format!("starting {}", spec.name));
-                let running =
-                    start_container(spec, &repository, &network, label, &self.options, deadline)
-                        .await?;
+                let running = start_container(
+                    spec,
+                    &spec.image.repository,
+                    &network,
+                    label,
+                    &self.options,
+                    deadline,
+                )
+                .await?;
                 self.containers.push(running);
             }
             for spec in &specs {
@@ -406,7 +436,28 @@ async fn start_container(
     let tmpfs: std::collections::HashMap<String, String> = spec
         .tmpfs
         .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    let read_only = spec.read_only;
+    // Anonymous volumes (no source): Docker copies the image's folder (owner included) into each, and
+    // removes them with the container (testcontainers removes with `v=true`); the run labels let
+    // `jitsi-harness clean` sweep any a killed run left.
+    let volume_labels: std::collections::HashMap<String, String> =
+        docker::run_labels(label, options.keep)
+            .into_iter()
+            .collect();
+    let mounts: Vec<Mount> = spec
+        .volumes
+        .iter()
+        .map(|path| Mount {
+            target: Some((*path).to_owned()),
+            typ: Some(MountType::VOLUME),
+            volume_options: Some(MountVolumeOptions {
+                labels: Some(volume_labels.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
         .collect();
     request = request.with_host_config_modifier(move |host| {
         if let Some(inner) = &inner {
@@ -425,6 +476,12 @@ async fn start_container(
         }
         if !tmpfs.is_empty() {
             host.tmpfs = Some(tmpfs.clone());
+        }
+        if read_only {
+            host.readonly_rootfs = Some(true);
+        }
+        if !mounts.is_empty() {
+            host.mounts = Some(mounts.clone());
         }
     });
     // testcontainers bounds starting by the startup timeout but not creating; bound both.
@@ -477,6 +534,8 @@ async fn wait_ready(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::plan::ImageSpec;
     use super::*;
 
@@ -545,7 +604,6 @@ mod tests {
                 image: ImageSpec {
                     repository: REPO.into(),
                     tag: "13".into(),
-                    fallback_repository: REPO.into(),
                 },
                 env: env
                     .iter()
@@ -563,7 +621,9 @@ mod tests {
                         purpose: "",
                     },
                 ],
-                tmpfs: BTreeMap::from([("/scratch", "size=1M,mode=1777")]),
+                tmpfs: BTreeMap::from([("/scratch", "size=1M,mode=1777".to_owned())]),
+                read_only: false,
+                volumes: vec!["/scratch-volume"],
                 waits,
             };
         let good = spec(
@@ -596,6 +656,19 @@ mod tests {
             fixed
         );
         let inspect = docker.inspect_container(&good.name, None).await.unwrap();
+        let volume = inspect
+            .mounts
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|m| m.destination.as_deref() == Some("/scratch-volume"))
+            .and_then(|m| m.name)
+            .expect("an anonymous volume on /scratch-volume");
+        let volume_labels = docker.inspect_volume(&volume).await.unwrap().labels;
+        assert_eq!(
+            volume_labels.get(docker::LABEL_RUN).map(String::as_str),
+            Some(docker::run_id())
+        );
         let host = inspect.host_config.unwrap();
         assert!(host.tmpfs.unwrap().contains_key("/scratch"));
         let labels = inspect.config.unwrap().labels.unwrap();
@@ -649,6 +722,10 @@ mod tests {
         dead.container.rm().await.unwrap();
         running.container.rm().await.unwrap();
         network.close(&docker).await.unwrap();
+        assert!(
+            docker.inspect_volume(&volume).await.is_err(),
+            "volume {volume} left behind"
+        );
         for name in [&good.name, &bad.name] {
             assert!(
                 docker.inspect_container(name, None).await.is_err(),

@@ -44,6 +44,19 @@ pub(crate) const JWT_APP_ID: &str = "jitsi-harness";
 pub(crate) const PROSODY_HTTP_PORT: u16 = 5280;
 /// jicofo's REST port.
 pub(crate) const JICOFO_REST_PORT: u16 = 8888;
+/// jicofo's REST route that every release serves, whatever its health settings: jicoco's
+/// `org.jitsi.rest.Version` (`@Path("/about/version")`, registered unconditionally by
+/// jitsi/jicofo `jicofo/src/main/java/org/jitsi/jicofo/rest/Application.java@stable/jitsi-meet_8719`) up to
+/// stable-9779, then ktor's `route("/about") { get("version") }` (`jicofo/src/main/kotlin/org/jitsi/jicofo/
+/// ktor/Application.kt@stable/jitsi-meet_9823` l.125-131, `@stable/jitsi-meet_11146` l.131-146).
+/// `/about/health` is NOT such a route: it exists only with a health checker, which jicofo creates only
+/// when `jicofo.health.enabled` (`JicofoServices.kt@stable/jitsi-meet_11146` l.130; default false in
+/// `jicofo/src/main/resources/reference.conf@stable/jitsi-meet_11146` l.91-93), which docker-jitsi-meet
+/// renders only from `JICOFO_ENABLE_HEALTH_CHECKS` (`jicofo/rootfs/defaults/jicofo.conf@stable-11146-2`
+/// l.224-230), which the harness does not set.
+pub(crate) const JICOFO_READY_PATH: &str = "/about/version";
+/// The uid:gid docker-jitsi-meet's rootless images run as (`USER s6`, DJM 086d047f).
+const ROOTLESS_UID: u32 = 1000;
 /// Heap cap per JVM. jicofo.sh and jvb.sh default to -Xmx3072m (jitsi/jicofo:resources/jicofo.sh,
 /// jitsi/jitsi-videobridge:resources/jvb.sh); two of those do not fit next to each other on a 2-core CI
 /// machine, and moderator scenarios carry no media. The value is a judgement, not a measurement.
@@ -132,6 +145,11 @@ pub(crate) struct PlanInputs {
     pub web_https_host_port: u16,
     /// The stack's passwords and JWT secret.
     pub secrets: StackSecrets,
+    /// Registry prefix to run the images from instead of the release's own (`--registry`).
+    pub registry: Option<String>,
+    /// Test-only hook: replaces jicofo's REST readiness wait (the negative test waits on `/about/health`
+    /// without the env that enables it, to prove a wrong wait fails within its deadline).
+    pub jicofo_rest_wait: Option<Ready>,
 }
 
 impl PlanInputs {
@@ -147,6 +165,8 @@ impl PlanInputs {
                 jvb_auth_password: Secret::new("placeholder"),
                 jwt_app_secret: Secret::new("placeholder"),
             },
+            registry: None,
+            jicofo_rest_wait: None,
         }
     }
 
@@ -158,19 +178,19 @@ impl PlanInputs {
             stack,
             web_https_host_port,
             secrets: StackSecrets::random(),
+            registry: None,
+            jicofo_rest_wait: None,
         }
     }
 }
 
-/// Image reference with the registry to fall back to.
+/// Image reference: `<registry prefix>/<service>:<tag>`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ImageSpec {
-    /// e.g. `ghcr.io/jitsi/web`.
+    /// e.g. `ghcr.io/jitsi/web`, or `<--registry>/web`.
     pub repository: String,
     /// The release tag, e.g. `stable-11146`.
     pub tag: String,
-    /// The same image in the other registry, e.g. `docker.io/jitsi/web`.
-    pub fallback_repository: String,
 }
 
 impl ImageSpec {
@@ -179,10 +199,19 @@ impl ImageSpec {
         format!("{}:{}", self.repository, self.tag)
     }
 
-    /// `fallback_repository:tag`.
-    pub fn fallback_reference(&self) -> String {
-        format!("{}:{}", self.fallback_repository, self.tag)
+    /// The registry prefix the image is pulled from (`repository` without `/<service>`).
+    pub fn registry(&self) -> &str {
+        self.repository
+            .rsplit_once('/')
+            .map_or(self.repository.as_str(), |(prefix, _)| prefix)
     }
+}
+
+/// The registry prefix a user asked for, trimmed of a trailing `/`; `None` when empty.
+pub fn registry_override(prefix: Option<&str>) -> Option<String> {
+    prefix
+        .map(|p| p.trim().trim_end_matches('/').to_owned())
+        .filter(|p| !p.is_empty())
 }
 
 /// Which host port a container port is published on (always on 127.0.0.1).
@@ -236,7 +265,12 @@ pub struct ContainerSpec {
     /// Published ports, all on 127.0.0.1.
     pub ports: Vec<PortSpec>,
     /// tmpfs mounts (path → options), as docker-jitsi-meet's compose file has them.
-    pub tmpfs: BTreeMap<&'static str, &'static str>,
+    pub tmpfs: BTreeMap<&'static str, String>,
+    /// The root filesystem is read-only (compose `read_only: true`).
+    pub read_only: bool,
+    /// Folders that get an anonymous volume (labelled like the containers, removed with them), where the
+    /// compose file mounts a volume and the image needs it writable.
+    pub volumes: Vec<&'static str>,
     /// Readiness conditions, checked in order after the stage started.
     pub waits: Vec<Ready>,
 }
@@ -327,12 +361,7 @@ impl Plan {
             writeln!(out, "stage {stage}:")?;
             for c in self.containers.iter().filter(|c| c.stage == stage) {
                 writeln!(out, "  {} ({})", c.name, c.service)?;
-                writeln!(
-                    out,
-                    "    image: {} (fallback {})",
-                    c.image.reference(),
-                    c.image.fallback_reference()
-                )?;
+                writeln!(out, "    image: {}", c.image.reference())?;
                 for p in &c.ports {
                     writeln!(
                         out,
@@ -340,8 +369,17 @@ impl Plan {
                         p.host, p.container, p.purpose
                     )?;
                 }
+                if c.read_only {
+                    writeln!(out, "    root filesystem: read-only")?;
+                }
                 for (path, opts) in &c.tmpfs {
                     writeln!(out, "    tmpfs: {path} ({opts})")?;
+                }
+                for path in &c.volumes {
+                    writeln!(
+                        out,
+                        "    volume: {path} (anonymous, removed with the stack)"
+                    )?;
                 }
                 for (k, v) in &c.env {
                     writeln!(out, "    env: {k}={v}")?;
@@ -395,7 +433,19 @@ impl fmt::Display for Plan {
 /// # Ok(()) }
 /// ```
 pub fn plan(target: &StackTarget, variant: &Variant) -> Result<Plan, StackError> {
-    plan_with(target, variant, &PlanInputs::placeholder())
+    plan_from(target, variant, None)
+}
+
+/// [`plan`] with the images taken from `registry` (`--registry PREFIX`: `PREFIX/<service>:<tag>`) instead
+/// of the registry the release is published to.
+pub fn plan_from(
+    target: &StackTarget,
+    variant: &Variant,
+    registry: Option<&str>,
+) -> Result<Plan, StackError> {
+    let mut inputs = PlanInputs::placeholder();
+    inputs.registry = registry_override(registry);
+    plan_with(target, variant, &inputs)
 }
 
 /// Which containers read an env variable.
@@ -630,15 +680,27 @@ pub(crate) fn plan_with(
     entries.push(plain("VIDEOBRIDGE_MAX_MEMORY", JVM_MAX_MEMORY, JVB));
     entries.push(plain("TZ", "UTC", EVERYONE));
 
-    let tmpfs: BTreeMap<&'static str, &'static str> = if facts.rootless {
-        // docker-compose.yml@stable-11146: read_only + these tmpfs; the config is rendered into /run.
+    let tmpfs: BTreeMap<&'static str, String> = if facts.rootless {
+        // docker-compose.yml@stable-11146: read_only + `/run:size=16M,mode=1750,exec` and
+        // `/tmp:size=16M,mode=1777,noexec`; the config is rendered into /run/<service>. Docker mounts a tmpfs
+        // owned by root whatever the image's USER (moby/moby#20437, docker/for-linux#1487; compose cannot
+        // say otherwise: compose-spec/compose-spec#278), so with mode 1750 the images' uid 1000 could not
+        // write /run. The kernel's tmpfs `uid=`/`gid=` options, which Docker passes through, make it the
+        // container user's.
         BTreeMap::from([
-            ("/run", "size=16M,mode=1750,exec"),
-            ("/tmp", "size=16M,mode=1777,noexec"),
+            (
+                "/run",
+                format!("size=16M,mode=1750,exec,uid={ROOTLESS_UID},gid={ROOTLESS_UID}"),
+            ),
+            ("/tmp", "size=16M,mode=1777,noexec".to_owned()),
         ])
     } else {
         BTreeMap::new()
     };
+    let registry = inputs
+        .registry
+        .clone()
+        .unwrap_or_else(|| facts.registry.prefix().to_owned());
 
     let containers = Service::ALL
         .iter()
@@ -654,17 +716,19 @@ pub(crate) fn plan_with(
                 name: name(service),
                 stage: service.stage(),
                 image: ImageSpec {
-                    repository: format!("{}/{}", facts.registry.prefix(), service.as_str()),
+                    repository: format!("{registry}/{}", service.as_str()),
                     tag: release.tag(),
-                    fallback_repository: format!(
-                        "{}/{}",
-                        facts.fallback_registry.prefix(),
-                        service.as_str()
-                    ),
                 },
                 env,
                 ports,
                 tmpfs: tmpfs.clone(),
+                read_only: facts.rootless,
+                volumes: facts
+                    .writable_volumes
+                    .iter()
+                    .filter(|(s, _)| *s == service.as_str())
+                    .map(|(_, path)| *path)
+                    .collect(),
                 waits,
             }
         })
@@ -726,13 +790,17 @@ fn ports_and_waits(
             vec![PortSpec {
                 container: JICOFO_REST_PORT,
                 host: HostPort::Random,
-                purpose: "REST: /about/health, /debug/conference",
+                purpose: "REST: /about/version (readiness), /debug/conference (observer)",
             }],
             vec![
                 // Prosody up, jicofo connected, the jvb joined the brewery: the single best "ready" signal.
                 Ready::log_line(facts.jicofo_ready_log),
-                // 200 only with an operational bridge; also proves the published REST port answers.
-                Ready::http(JICOFO_REST_PORT, "/about/health", 200),
+                // Served by every release (see JICOFO_READY_PATH); proves the published REST port answers
+                // (JICOFO_ENABLE_REST=1 binds it on 0.0.0.0).
+                inputs
+                    .jicofo_rest_wait
+                    .clone()
+                    .unwrap_or_else(|| Ready::http(JICOFO_REST_PORT, JICOFO_READY_PATH, 200)),
             ],
         ),
         // The jvb has no signal of its own worth waiting on: jicofo's "Added new videobridge" is it.
@@ -846,16 +914,19 @@ mod tests {
         let web = p.container(Service::Web).unwrap();
         assert_eq!(web.env["PUBLIC_URL"].expose(), "https://127.0.0.1:40443");
         assert_eq!(web.image.reference(), "ghcr.io/jitsi/web:stable-11146");
-        assert_eq!(
-            web.image.fallback_reference(),
-            "docker.io/jitsi/web:stable-11146"
-        );
+        assert_eq!(web.image.registry(), "ghcr.io/jitsi");
         assert!(web.ports.contains(&PortSpec {
             container: 8443,
             host: HostPort::Fixed(40443),
             purpose: "HTTPS for browsers (PUBLIC_URL)"
         }));
-        assert!(web.tmpfs.contains_key("/run"));
+        assert!(web.tmpfs["/run"].contains("uid=1000,gid=1000"));
+        assert!(web.read_only && web.volumes == ["/storage"]);
+        assert_eq!(
+            p.container(Service::Prosody).unwrap().volumes,
+            ["/var/lib/prosody"]
+        );
+        assert!(jicofo.volumes.is_empty() && jicofo.read_only);
         assert!(!web.env.contains_key("COLIBRI_WEBSOCKET_JVB_LOOKUP_NAME"));
         // Secrets reach only the containers that read them.
         assert!(!web.env.contains_key("JWT_APP_SECRET"));
@@ -872,8 +943,59 @@ mod tests {
             web.env["COLIBRI_WEBSOCKET_JVB_LOOKUP_NAME"].expose(),
             old.container(Service::Jvb).unwrap().name
         );
-        assert!(web.tmpfs.is_empty());
+        assert!(web.tmpfs.is_empty() && !web.read_only && web.volumes.is_empty());
         assert_eq!(web.ports[0].container, 80);
+    }
+
+    #[test]
+    fn jicofo_waits_on_routes_every_release_serves() {
+        for tag in PINNED {
+            let p = plan(&target(tag), &variant("jwt = true")).unwrap();
+            let waits = &p.container(Service::Jicofo).unwrap().waits;
+            assert_eq!(
+                waits,
+                &[
+                    Ready::log_line("Added new videobridge"),
+                    Ready::http(JICOFO_REST_PORT, "/about/version", 200)
+                ],
+                "{tag}"
+            );
+            assert!(!p.render_text().contains("/about/health"), "{tag}");
+        }
+    }
+
+    /// `plan` for a real tag and the same tag with `--registry` differ only in image names.
+    #[test]
+    fn a_registry_override_changes_only_the_image_names() {
+        let v = variants();
+        for tag in ["stable-11031", "stable-11146"] {
+            for variant in v.by_name.values() {
+                let own = plan(&target(tag), variant).unwrap();
+                let local =
+                    plan_from(&target(tag), variant, Some("jitsi-harness.local/jitsi/")).unwrap();
+                let own_text = own.render_text();
+                let local_text = local.render_text();
+                let upstream = own.containers[0].image.registry().to_owned();
+                assert_ne!(own_text, local_text);
+                assert_eq!(
+                    own_text.replace(&format!("image: {upstream}/"), "image: PREFIX/"),
+                    local_text.replace("image: jitsi-harness.local/jitsi/", "image: PREFIX/"),
+                    "{tag} {}",
+                    variant.name
+                );
+                let lines = |t: &str| t.lines().filter(|l| l.contains("image: ")).count();
+                assert_eq!(lines(&local_text), 4);
+                for c in &local.containers {
+                    assert_eq!(
+                        c.image.reference(),
+                        format!("jitsi-harness.local/jitsi/{}:{tag}", c.service)
+                    );
+                }
+            }
+        }
+        // An empty prefix means "no override".
+        let p = plan_from(&target("stable-11146"), &variant("jwt = true"), Some(" ")).unwrap();
+        assert_eq!(p.containers[0].image.registry(), "ghcr.io/jitsi");
     }
 
     #[test]

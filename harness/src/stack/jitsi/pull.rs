@@ -1,5 +1,7 @@
-//! Images for a docker-jitsi-meet stack: present locally, or pulled from the release's registry, else the
-//! fallback one, with progress lines for humans and deadlines for a registry that stalls or never ends.
+//! Images for a docker-jitsi-meet stack: present locally, or pulled from the one registry the plan names
+//! (the release's own, or `--registry`), with progress lines for humans and deadlines for a registry that
+//! stalls or never ends. There is no fallback to another registry: upstream published each release to
+//! exactly one (see `versions::CHANGES`), and a mirror is named with `--registry`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -18,40 +20,33 @@ const PULL_STALL: Duration = Duration::from_secs(60);
 const PULL_DEADLINE: Duration = Duration::from_secs(20 * 60);
 /// At most one progress line per image this often.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
-const PULL_HINT: &str = "if no registry is reachable from here, pull the images on a machine that can \
-(`docker pull IMAGE`, `docker save -o jitsi.tar IMAGE...`) and load them here (`docker load -i jitsi.tar`), \
-or run on the fixture stack (`--stack fixture:13`)";
+const PULL_HINT: &str = "name a registry that has the images with `--registry PREFIX` (or \
+JITSI_HARNESS_REGISTRY; images are PREFIX/<service>:<tag>), or pull them on a machine that can (`docker pull \
+IMAGE`, `docker save -o jitsi.tar IMAGE...`) and load them here (`docker load -i jitsi.tar`), or build the \
+Jitsi-shaped local images (`./just jitsi-images`, then `--registry jitsi-harness.local/jitsi`), or run on the \
+fixture stack (`--stack fixture:13`)";
 
-/// Makes sure `image` is present locally and returns the repository (with registry) to run it from: the
-/// release's registry, else the fallback one; pulls only what is missing.
+/// Makes sure `image` is present locally, pulling it from its registry if it is not.
 pub(super) async fn ensure_image(
     docker: &Docker,
     image: &ImageSpec,
     options: &StartOptions,
-) -> Result<String, StackError> {
-    for repository in [&image.repository, &image.fallback_repository] {
-        let reference = format!("{repository}:{}", image.tag);
-        if docker::image_present(docker, &reference).await? {
-            return Ok(repository.clone());
-        }
+) -> Result<(), StackError> {
+    let reference = image.reference();
+    if docker::image_present(docker, &reference).await? {
+        return Ok(());
     }
-    let mut tried = Vec::new();
-    for repository in [&image.repository, &image.fallback_repository] {
-        let reference = format!("{repository}:{}", image.tag);
-        options.progress(&format!("pulling {reference}"));
-        match pull(docker, repository, &image.tag, options).await {
-            Ok(()) => return Ok(repository.clone()),
-            Err(reason) => {
-                options.progress(&format!("pulling {reference} failed: {reason}"));
-                tried.push(format!("{reference}: {reason}"));
+    options.progress(&format!("pulling {reference}"));
+    pull(docker, &image.repository, &image.tag, options)
+        .await
+        .map_err(|reason| {
+            options.progress(&format!("pulling {reference} failed: {reason}"));
+            StackError::Pull {
+                image: reference.clone(),
+                tried: format!("registry {}: {reason}", image.registry()),
+                hint: PULL_HINT.into(),
             }
-        }
-    }
-    Err(StackError::Pull {
-        image: image.reference(),
-        tried: tried.join("; "),
-        hint: PULL_HINT.into(),
-    })
+        })
 }
 
 /// Pulls `repository:tag`, reporting layer progress at most every [`PROGRESS_EVERY`].

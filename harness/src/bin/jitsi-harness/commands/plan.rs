@@ -9,7 +9,13 @@ use crate::exit::{self, Exit};
 use super::{load_variants, scenarios_dir};
 
 /// Prints the plan of `stack` under `variant`.
-pub fn plan(cli: &Cli, stack: &str, variant: &str, format: Format) -> Result<u8, Exit> {
+pub fn plan(
+    cli: &Cli,
+    stack: &str,
+    variant: &str,
+    registry: Option<&str>,
+    format: Format,
+) -> Result<u8, Exit> {
     let dir = scenarios_dir(cli)?;
     let variants = load_variants(&dir)?;
     let bad_input = |e: &dyn std::fmt::Display| {
@@ -24,7 +30,7 @@ pub fn plan(cli: &Cli, stack: &str, variant: &str, format: Format) -> Result<u8,
             (plan.render_text(), plan.to_json())
         }
         _ => {
-            let plan = jitsi::plan(&target, variant).map_err(|e| bad_input(&e))?;
+            let plan = jitsi::plan_from(&target, variant, registry).map_err(|e| bad_input(&e))?;
             (plan.render_text(), plan.to_json())
         }
     };

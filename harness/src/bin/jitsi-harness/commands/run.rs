@@ -7,7 +7,7 @@ use harness::participant::browser::leftovers;
 use harness::runner::cancel::{self, Interrupt};
 use harness::runner::events::RunEvent;
 use harness::runner::matrix::{run_matrix, MatrixOptions};
-use harness::stack::{docker, Family, StackTarget};
+use harness::stack::{docker, jitsi, Family, StackTarget};
 
 use crate::args::{Cli, Format, RunArgs};
 use crate::exit::{self, Exit};
@@ -74,11 +74,15 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
         );
         return Err(Exit(exit::BAD_INPUT));
     }
-    let snapshots = args.snapshots.clone().unwrap_or_else(|| {
+    let mut snapshots = args.snapshots.clone().unwrap_or_else(|| {
         dir.parent()
             .map(|p| p.join("snapshots"))
             .unwrap_or_else(|| "snapshots".into())
     });
+    // Results of the Jitsi-shaped local images are theirs, not Jitsi's: never snapshots/jitsi/.
+    if jitsi::is_local_images(args.registry.as_deref()) {
+        snapshots = snapshots.join(jitsi::LOCAL_IMAGES_SNAPSHOTS);
+    }
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -113,6 +117,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
             .map(|v| v.is_empty() || v == "0" || v == "false")
             .unwrap_or(true),
         parallel_stacks: args.parallel,
+        registry: args.registry.clone(),
         cancel: cancel.clone(),
         reporter: Some(reporter),
     };
