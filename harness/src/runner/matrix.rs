@@ -45,12 +45,20 @@ fn dir_name(target: &StackTarget) -> String {
 
 /// Runs every scenario on every target; returns one result per (scenario, variant, target), sorted.
 pub async fn run_matrix(options: &MatrixOptions) -> Vec<ScenarioResult> {
-    let mut groups: BTreeMap<(StackTarget, String), Vec<&Scenario>> = BTreeMap::new();
+    // A scenario that breaks a service (`restart`, `stop`, `pause`) gets a stack of its own: its fault
+    // would otherwise break the scenarios that share the stack, and be reported as theirs.
+    let mut groups: BTreeMap<(StackTarget, String, Option<&str>), Vec<&Scenario>> =
+        BTreeMap::new();
     for target in &options.targets {
         for scenario in &options.scenarios {
+            let own = scenario
+                .steps
+                .iter()
+                .any(|s| s.action.service().is_some())
+                .then_some(scenario.name.as_str());
             for variant in &scenario.variants {
                 groups
-                    .entry((target.clone(), variant.clone()))
+                    .entry((target.clone(), variant.clone(), own))
                     .or_default()
                     .push(scenario);
             }
@@ -58,7 +66,9 @@ pub async fn run_matrix(options: &MatrixOptions) -> Vec<ScenarioResult> {
     }
     let runs = groups
         .into_iter()
-        .map(|((target, variant), scenarios)| run_group(options, target, variant, scenarios));
+        .map(|((target, variant, own), scenarios)| {
+            run_group(options, target, variant, own, scenarios)
+        });
     let mut results: Vec<ScenarioResult> = futures::stream::iter(runs)
         .buffer_unordered(options.parallel_stacks.max(1))
         .flat_map(futures::stream::iter)
@@ -80,12 +90,17 @@ async fn run_group(
     options: &MatrixOptions,
     target: StackTarget,
     variant_name: String,
+    own: Option<&str>,
     scenarios: Vec<&Scenario>,
 ) -> Vec<ScenarioResult> {
+    // A scenario's own stack keeps its container logs apart from the shared one's.
     let stack_dir = options
         .artifacts
         .join(dir_name(&target))
-        .join(&variant_name);
+        .join(match own {
+            Some(scenario) => format!("{variant_name}@{scenario}"),
+            None => variant_name.clone(),
+        });
     let failed_all = |error: String, infrastructure: bool| -> Vec<ScenarioResult> {
         scenarios
             .iter()
