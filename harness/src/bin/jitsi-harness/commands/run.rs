@@ -75,6 +75,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
             .map(|v| v.is_empty() || v == "0" || v == "false")
             .unwrap_or(true),
         parallel_stacks: args.parallel,
+        repeat: usize::from(args.repeat),
         cancel: cancel.clone(),
         reporter: Some(reporter),
     };
