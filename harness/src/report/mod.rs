@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::runner::outcome::{ScenarioResult, Verdict};
+use crate::runner::outcome::{DifferingRun, Outcome, ScenarioResult, Verdict};
 
 /// `{"results":[…]}`: the `--format json` document.
 #[derive(Debug, Serialize)]
@@ -27,8 +27,11 @@ pub struct JsonResult<'a> {
     pub variant: &'a str,
     /// The stack it ran on (`fixture:13`).
     pub stack: String,
-    /// `same`, `changed`, `new`, `unmet` or `failed`.
+    /// `same`, `changed`, `new`, `unmet`, `failed` or `flaky`.
     pub verdict: Verdict,
+    /// How many times it ran and the runs that differ from the first, when the verdict is `flaky`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flaky: Option<JsonFlaky<'a>>,
     /// Every step observed (empty when the scenario failed before its first step).
     pub steps: Vec<JsonStep>,
     /// The unmet expectations (`step 2 `leave alice` (file:line): …`), when the verdict is `unmet`.
@@ -44,6 +47,15 @@ pub struct JsonResult<'a> {
     pub snapshot: String,
     /// This run's logs and transcripts.
     pub artifacts: String,
+}
+
+/// The repetitions of a flaky result.
+#[derive(Debug, Serialize)]
+pub struct JsonFlaky<'a> {
+    /// How many times the scenario ran.
+    pub repeat: usize,
+    /// The runs that differ from the first, with the differing lines.
+    pub differing: &'a [DifferingRun],
 }
 
 /// One step of a timeline in the JSON document.
@@ -78,6 +90,13 @@ pub fn json(results: &[ScenarioResult]) -> JsonReport<'_> {
                 variant: &r.variant,
                 stack: r.target.to_string(),
                 verdict: r.verdict(),
+                flaky: match &r.outcome {
+                    Outcome::Flaky { repeat, differing } => Some(JsonFlaky {
+                        repeat: *repeat,
+                        differing,
+                    }),
+                    _ => None,
+                },
                 steps: r
                     .timeline
                     .iter()
@@ -117,6 +136,9 @@ fn cell(r: &ScenarioResult) -> String {
     let unmet = r.outcome.unmet().len();
     if unmet > 0 {
         let _ = write!(s, " ({unmet})");
+    }
+    if let Outcome::Flaky { repeat, differing } = &r.outcome {
+        let _ = write!(s, " ({} of {repeat} differ)", differing.len());
     }
     s
 }
@@ -184,6 +206,11 @@ pub fn text(results: &[ScenarioResult]) -> String {
         for u in r.outcome.unmet() {
             let _ = writeln!(out, "  {u}");
         }
+        for run in r.outcome.differing() {
+            for line in run.to_string().lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
         if let Some(d) = r.outcome.diff() {
             let _ = writeln!(out, "  golden {} vs this run:", r.snapshot.display());
             for line in d.lines() {
@@ -215,9 +242,13 @@ change the scenario file ({}) first if Jitsi's behaviour is meant to change",
         0 => String::new(),
         n => format!(", {n} unmet"),
     };
+    let flaky = match count(Verdict::Flaky) {
+        0 => String::new(),
+        n => format!(", {n} flaky"),
+    };
     let _ = writeln!(
         out,
-        "\n{} same, {} changed, {} new{unmet}, {} failed",
+        "\n{} same, {} changed, {} new{unmet}, {} failed{flaky}",
         count(Verdict::Same),
         count(Verdict::Changed),
         count(Verdict::New),
@@ -299,6 +330,35 @@ mod tests {
             "step 2 `leave alice` (scenarios/handover.toml:12): moderator count: expected 1, saw 0 (nobody)"
         );
         assert_eq!(doc["results"][0]["diff"], "-a\n+b\n");
+    }
+
+    #[test]
+    fn a_flaky_result_is_its_own_verdict_with_its_differing_runs_in_text_and_json() {
+        let flaky = Outcome::Flaky {
+            repeat: 3,
+            differing: vec![DifferingRun {
+                run: 2,
+                diff: "-  - \"3. leave alice -> moderators: bob\"\n+  - \"3. leave alice -> moderators: carol\"\n"
+                    .into(),
+            }],
+        };
+        let text = text(&[result(flaky.clone(), false)]);
+        assert!(text.contains("  flaky (1 of 3 differ)"), "{text}");
+        assert!(
+            text.contains("\n  run 2 differs from run 1:\n    -  - \"3. leave alice -> moderators: bob\"\n    +  - \"3. leave alice -> moderators: carol\"\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n0 same, 0 changed, 0 new, 0 failed, 1 flaky\n"),
+            "{text}"
+        );
+        let doc = serde_json::to_value(json(&[result(flaky, false)])).unwrap();
+        assert_eq!(doc["results"][0]["verdict"], "flaky");
+        assert_eq!(doc["results"][0]["flaky"]["repeat"], 3);
+        assert_eq!(doc["results"][0]["flaky"]["differing"][0]["run"], 2);
+        assert!(doc["results"][0]["flaky"]["differing"][0]["diff"]
+            .as_str()
+            .is_some_and(|d| d.contains("+  - \"3. leave alice -> moderators: carol\"")));
     }
 
     #[test]

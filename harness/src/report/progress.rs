@@ -66,6 +66,7 @@ pub fn line(event: &RunEvent<'_>, verbose: bool) -> Option<String> {
                 Verdict::New => "new",
                 Verdict::Unmet => "UNMET",
                 Verdict::Failed => "FAILED",
+                Verdict::Flaky => "FLAKY",
             };
             Some(format!(
                 "[{} {}] {} {mark} ({:.1} s)",

@@ -57,6 +57,18 @@ pub enum RunErrorKind {
         /// What, in words.
         what: String,
     },
+    /// A container of the stack exited, restarted or was paused during the step, and the scenario did
+    /// not ask for it: the cause of whatever the participants saw.
+    ContainerFault {
+        /// The service (`prosody`).
+        service: String,
+        /// What happened, e.g. `prosody exited (137)`.
+        what: String,
+        /// The last lines of the service's output.
+        log_tail: String,
+    },
+    /// A fault step (`restart`, `stop`, `pause`) could not be carried out.
+    Fault(crate::stack::FaultError),
     /// The run was cancelled (a signal).
     Cancelled,
 }
@@ -87,6 +99,15 @@ impl RunError {
         !self.is_cancelled()
     }
 
+    /// Whether the failure is a participant's that a container fault may explain (a lost connection, a
+    /// failed request).
+    pub fn may_be_symptom(&self) -> bool {
+        matches!(
+            self.kind,
+            RunErrorKind::ConnectionLost { .. } | RunErrorKind::Participant(_)
+        )
+    }
+
     /// Whether the run was cancelled.
     pub fn is_cancelled(&self) -> bool {
         matches!(self.kind, RunErrorKind::Cancelled)
@@ -104,6 +125,23 @@ impl fmt::Display for RunError {
                 write!(f, "{at}: {who}'s connection died: {reason}")
             }
             RunErrorKind::Unsupported { what } => write!(f, "{at}: {what}"),
+            RunErrorKind::ContainerFault {
+                service,
+                what,
+                log_tail,
+            } => {
+                write!(f, "{what} during {at}")?;
+                if log_tail.trim().is_empty() {
+                    write!(f, "; {service} logged nothing")
+                } else {
+                    write!(
+                        f,
+                        "; last lines of {service}'s log:\n{}",
+                        log_tail.trim_end()
+                    )
+                }
+            }
+            RunErrorKind::Fault(e) => write!(f, "{at}: {e}"),
             RunErrorKind::Cancelled => f.write_str("interrupted"),
         }
     }
@@ -114,6 +152,7 @@ impl std::error::Error for RunError {
         match &self.kind {
             RunErrorKind::Participant(e) => Some(e.as_ref()),
             RunErrorKind::Setup(e) => Some(e),
+            RunErrorKind::Fault(e) => Some(e),
             _ => None,
         }
     }
@@ -164,6 +203,21 @@ mod tests {
         assert!(setup
             .to_string()
             .starts_with("step 3 `leave alice` (scenarios/x.toml:14): eve joins as a guest"));
+        let fault = RunError::new(
+            at(),
+            None,
+            RunErrorKind::ContainerFault {
+                service: "prosody".into(),
+                what: "prosody exited (137)".into(),
+                log_tail: "c2s closed\n".into(),
+            },
+        );
+        assert_eq!(
+            fault.to_string(),
+            "prosody exited (137) during step 3 `leave alice` (scenarios/x.toml:14); \
+             last lines of prosody's log:\nc2s closed"
+        );
+        assert!(fault.is_infrastructure());
         let cancelled = RunError::new(at(), None, RunErrorKind::Cancelled);
         assert_eq!(cancelled.to_string(), "interrupted");
         assert!(!cancelled.is_infrastructure() && cancelled.is_cancelled());

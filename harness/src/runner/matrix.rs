@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::outcome::{Outcome, ScenarioResult, UnmetExpectation, Verdict};
-use super::{run_scenario, Reporter, RunError, RunEvent, RunOptions};
+use super::outcome::{DifferingRun, Outcome, ScenarioResult, UnmetExpectation, Verdict};
+use super::{run_scenario, Reporter, RunEvent, RunOptions};
 use crate::scenario::Scenario;
 use crate::snapshot::{self, Comparison};
 use crate::stack::{Stack, StackTarget, StartOptions, Variants};
@@ -37,6 +37,8 @@ pub struct MatrixOptions {
     pub parallel_stacks: usize,
     /// `jitsi:` stacks: registry prefix of the images (`--registry`).
     pub registry: Option<String>,
+    /// How many times each scenario runs (`--repeat`); differing runs make it [`Verdict::Flaky`].
+    pub repeat: usize,
     pub cancel: CancellationToken,
     pub reporter: Option<Reporter>,
 }
@@ -47,29 +49,146 @@ fn dir_name(target: &StackTarget) -> String {
 
 /// Runs every scenario on every target; returns one result per (scenario, variant, target), sorted.
 pub async fn run_matrix(options: &MatrixOptions) -> Vec<ScenarioResult> {
-    let mut groups: BTreeMap<(StackTarget, String), Vec<&Scenario>> = BTreeMap::new();
+    // A scenario that breaks a service (`restart`, `stop`, `pause`) gets a stack of its own: its fault
+    // would otherwise break the scenarios that share the stack, and be reported as theirs.
+    // A scenario with a fault step also gets a stack of its own for each repetition (a stopped focus
+    // stays stopped); the other scenarios repeat one after the other on their shared stack.
+    let repeat = options.repeat.max(1);
+    let mut groups: BTreeMap<Group<'_>, Vec<&Scenario>> = BTreeMap::new();
     for target in &options.targets {
         for scenario in &options.scenarios {
+            let own = scenario
+                .steps
+                .iter()
+                .any(|s| s.action.service().is_some())
+                .then_some(scenario.name.as_str());
             for variant in &scenario.variants {
-                groups
-                    .entry((target.clone(), variant.clone()))
-                    .or_default()
-                    .push(scenario);
+                let repetitions = if own.is_some() { repeat } else { 1 };
+                for repetition in 0..repetitions {
+                    groups
+                        .entry(Group {
+                            target: target.clone(),
+                            variant: variant.clone(),
+                            own,
+                            repetition,
+                        })
+                        .or_default()
+                        .push(scenario);
+                }
             }
         }
     }
-    let runs = groups
-        .into_iter()
-        .map(|((target, variant), scenarios)| run_group(options, target, variant, scenarios));
-    let mut results: Vec<ScenarioResult> = futures::stream::iter(runs)
-        .buffer_unordered(options.parallel_stacks.max(1))
-        .flat_map(futures::stream::iter)
-        .collect()
-        .await;
+    let runs = groups.into_iter().map(|(group, scenarios)| {
+        // Runs on this stack: every repetition, unless each has a stack of its own.
+        let here = if group.own.is_some() { 1 } else { repeat };
+        run_group(options, group, here, scenarios)
+    });
+    let mut results = Vec::new();
+    let mut parts: BTreeMap<(String, String, StackTarget), Vec<Ran>> = BTreeMap::new();
+    let mut groups = futures::stream::iter(runs).buffer_unordered(options.parallel_stacks.max(1));
+    while let Some(cells) = groups.next().await {
+        for ran in cells {
+            let key = (
+                ran.scenario.name.clone(),
+                ran.variant.clone(),
+                ran.target.clone(),
+            );
+            let part = parts.entry(key.clone()).or_default();
+            part.push(ran);
+            if part.len() >= repeat {
+                let mut all = parts.remove(&key).unwrap_or_default();
+                all.sort_by_key(|r| r.repetition);
+                let mut runs = all.into_iter();
+                if let Some(first) = runs.next() {
+                    let result = combine(options, first, runs.collect());
+                    report(options, RunEvent::ScenarioFinished { result: &result });
+                    results.push(result);
+                }
+            }
+        }
+    }
     results.sort_by(|a, b| {
         (&a.scenario, &a.variant, &a.target).cmp(&(&b.scenario, &b.variant, &b.target))
     });
     results
+}
+
+/// One stack's worth of work: a (target, variant), and for a scenario with a fault step, that scenario
+/// and one repetition of it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Group<'a> {
+    target: StackTarget,
+    variant: String,
+    own: Option<&'a str>,
+    repetition: usize,
+}
+
+/// One run of one scenario, not judged yet.
+struct Ran<'a> {
+    scenario: &'a Scenario,
+    variant: String,
+    target: StackTarget,
+    /// 0-based.
+    repetition: usize,
+    artifacts: PathBuf,
+    run: Result<Timeline, Failure>,
+    took: Duration,
+}
+
+/// Why a run did not reach its end, as its result reports it.
+struct Failure {
+    error: String,
+    /// The infrastructure failed rather than Jitsi (not an interruption).
+    infrastructure: bool,
+}
+
+/// What a run observed, for comparing repetitions: the snapshot body and the unmet expectations, or
+/// the failure's first line.
+fn fingerprint(scenario: &Scenario, run: &Result<Timeline, Failure>) -> String {
+    match run {
+        Ok(timeline) => {
+            let mut text = snapshot::render(timeline, scenario);
+            for unmet in UnmetExpectation::of(timeline) {
+                text.push_str(&format!("unmet: {unmet}\n"));
+            }
+            text
+        }
+        Err(e) => format!("failed: {}\n", e.error.lines().next().unwrap_or_default()),
+    }
+}
+
+/// Judges the repetitions of one scenario: when they all observed the same, the first is judged as
+/// usual; otherwise the scenario is flaky, with the differing runs, and no snapshot is written.
+fn combine<'a>(options: &MatrixOptions, first: Ran<'a>, rest: Vec<Ran<'a>>) -> ScenarioResult {
+    let repeat = rest.len() + 1;
+    let took = first.took + rest.iter().map(|r| r.took).sum::<Duration>();
+    let runs = rest.into_iter();
+    let reference = fingerprint(first.scenario, &first.run);
+    let differing: Vec<DifferingRun> = runs
+        .enumerate()
+        .filter_map(|(i, ran)| {
+            let other = fingerprint(ran.scenario, &ran.run);
+            (other != reference).then(|| DifferingRun {
+                run: i + 2,
+                diff: snapshot::diff_lines(&reference, &other),
+            })
+        })
+        .collect();
+    let write = differing.is_empty();
+    let mut result = judge(
+        options,
+        first.scenario,
+        &first.variant,
+        &first.target,
+        &first.artifacts,
+        first.run,
+        write,
+    );
+    if !write {
+        result.outcome = Outcome::Flaky { repeat, differing };
+    }
+    result.took = took;
+    result
 }
 
 fn report(options: &MatrixOptions, event: RunEvent<'_>) {
@@ -78,49 +197,54 @@ fn report(options: &MatrixOptions, event: RunEvent<'_>) {
     }
 }
 
-async fn run_group(
+async fn run_group<'a>(
     options: &MatrixOptions,
-    target: StackTarget,
-    variant_name: String,
-    scenarios: Vec<&Scenario>,
-) -> Vec<ScenarioResult> {
-    // Every name was checked where it was read; `paths::join` is the last guard against leaving the root.
-    let stack_dir = crate::paths::join(&options.artifacts, &[&dir_name(&target), &variant_name]);
-    let stack_dir = match stack_dir {
-        Ok(dir) => dir,
-        Err(e) => {
-            return scenarios
-                .iter()
-                .map(|s| {
-                    failed(
-                        options,
-                        s,
-                        &variant_name,
-                        &target,
-                        &options.artifacts,
-                        e.to_string(),
-                        false,
-                    )
-                })
-                .collect()
-        }
+    group: Group<'a>,
+    repeat: usize,
+    scenarios: Vec<&'a Scenario>,
+) -> Vec<Ran<'a>> {
+    let Group {
+        target,
+        variant: variant_name,
+        own,
+        repetition,
+    } = group;
+    // A scenario's own stack keeps its container logs apart from the shared one's. Every name was
+    // checked where it was read; `paths::join` is the last guard against leaving the artifacts root.
+    let stack_name = match (own, repetition) {
+        (Some(scenario), 0) => format!("{variant_name}@{scenario}"),
+        (Some(scenario), n) => format!("{variant_name}@{scenario}-run{}", n + 1),
+        (None, _) => variant_name.clone(),
     };
-    let failed_all = |error: String, infrastructure: bool| -> Vec<ScenarioResult> {
+    let (stack_dir, bad_path) =
+        match crate::paths::join(&options.artifacts, &[&dir_name(&target), &stack_name]) {
+            Ok(dir) => (dir, None),
+            Err(e) => (options.artifacts.clone(), Some(e.to_string())),
+        };
+    let failed_all = |error: String, infrastructure: bool| -> Vec<Ran<'a>> {
         scenarios
             .iter()
-            .map(|s| {
-                failed(
-                    options,
-                    s,
-                    &variant_name,
-                    &target,
-                    &stack_dir,
-                    error.clone(),
-                    infrastructure,
-                )
+            .flat_map(|s| {
+                let (error, target, variant, stack_dir) =
+                    (&error, &target, &variant_name, &stack_dir);
+                (0..repeat).map(move |k| Ran {
+                    scenario: s,
+                    variant: variant.clone(),
+                    target: target.clone(),
+                    repetition: repetition + k,
+                    artifacts: stack_dir.clone(),
+                    run: Err(Failure {
+                        error: error.clone(),
+                        infrastructure,
+                    }),
+                    took: Duration::ZERO,
+                })
             })
             .collect()
     };
+    if let Some(error) = bad_path {
+        return failed_all(error, false);
+    }
     if options.cancel.is_cancelled() {
         return failed_all("interrupted before its stack started".into(), false);
     }
@@ -188,83 +312,67 @@ async fn run_group(
         let variant = &variant;
         let stack_dir = &stack_dir;
         async move {
-            report(
-                options,
-                RunEvent::ScenarioStarted {
-                    scenario: &scenario.name,
-                    variant: &variant.name,
-                    target: stack.target(),
-                },
-            );
-            let artifacts = match crate::paths::join(stack_dir, &[&scenario.name]) {
-                Ok(dir) => dir,
-                Err(e) => {
-                    return failed(
-                        options,
+            let mut ran = Vec::new();
+            // Repetitions on a shared stack run one after the other, each in a room of its own.
+            for k in 0..repeat {
+                report(
+                    options,
+                    RunEvent::ScenarioStarted {
+                        scenario: &scenario.name,
+                        variant: &variant.name,
+                        target: stack.target(),
+                    },
+                );
+                let name = match k {
+                    0 => scenario.name.clone(),
+                    k => format!("{}-run{}", scenario.name, k + 1),
+                };
+                let (artifacts, bad_path) = match crate::paths::join(stack_dir, &[&name]) {
+                    Ok(dir) => (dir, None),
+                    Err(e) => (stack_dir.clone(), Some(e.to_string())),
+                };
+                if let Some(error) = bad_path {
+                    ran.push(Ran {
                         scenario,
-                        &variant.name,
-                        stack.target(),
-                        stack_dir,
-                        e.to_string(),
-                        false,
-                    )
+                        variant: variant.name.clone(),
+                        target: stack.target().clone(),
+                        repetition: repetition + k,
+                        artifacts,
+                        run: Err(Failure {
+                            error,
+                            infrastructure: false,
+                        }),
+                        took: Duration::ZERO,
+                    });
+                    continue;
                 }
-            };
-            let mut run = RunOptions::new(&artifacts);
-            run.settle = options.settle;
-            run.cancel = options.cancel.clone();
-            run.reporter = options.reporter.clone();
-            let t0 = Instant::now();
-            let ran = run_scenario(scenario, variant, stack, &run).await;
-            let mut result = judge(
-                options,
-                scenario,
-                &variant.name,
-                stack.target(),
-                &artifacts,
-                ran,
-            );
-            result.took = t0.elapsed();
-            report(options, RunEvent::ScenarioFinished { result: &result });
-            result
+                let mut run = RunOptions::new(&artifacts);
+                run.settle = options.settle;
+                run.cancel = options.cancel.clone();
+                run.reporter = options.reporter.clone();
+                let t0 = Instant::now();
+                let result = run_scenario(scenario, variant, stack, &run).await;
+                ran.push(Ran {
+                    scenario,
+                    variant: variant.name.clone(),
+                    target: stack.target().clone(),
+                    repetition: repetition + k,
+                    artifacts,
+                    run: result.map_err(|e| Failure {
+                        error: e.to_string(),
+                        infrastructure: e.is_infrastructure(),
+                    }),
+                    took: t0.elapsed(),
+                });
+            }
+            ran
         }
     });
     let results = futures::future::join_all(runs).await;
     if let Err(e) = stack.close().await {
         tracing::warn!("closing {target} {variant_name}: {e}");
     }
-    results
-}
-
-fn failed(
-    options: &MatrixOptions,
-    scenario: &Scenario,
-    variant: &str,
-    target: &StackTarget,
-    artifacts: &Path,
-    error: String,
-    infrastructure: bool,
-) -> ScenarioResult {
-    let result = ScenarioResult {
-        scenario: scenario.name.clone(),
-        path: scenario.path.clone(),
-        variant: variant.to_owned(),
-        target: target.clone(),
-        outcome: Outcome::Failed {
-            error,
-            infrastructure,
-        },
-        timeline: None,
-        body: None,
-        snapshot: snapshot::path(&options.snapshots, target.family, &scenario.name, variant)
-            .unwrap_or_default(),
-        written: None,
-        withheld: false,
-        artifacts: artifacts.to_owned(),
-        took: Duration::ZERO,
-    };
-    report(options, RunEvent::ScenarioFinished { result: &result });
-    result
+    results.into_iter().flatten().collect()
 }
 
 /// Judges a run: a failure, else the snapshot comparison — unless an expectation was unmet, which fails
@@ -276,23 +384,21 @@ fn judge(
     variant: &str,
     target: &StackTarget,
     artifacts: &Path,
-    run: Result<Timeline, RunError>,
+    run: Result<Timeline, Failure>,
+    write: bool,
 ) -> ScenarioResult {
-    let snapshot_path =
-        match snapshot::path(&options.snapshots, target.family, &scenario.name, variant) {
-            Ok(p) => p,
-            Err(e) => {
-                return failed(
-                    options,
-                    scenario,
-                    variant,
-                    target,
-                    artifacts,
-                    e.to_string(),
-                    false,
-                )
-            }
-        };
+    let snapshot_path = snapshot::path(&options.snapshots, target.family, &scenario.name, variant);
+    let (snapshot_path, bad_path) = match snapshot_path {
+        Ok(p) => (p, None),
+        Err(e) => (PathBuf::new(), Some(e.to_string())),
+    };
+    let run = match bad_path {
+        Some(error) => Err(Failure {
+            error,
+            infrastructure: false,
+        }),
+        None => run,
+    };
     let mut result = ScenarioResult {
         scenario: scenario.name.clone(),
         path: scenario.path.clone(),
@@ -311,8 +417,8 @@ fn judge(
         Ok(t) => t,
         Err(e) => {
             result.outcome = Outcome::Failed {
-                error: e.to_string(),
-                infrastructure: e.is_infrastructure(),
+                error: e.error,
+                infrastructure: e.infrastructure,
             };
             return result;
         }
@@ -337,7 +443,7 @@ fn judge(
         Ok(Comparison::Changed { diff }) => Outcome::Changed { diff },
         Ok(Comparison::New) => Outcome::New,
     };
-    if due && (options.accept || options.write_pending) {
+    if write && due && (options.accept || options.write_pending) {
         if result.outcome.verdict() == Verdict::Unmet {
             result.withheld = true;
         } else {
@@ -356,4 +462,88 @@ fn judge(
     result.timeline = Some(timeline);
     result.body = Some(body);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::Variants;
+
+    fn options() -> MatrixOptions {
+        let variants = Variants::parse(
+            Path::new("variants.toml"),
+            "[jwt-auto-owner]\ndescription = \"\"\njwt = true\njicofo_auth = false\nauto_owner = true\n",
+        )
+        .unwrap();
+        let scenario = crate::scenario::parse(
+            Path::new("scenarios/x.toml"),
+            "description = \"x\"\nvariants = [\"jwt-auto-owner\"]\n[participants]\nalice = {}\n[[step]]\njoin = [\"alice\"]\n",
+            &variants,
+        )
+        .unwrap();
+        MatrixOptions {
+            targets: vec!["fixture:13".parse().unwrap()],
+            scenarios: vec![scenario],
+            variants,
+            snapshots: "snapshots-that-do-not-exist".into(),
+            artifacts: "artifacts".into(),
+            keep: false,
+            startup_timeout: Duration::from_secs(1),
+            settle: Duration::from_millis(1),
+            accept: false,
+            write_pending: false,
+            parallel_stacks: 1,
+            registry: None,
+            repeat: 3,
+            cancel: CancellationToken::new(),
+            reporter: None,
+        }
+    }
+
+    fn ran<'a>(options: &'a MatrixOptions, repetition: usize, error: &str) -> Ran<'a> {
+        Ran {
+            scenario: &options.scenarios[0],
+            variant: "jwt-auto-owner".into(),
+            target: options.targets[0].clone(),
+            repetition,
+            artifacts: "artifacts".into(),
+            run: Err(Failure {
+                error: error.into(),
+                infrastructure: true,
+            }),
+            took: Duration::from_millis(10),
+        }
+    }
+
+    #[test]
+    fn repetitions_that_differ_are_flaky_with_the_differing_runs() {
+        let options = options();
+        let result = combine(
+            &options,
+            ran(&options, 0, "step 1: refused\ndetail"),
+            vec![
+                ran(&options, 1, "step 1: refused\nother detail"),
+                ran(&options, 2, "step 1: timed out"),
+            ],
+        );
+        assert_eq!(result.verdict(), Verdict::Flaky);
+        let Outcome::Flaky { repeat, differing } = &result.outcome else {
+            panic!("{:?}", result.outcome);
+        };
+        assert_eq!(*repeat, 3);
+        assert_eq!(differing.len(), 1, "{differing:?}");
+        assert_eq!(differing[0].run, 3);
+        assert_eq!(
+            differing[0].diff,
+            "-failed: step 1: refused\n+failed: step 1: timed out\n"
+        );
+        assert_eq!(result.took, Duration::from_millis(30));
+        // The same every time: judged as one run.
+        let same = combine(
+            &options,
+            ran(&options, 0, "step 1: refused"),
+            vec![ran(&options, 1, "step 1: refused")],
+        );
+        assert_eq!(same.verdict(), Verdict::Failed);
+    }
 }

@@ -15,7 +15,8 @@ pub mod outcome;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
@@ -25,7 +26,7 @@ pub use events::{Reporter, RunEvent};
 use crate::participant::jicofo::JicofoClient;
 use crate::participant::{setup, Driver, Participant, ParticipantError, Setup, SetupError, Status};
 use crate::scenario::{Action, ParticipantSpec, Scenario, Step, Transport};
-use crate::stack::{Endpoints, Stack, Variant};
+use crate::stack::{ContainerEvent, ContainerWatch, Endpoints, Fault, FaultError, Stack, Variant};
 use crate::timeline::{self, StepRecord, Timeline, View};
 
 /// How to run one scenario.
@@ -82,6 +83,88 @@ struct Run<'a> {
     joins: BTreeMap<String, u32>,
     /// The WebDriver server, started when the first browser joins.
     driver: Option<Driver>,
+    /// The faults the scenario asked for: their container events are no failure.
+    asked: Arc<Mutex<Vec<Asked>>>,
+}
+
+/// A fault a step asked for: events of these services between `from` and `until` are its own doing.
+#[derive(Clone, Debug)]
+struct Asked {
+    services: Vec<String>,
+    from: SystemTime,
+    /// `None` while the fault is being carried out.
+    until: Option<SystemTime>,
+}
+
+/// Slack on both sides of an asked-for fault's window. The engine stamps events with its own clock on
+/// this host; its events of a `docker restart` follow the API call's return by milliseconds.
+const ASKED_SLACK: Duration = Duration::from_secs(1);
+
+/// After a participant failed, how long to wait for a container event that explains it: the engine
+/// reports a `die` within milliseconds of the exit, and a participant may notice its closed socket first.
+const CAUSE_GRACE: Duration = Duration::from_millis(1500);
+
+/// Log lines quoted with a container fault.
+const FAULT_TAIL_LINES: usize = 20;
+
+/// How long a killed container's log follower may take to deliver its last frames (milliseconds on a
+/// healthy engine).
+const LAST_WORDS: Duration = Duration::from_millis(300);
+
+/// Whether `event` is the doing of a fault the scenario asked for.
+fn asked_for(asked: &Mutex<Vec<Asked>>, event: &ContainerEvent) -> bool {
+    let Ok(asked) = asked.lock() else {
+        return false;
+    };
+    asked.iter().any(|a| {
+        let from = a.from.checked_sub(ASKED_SLACK).unwrap_or(a.from);
+        a.services.contains(&event.service)
+            && event.at >= from
+            && a.until.is_none_or(|until| event.at <= until + ASKED_SLACK)
+    })
+}
+
+/// The next container event the scenario did not ask for.
+async fn unexpected(watch: &mut ContainerWatch, asked: &Mutex<Vec<Asked>>) -> ContainerEvent {
+    loop {
+        let event = watch.next().await;
+        if !asked_for(asked, &event) {
+            return event;
+        }
+        tracing::debug!("{event}: asked for by the scenario");
+    }
+}
+
+/// The services a fault on `service` may touch while it is carried out: the name as written, the same
+/// role's other name (`focus` / `jicofo`), and for Prosody the focus, whose connection it ends.
+fn may_touch(service: &str) -> Vec<String> {
+    let mut services = vec![service.to_owned()];
+    match service {
+        "focus" => services.push("jicofo".into()),
+        "jicofo" => services.push("focus".into()),
+        "prosody" => services.extend(["focus".into(), "jicofo".into()]),
+        _ => {}
+    }
+    services
+}
+
+/// The failure for a container event nobody asked for, with the service's last log lines.
+async fn container_fault(
+    stack: &Stack,
+    scenario: &Scenario,
+    step: &Step,
+    event: ContainerEvent,
+) -> RunError {
+    tokio::time::sleep(LAST_WORDS).await;
+    RunError::new(
+        StepRef::new(scenario, step),
+        None,
+        RunErrorKind::ContainerFault {
+            log_tail: stack.log_tail(&event.service, FAULT_TAIL_LINES),
+            service: event.service.clone(),
+            what: event.to_string(),
+        },
+    )
 }
 
 /// Runs `scenario` under `variant` on `stack` and returns its timeline.
@@ -100,11 +183,41 @@ pub async fn run_scenario(
         live: BTreeMap::new(),
         joins: BTreeMap::new(),
         driver: None,
+        asked: Arc::new(Mutex::new(Vec::new())),
+    };
+    let asked = run.asked.clone();
+    let mut watch = match stack.watch().await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(
+                "cannot watch the stack's containers ({e}); faults are named by their symptoms"
+            );
+            ContainerWatch::none()
+        }
     };
     let mut steps = Vec::new();
     let outcome = async {
         for step in &scenario.steps {
-            let record = run.step(step).await?;
+            // A container that exits, restarts or is paused unasked fails the step at once, named by its
+            // cause; a participant failure first waits briefly for such a cause.
+            let result = tokio::select! {
+                result = run.step(step) => result,
+                event = unexpected(&mut watch, &asked) => {
+                    Err(container_fault(stack, scenario, step, event).await)
+                }
+            };
+            let record = match result {
+                Ok(record) => record,
+                Err(e) if e.may_be_symptom() => {
+                    match tokio::time::timeout(CAUSE_GRACE, unexpected(&mut watch, &asked)).await {
+                        Ok(event) => {
+                            return Err(container_fault(stack, scenario, step, event).await)
+                        }
+                        Err(_) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            };
             if let Some(r) = &options.reporter {
                 r(&RunEvent::StepFinished {
                     scenario: &scenario.name,
@@ -254,6 +367,49 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Breaks `service` as the step asks, telling the watch first. A Prosody restart or stop ends every
+    /// session: the participants are dropped (they rejoin with `rejoin`), as their clients would be.
+    async fn fault(&mut self, step: &Step, service: &str, fault: Fault) -> Result<(), RunError> {
+        let index = {
+            let mut asked = self.asked.lock().map_err(|_| self.cancelled(step))?;
+            asked.push(Asked {
+                services: may_touch(service),
+                from: SystemTime::now(),
+                until: None,
+            });
+            asked.len() - 1
+        };
+        let touched = self.stack.fault(service, fault).await;
+        if let Ok(mut asked) = self.asked.lock() {
+            if let Some(a) = asked.get_mut(index) {
+                if let Ok(touched) = &touched {
+                    a.services.extend(touched.iter().cloned());
+                }
+                a.until = Some(SystemTime::now());
+            }
+        }
+        match touched {
+            Ok(_) => {}
+            Err(e @ FaultError::Unsupported { .. }) => {
+                return Err(RunError::new(
+                    self.at(step),
+                    None,
+                    RunErrorKind::Unsupported {
+                        what: e.to_string(),
+                    },
+                ))
+            }
+            Err(e) => return Err(RunError::new(self.at(step), None, RunErrorKind::Fault(e))),
+        }
+        if service == "prosody" && matches!(fault, Fault::Restart | Fault::Stop) {
+            let all = std::mem::take(&mut self.live);
+            for live in all.into_values() {
+                live.disconnect().await;
+            }
+        }
+        Ok(())
+    }
+
     /// On a failure: screenshot, console log and page source of every browser still open.
     async fn capture_browsers(&self) {
         for (name, live) in &self.live {
@@ -308,6 +464,11 @@ impl Run<'_> {
                         }
                     }
                 }
+            }
+            Action::Restart(service) => self.fault(step, service, Fault::Restart).await?,
+            Action::Stop(service) => self.fault(step, service, Fault::Stop).await?,
+            Action::Pause { service, duration } => {
+                self.fault(step, service, Fault::Pause(*duration)).await?
             }
             Action::Kick { by, who } => {
                 let nick = self.spec(who).nick.clone();

@@ -79,6 +79,34 @@ pub enum Outcome {
         /// Whether the infrastructure (Docker, a stack start, the snapshot files) failed rather than Jitsi.
         infrastructure: bool,
     },
+    /// Run several times (`run --repeat N`), the timeline was not the same every time: neither it nor a
+    /// snapshot of it can be trusted until the cause is found.
+    Flaky {
+        /// How many times it ran.
+        repeat: usize,
+        /// The runs that differ from the first, each with its difference.
+        differing: Vec<DifferingRun>,
+    },
+}
+
+/// One run of a repeated scenario that differs from the first run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DifferingRun {
+    /// The run's number, from 1 (the first run is the reference, so this is 2 or more).
+    pub run: usize,
+    /// The differing lines: the first run's `-`, this run's `+` (step lines, unmet expectations, or the
+    /// failure's first line).
+    pub diff: String,
+}
+
+impl fmt::Display for DifferingRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "run {} differs from run 1:", self.run)?;
+        for line in self.diff.lines() {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
 }
 
 impl Outcome {
@@ -90,6 +118,7 @@ impl Outcome {
             Outcome::New => Verdict::New,
             Outcome::Unmet { .. } => Verdict::Unmet,
             Outcome::Failed { .. } => Verdict::Failed,
+            Outcome::Flaky { .. } => Verdict::Flaky,
         }
     }
 
@@ -114,6 +143,14 @@ impl Outcome {
     pub fn unmet(&self) -> &[UnmetExpectation] {
         match self {
             Outcome::Unmet { expectations, .. } => expectations,
+            _ => &[],
+        }
+    }
+
+    /// The runs that differ from the first (empty unless the outcome is [`Outcome::Flaky`]).
+    pub fn differing(&self) -> &[DifferingRun] {
+        match self {
+            Outcome::Flaky { differing, .. } => differing,
             _ => &[],
         }
     }
@@ -144,6 +181,8 @@ pub enum Verdict {
     Unmet,
     /// The scenario could not be run to its end (stack, participant or harness failure).
     Failed,
+    /// Repeated with `--repeat N`, the runs did not all observe the same timeline.
+    Flaky,
 }
 
 impl Verdict {
@@ -155,6 +194,7 @@ impl Verdict {
             Verdict::New => "new",
             Verdict::Unmet => "unmet",
             Verdict::Failed => "failed",
+            Verdict::Flaky => "flaky",
         }
     }
 }
@@ -224,6 +264,19 @@ mod tests {
         };
         assert!(failed.is_infrastructure());
         assert_eq!(failed.error(), Some("docker"));
+        let flaky = Outcome::Flaky {
+            repeat: 3,
+            differing: vec![DifferingRun {
+                run: 3,
+                diff: "-  - \"2. leave alice -> moderators: bob\"\n+  - \"2. leave alice -> moderators: carol\"\n".into(),
+            }],
+        };
+        assert_eq!(flaky.verdict(), Verdict::Flaky);
+        assert_eq!(flaky.verdict().as_str(), "flaky");
+        assert_eq!(flaky.differing().len(), 1);
+        assert!(flaky.differing()[0]
+            .to_string()
+            .starts_with("run 3 differs from run 1:\n  -  - \"2."));
         assert_eq!(Outcome::Same.verdict().as_str(), "same");
         assert_eq!(Outcome::New.verdict().as_str(), "new");
         assert_eq!(

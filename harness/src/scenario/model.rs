@@ -142,6 +142,19 @@ pub enum Action {
         /// Who is kicked.
         who: String,
     },
+    /// A service of the stack is stopped and started again (`restart = "prosody"`): torture's restart
+    /// tests as a timeline. A Prosody restart ends every participant's session.
+    Restart(String),
+    /// A service of the stack is stopped for the rest of the run (`stop = "focus"`).
+    Stop(String),
+    /// A service of the stack is frozen for a while, then thawed (`pause = { service, for }`).
+    Pause {
+        /// The service (`prosody`).
+        service: String,
+        /// How long it stays frozen.
+        #[serde(rename = "for", serialize_with = "duration::serialize")]
+        duration: Duration,
+    },
 }
 
 /// What must hold after a step. Unset parts are not checked; the timeline records them anyway.
@@ -173,6 +186,15 @@ impl Action {
             Action::Wait(_) => Vec::new(),
             Action::Grant { by, to } => vec![by, to],
             Action::Kick { by, who } => vec![by, who],
+            Action::Restart(_) | Action::Stop(_) | Action::Pause { .. } => Vec::new(),
+        }
+    }
+
+    /// The stack service a fault step breaks (`restart`, `stop`, `pause`), if the action is one.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Action::Restart(s) | Action::Stop(s) | Action::Pause { service: s, .. } => Some(s),
+            _ => None,
         }
     }
 }
@@ -180,7 +202,7 @@ impl Action {
 impl Step {
     /// A short, stable description used as a snapshot key: `join alice`, `join bob, carol`,
     /// `leave alice`, `disconnect bob`, `rejoin alice`, `wait 2s`, `grant alice by carol`,
-    /// `kick alice by carol`.
+    /// `kick alice by carol`, `restart prosody`, `stop focus`, `pause prosody for 2s`.
     pub fn label(&self) -> String {
         match &self.action {
             Action::Join(names) => format!("join {}", names.join(", ")),
@@ -190,6 +212,14 @@ impl Step {
             Action::Wait(d) => format!("wait {}", duration::format_duration(*d)),
             Action::Grant { by, to } => format!("grant {to} by {by}"),
             Action::Kick { by, who } => format!("kick {who} by {by}"),
+            Action::Restart(service) => format!("restart {service}"),
+            Action::Stop(service) => format!("stop {service}"),
+            Action::Pause { service, duration } => {
+                format!(
+                    "pause {service} for {}",
+                    duration::format_duration(*duration)
+                )
+            }
         }
     }
 }

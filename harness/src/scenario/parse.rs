@@ -54,6 +54,9 @@ pub(super) struct RawStep {
     pub wait: Option<Spanned<String>>,
     pub grant: Option<Spanned<RawGrant>>,
     pub kick: Option<Spanned<RawKick>>,
+    pub restart: Option<Spanned<String>>,
+    pub stop: Option<Spanned<String>>,
+    pub pause: Option<Spanned<RawPause>>,
     pub moderators: Option<Spanned<Vec<Spanned<String>>>>,
     pub moderators_one_of: Option<Spanned<Vec<Spanned<String>>>>,
     pub moderator_count: Option<Spanned<usize>>,
@@ -78,6 +81,15 @@ pub(super) struct RawKick {
     pub who: Spanned<String>,
 }
 
+/// `pause = { service = "prosody", for = "2s" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPause {
+    pub service: Spanned<String>,
+    #[serde(rename = "for")]
+    pub duration: Spanned<String>,
+}
+
 /// The action keys of a step; exactly one must be present.
 pub(super) const ACTION_KEYS: &[&str] = &[
     "join",
@@ -87,6 +99,9 @@ pub(super) const ACTION_KEYS: &[&str] = &[
     "wait",
     "grant",
     "kick",
+    "restart",
+    "stop",
+    "pause",
 ];
 
 /// A key of a table as written: its name, where the key is, where its value is.
@@ -436,6 +451,9 @@ fn example(key: &str) -> Option<&'static str> {
         "wait" => "wait = \"2s\" (ms, s, m, h)",
         "grant" => "grant = { by = \"carol\", to = \"alice\" }",
         "kick" => "kick = { by = \"carol\", who = \"alice\" }",
+        "restart" => "restart = \"prosody\" (fixture: prosody, focus; jitsi: prosody, jicofo, jvb, web)",
+        "stop" => "stop = \"focus\"",
+        "pause" => "pause = { service = \"prosody\", for = \"2s\" }",
         "moderators" => "moderators = [\"alice\"] (exactly these; [] for nobody)",
         "moderators_one_of" => "moderators_one_of = [\"bob\", \"carol\"]",
         "moderator_count" => "moderator_count = 1",

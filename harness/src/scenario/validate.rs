@@ -18,6 +18,7 @@ use super::duration::parse_duration;
 use super::model::{Action, Expect, Login, ParticipantSpec, Scenario, Step, DEFAULT_TIMEOUT};
 use super::parse::{Key, ParticipantEntry, RawScenario, RawStep, StepEntry, ACTION_KEYS};
 use crate::stack::variant::Variants;
+use crate::stack::FAULT_SERVICES;
 use crate::xmpp;
 
 /// The longest MUC nick, in bytes. A nick is the resource of the occupant JID `room@muc/NICK`; Prosody
@@ -733,7 +734,70 @@ impl Checker<'_> {
                 who: kick.who.get_ref().clone(),
             });
         }
+        self.fault_action(n, body)
+    }
+
+    /// `restart`, `stop` or `pause`: a service every backend can name, and for `pause` a duration.
+    fn fault_action(&mut self, n: usize, body: &RawStep) -> Option<Action> {
+        if let Some(service) = &body.restart {
+            return self
+                .service(service, "restart", n)
+                .then(|| Action::Restart(service.get_ref().clone()));
+        }
+        if let Some(service) = &body.stop {
+            return self
+                .service(service, "stop", n)
+                .then(|| Action::Stop(service.get_ref().clone()));
+        }
+        if let Some(pause) = &body.pause {
+            let pause = pause.get_ref();
+            let known = self.service(&pause.service, "pause", n);
+            let duration = self.duration(&pause.duration, "for")?;
+            if duration.is_zero() {
+                self.push(
+                    Problem::at(
+                        "scenario::invalid_duration",
+                        pause.duration.span(),
+                        "zero",
+                        format!("step {n} pauses for no time"),
+                    )
+                    .help("pause for at least 1ms, e.g. for = \"2s\""),
+                );
+                return None;
+            }
+            return known.then(|| Action::Pause {
+                service: pause.service.get_ref().clone(),
+                duration,
+            });
+        }
         None
+    }
+
+    /// Reports a service name no backend has; true if some backend has it.
+    fn service(&mut self, service: &Spanned<String>, key: &str, n: usize) -> bool {
+        let name = service.get_ref().as_str();
+        if FAULT_SERVICES.contains(&name) {
+            return true;
+        }
+        let mut help = String::new();
+        if let Some(near) = closest(name, FAULT_SERVICES.iter().copied()) {
+            help.push_str(&format!("did you mean `{near}`? "));
+        }
+        help.push_str(&format!(
+            "services: {} (the fixture has `prosody` and `focus`; a Jitsi stack `prosody`, \
+             `jicofo` (also `focus`), `jvb` and `web`)",
+            quoted_list(FAULT_SERVICES.iter().copied())
+        ));
+        self.push(
+            Problem::at(
+                "scenario::unknown_service",
+                service.span(),
+                "not a service",
+                format!("unknown service `{name}` in `{key}` of step {n}"),
+            )
+            .help(help),
+        );
+        false
     }
 
     /// The expectations of a step, checked against each other and against the step's action.
@@ -983,6 +1047,10 @@ impl Checker<'_> {
                     grant.to.span(),
                     &format!("is granted owner in step {n}"),
                 );
+            } else if let Some(service) = body.restart.as_ref().or(body.stop.as_ref()) {
+                if service.get_ref() == "prosody" {
+                    ends_every_session(&mut room, n);
+                }
             } else if let Some(kick) = &body.kick {
                 let kick = kick.get_ref();
                 self.present(
@@ -1109,6 +1177,19 @@ enum Presence {
 
 fn presence(room: &BTreeMap<&str, Presence>, name: &str) -> Presence {
     room.get(name).copied().unwrap_or(Presence::Never)
+}
+
+/// A Prosody restart or stop ends every session: everyone in the room is out after step `n` and joins
+/// again with `rejoin`.
+fn ends_every_session(room: &mut BTreeMap<&str, Presence>, n: usize) {
+    for presence in room.values_mut() {
+        if let Presence::In { since } = *presence {
+            *presence = Presence::Out {
+                joined: since,
+                left: n,
+            };
+        }
+    }
 }
 
 fn since_of(room: &BTreeMap<&str, Presence>, name: &str) -> usize {

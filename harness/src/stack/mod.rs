@@ -21,12 +21,19 @@ pub mod jitsi;
 pub mod ready;
 mod target;
 pub mod variant;
+pub mod watch;
 
 pub use endpoints::{ClientFacts, Endpoints};
 pub use error::StackError;
 pub use ready::Ready;
 pub use target::{Family, StackTarget, StackTargetError, FIXTURE_VERSIONS};
 pub use variant::{Faults, Variant, VariantError, Variants};
+pub use watch::{ContainerEvent, ContainerWatch, Fault, FaultError, ServiceContainer};
+
+/// The service names a scenario's fault steps may use, on any backend: the fixture has `prosody` and
+/// `focus`; a Jitsi stack `prosody`, `jicofo`, `jvb` and `web`. `focus` and `jicofo` name the same role
+/// (the focus: rooms and owner grants) on both.
+pub const FAULT_SERVICES: [&str; 5] = ["prosody", "focus", "jicofo", "jvb", "web"];
 
 /// Receives human progress lines (image pulls, readiness).
 pub type ProgressFn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
@@ -132,6 +139,54 @@ impl Stack {
             Stack::Fixture(s) => s.endpoints(),
             Stack::Jitsi(s) => s.endpoints(),
             Stack::External(s) => s.endpoints(),
+        }
+    }
+
+    /// The stack's containers by service (none for an external deployment).
+    pub fn containers(&self) -> Vec<ServiceContainer> {
+        match self {
+            Stack::Fixture(s) => s.containers(),
+            Stack::Jitsi(s) => s.containers(),
+            Stack::External(_) => Vec::new(),
+        }
+    }
+
+    /// Follows the engine's events for this stack's containers from now on (see [`ContainerWatch`]).
+    /// An external deployment has none: the watch never reports.
+    pub async fn watch(&self) -> Result<ContainerWatch, StackError> {
+        let containers = self.containers();
+        if containers.is_empty() {
+            return Ok(ContainerWatch::none());
+        }
+        let docker = match self {
+            Stack::Jitsi(s) => s.docker().clone(),
+            _ => docker::connect().await?,
+        };
+        Ok(ContainerWatch::follow(docker, containers))
+    }
+
+    /// The last `lines` lines of `service`'s output, as followed into the artifacts folder.
+    pub fn log_tail(&self, service: &str, lines: usize) -> String {
+        match self {
+            Stack::Fixture(s) => s.log_tail(service, lines),
+            Stack::Jitsi(s) => s.log_tail(service, lines),
+            Stack::External(_) => String::new(),
+        }
+    }
+
+    /// Breaks `service` on purpose (a scenario's `restart`, `stop` or `pause` step); returns every
+    /// service the fault touched, whose container events the caller asked for. An external deployment
+    /// cannot be broken from here.
+    pub async fn fault(&self, service: &str, fault: Fault) -> Result<Vec<String>, FaultError> {
+        match self {
+            Stack::Fixture(s) => s.fault(service, fault).await,
+            Stack::Jitsi(s) => s.fault(service, fault).await,
+            Stack::External(s) => Err(FaultError::Unsupported {
+                stack: s.target().to_string(),
+                service: service.to_owned(),
+                fault: fault.to_string(),
+                reason: "an external deployment's containers are not the harness's to break".into(),
+            }),
         }
     }
 

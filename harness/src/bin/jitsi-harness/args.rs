@@ -118,6 +118,9 @@ pub struct RunArgs {
     /// Stacks started at the same time.
     #[arg(long, default_value_t = 2)]
     pub parallel: usize,
+    /// Run each timeline this many times; runs that differ make it `flaky` (with the differing runs).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub repeat: u16,
     /// Print every step as it settles.
     #[arg(long, short)]
     pub verbose: bool,

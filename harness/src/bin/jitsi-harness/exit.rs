@@ -4,7 +4,8 @@ use harness::runner::outcome::{ScenarioResult, Verdict};
 
 /// Every timeline equals its golden snapshot and every expectation held.
 pub const SAME: u8 = 0;
-/// At least one timeline changed or has no golden snapshot yet, or an expectation was not met.
+/// At least one timeline changed, has no golden snapshot yet or is flaky (`--repeat`), or an expectation
+/// was not met.
 pub const CHANGED: u8 = 1;
 /// Bad input: arguments, a scenario or variants file, an unknown stack.
 pub const BAD_INPUT: u8 = 2;
@@ -32,7 +33,11 @@ pub fn of(results: &[ScenarioResult]) -> u8 {
     let any = |v: Verdict| results.iter().any(|r| r.verdict() == v);
     if any(Verdict::Failed) {
         INFRASTRUCTURE
-    } else if any(Verdict::Changed) || any(Verdict::New) || any(Verdict::Unmet) {
+    } else if any(Verdict::Changed)
+        || any(Verdict::New)
+        || any(Verdict::Unmet)
+        || any(Verdict::Flaky)
+    {
         CHANGED
     } else {
         SAME

@@ -32,6 +32,7 @@ use self::plan::{
 use super::docker::{self, DockerError, LabelledNetwork};
 pub use super::ready::Ready;
 use super::ready::{self, LogWatch, Watched, TAIL_LINES};
+use super::watch::{self, Fault, FaultError, ServiceContainer};
 use super::{ClientFacts, Endpoints, StackError, StackTarget, StartOptions, Variant};
 use crate::token::SigningKey;
 
@@ -197,6 +198,55 @@ impl JitsiStack {
             return Ok(());
         }
         self.inner.remove_all().await
+    }
+
+    /// The stack's containers by service: `prosody`, `jicofo`, `jvb`, `web`.
+    pub fn containers(&self) -> Vec<ServiceContainer> {
+        self.inner
+            .containers
+            .iter()
+            .map(|r| ServiceContainer {
+                service: r.service.as_str().to_owned(),
+                name: r.name.clone(),
+                id: r.container.id().to_owned(),
+            })
+            .collect()
+    }
+
+    /// The last `lines` lines of `service`'s output (empty for an unknown service).
+    pub fn log_tail(&self, service: &str, lines: usize) -> String {
+        self.inner
+            .containers
+            .iter()
+            .find(|r| r.service.as_str() == service)
+            .map(|r| r.log.tail(lines))
+            .unwrap_or_default()
+    }
+
+    /// Breaks `service` on purpose (`focus` names jicofo). Returns the services touched. The engine
+    /// gives a restarted container new ephemeral host ports, so participants that connect to Prosody's
+    /// published port after a Prosody restart need the web entry point instead.
+    pub async fn fault(&self, service: &str, fault: Fault) -> Result<Vec<String>, FaultError> {
+        let service = match service {
+            "focus" => "jicofo",
+            other => other,
+        };
+        let containers = self.containers();
+        let Some(container) = containers.iter().find(|c| c.service == service) else {
+            return Err(FaultError::Unsupported {
+                stack: self.inner.target.to_string(),
+                service: service.to_owned(),
+                fault: fault.to_string(),
+                reason: "its services are `prosody`, `jicofo` (`focus`), `jvb` and `web`".into(),
+            });
+        };
+        watch::inject(&self.inner.docker, container, fault).await?;
+        Ok(vec![service.to_owned()])
+    }
+
+    /// The engine connection the stack was started with.
+    pub(crate) fn docker(&self) -> &Docker {
+        &self.inner.docker
     }
 }
 

@@ -118,6 +118,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
             .unwrap_or(true),
         parallel_stacks: args.parallel,
         registry: args.registry.clone(),
+        repeat: usize::from(args.repeat),
         cancel: cancel.clone(),
         reporter: Some(reporter),
     };
