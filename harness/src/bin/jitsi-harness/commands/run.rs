@@ -62,7 +62,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
         }
     });
     let options = MatrixOptions {
-        targets,
+        targets: targets.clone(),
         scenarios,
         variants,
         snapshots,
@@ -91,9 +91,10 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
     match args.format {
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&harness::report::json(&results)).unwrap_or_default()
+            serde_json::to_string_pretty(&harness::report::json(&results, &targets))
+                .unwrap_or_default()
         ),
-        Format::Text => print!("{}", harness::report::text(&results)),
+        Format::Text => print!("{}", harness::report::text(&results, &targets)),
     }
     let code = exit::of(&results);
     if code == exit::SAME && !args.keep_stack {
