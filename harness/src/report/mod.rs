@@ -3,6 +3,9 @@
 //! binary writes it to the terminal.
 
 pub mod compare;
+pub mod html;
+pub mod junit;
+pub mod markdown;
 pub mod progress;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -105,4 +105,13 @@ pub struct RunArgs {
     /// Print every step as it settles.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Also write the verdicts as JUnit XML to PATH (one testcase per scenario × variant × stack).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Also write a Markdown summary to PATH (for $GITHUB_STEP_SUMMARY; kept under 1 MiB).
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Also write a self-contained HTML report (DIR/index.html) with a timeline picture per scenario.
+    #[arg(long, value_name = "DIR")]
+    pub html: Option<PathBuf>,
 }

@@ -1,7 +1,11 @@
 //! `jitsi-harness run`: scenarios on stacks, each timeline judged against its golden snapshot and the
 //! scenario's expectations; progress on stderr, the verdict (text or JSON) on stdout.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use harness::report;
+use harness::runner::outcome::ScenarioResult;
 
 use harness::runner::cancel::{self, Interrupt};
 use harness::runner::events::RunEvent;
@@ -30,6 +34,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
             }
         }
     }
+    check_report_paths(args)?;
     let scenarios = load_scenarios(&dir, &variants, args.scenario.as_deref())?;
     if scenarios.is_empty() {
         eprintln!(
@@ -96,14 +101,81 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
         ),
         Format::Text => print!("{}", harness::report::text(&results, &targets)),
     }
-    let code = exit::of(&results);
-    if code == exit::SAME && !args.keep_stack {
+    let mut code = exit::of(&results);
+    if let Err(e) = write_reports(args, &results, &targets) {
+        eprintln!("jitsi-harness: {e}");
+        code = code.max(exit::INFRASTRUCTURE);
+    }
+    if code == exit::SAME && !args.keep_stack && args.html.is_none() {
+        // (An HTML report links to the artifacts, so they stay when one was asked for.)
         // Nothing to look at: keep the artifacts root tidy.
         let _ = std::fs::remove_dir_all(&artifacts);
     } else if args.format == Format::Text {
         println!("artifacts: {}", artifacts.display());
     }
     Ok(code)
+}
+
+/// Fails (exit 2) before any stack starts when a report path cannot be written: its folder is created
+/// and a scratch file written and removed there.
+fn check_report_paths(args: &RunArgs) -> Result<(), Exit> {
+    let files = [("--junit", &args.junit), ("--markdown", &args.markdown)];
+    let mut checks: Vec<(&str, PathBuf, Option<&Path>)> = files
+        .iter()
+        .filter_map(|(flag, p)| {
+            let p = p.as_deref()?;
+            let parent = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            Some((*flag, parent, Some(p)))
+        })
+        .collect();
+    if let Some(dir) = &args.html {
+        checks.push(("--html", dir.clone(), None));
+    }
+    for (flag, dir, file) in checks {
+        let problem = if file.is_some_and(Path::is_dir) {
+            Some("it is a folder; give a file path".to_owned())
+        } else {
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| tempfile::NamedTempFile::new_in(&dir).map(drop))
+                .err()
+                .map(|e| format!("cannot write in {}: {e}", dir.display()))
+        };
+        if let Some(problem) = problem {
+            eprintln!(
+                "jitsi-harness: {flag} {}: {problem}; choose a writable path",
+                file.unwrap_or(&dir).display()
+            );
+            return Err(Exit(exit::BAD_INPUT));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the reports asked for (`--junit`, `--markdown`, `--html`), saying where.
+fn write_reports(
+    args: &RunArgs,
+    results: &[ScenarioResult],
+    targets: &[StackTarget],
+) -> Result<(), String> {
+    if let Some(path) = &args.junit {
+        report::junit::write(path, results, targets)
+            .map_err(|e| format!("cannot write the JUnit report {}: {e}", path.display()))?;
+        eprintln!("JUnit report: {}", path.display());
+    }
+    if let Some(path) = &args.markdown {
+        report::markdown::write(path, results, targets)
+            .map_err(|e| format!("cannot write the Markdown summary {}: {e}", path.display()))?;
+        eprintln!("Markdown summary: {}", path.display());
+    }
+    if let Some(dir) = &args.html {
+        let path = report::html::write(dir, results, targets)
+            .map_err(|e| format!("cannot write the HTML report in {}: {e}", dir.display()))?;
+        eprintln!("HTML report: {}", path.display());
+    }
+    Ok(())
 }
 
 /// Removes every container and network of this run, saying so when there was any.
