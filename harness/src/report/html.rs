@@ -35,9 +35,9 @@ td.cell,span.cell{text-align:center;font-weight:600;font-size:13px}
 .participant{background:#bbdefb;color:#0d2a4a}.visitor{background:#e1bee7;color:#3b1846}
 .absent{background:#f3f3f3;color:#999}.refused{background:#c62828;color:#fff}
 .disagree{background:#ffd54f;color:#3a2a00}.notrun{background:repeating-linear-gradient(45deg,#eee,#eee 4px,#fff 4px,#fff 8px);color:#999}
+td.cell{border-right:1px solid #fff;border-bottom:2px solid #fff}
 td.changed-prev,span.changed-prev{outline:3px solid #ff6d00;outline-offset:-3px}
-td.changed-golden,span.changed-golden{box-shadow:inset 0 -6px 0 #6a1b9a}
-td.changed-prev.changed-golden{outline:3px solid #ff6d00}
+td.changed-golden,span.changed-golden{background-image:linear-gradient(225deg,#6a1b9a 12px,transparent 12px)}
 tr.unmet th.step{color:#c62828}
 .note{color:#555;font-size:13px}
 .diffs{margin:4px 0 0 0;padding-left:18px;font-size:13px}
