@@ -40,6 +40,19 @@ fn fence(text: &str) -> String {
     "`".repeat((longest + 1).max(3))
 }
 
+/// A run's artifacts folder as the uploaded artifact names it: from the `run-…` folder on
+/// (`run-1795954678-f8ab0a1a/fixture-13/jwt-auto-owner/handover`), else the whole path.
+fn folder(artifacts: &Path) -> String {
+    let parts: Vec<String> = artifacts
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    match parts.iter().rposition(|p| p.starts_with("run-")) {
+        Some(i) => parts[i..].join("/"),
+        None => artifacts.display().to_string(),
+    }
+}
+
 fn cell(s: &str) -> String {
     s.replace('|', "\\|")
 }
@@ -135,14 +148,12 @@ pub fn render(results: &[ScenarioResult], stacks: &[StackTarget], limit: usize) 
         }
         if let Some(diff) = r.outcome.diff() {
             let f = fence(diff);
-            let _ = write!(d, "\n{f}diff\n{diff}{f}\n");
+            if !d.ends_with("\n\n") {
+                d.push('\n');
+            }
+            let _ = write!(d, "{f}diff\n{diff}{f}\n");
         }
-        let name = r
-            .artifacts
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let _ = writeln!(d, "\nartifacts: `{name}` ({})", r.artifacts.display());
+        let _ = writeln!(d, "\nartifacts: `{}`", folder(&r.artifacts));
         details.push(d);
     }
     let total = details.len();
@@ -209,7 +220,7 @@ mod tests {
             md.contains("step 3 `leave alice` bob: owner/moderator -> none/participant"),
             "{md}"
         );
-        assert!(md.contains("artifacts: `fixture-13`"), "{md}");
+        assert!(md.contains("artifacts: `run-1/fixture-13`"), "{md}");
     }
 
     #[test]
