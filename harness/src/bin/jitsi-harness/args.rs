@@ -114,4 +114,22 @@ pub struct RunArgs {
     /// Also write a self-contained HTML report (DIR/index.html) with a timeline picture per scenario.
     #[arg(long, value_name = "DIR")]
     pub html: Option<PathBuf>,
+    /// Run only shard K of N (1 ≤ K ≤ N) of the scenario × variant × stack matrix: its cells sorted,
+    /// dealt round-robin, so N machines with 1/N … N/N together run it exactly once.
+    #[arg(long, value_name = "K/N", value_parser = parse_partition)]
+    pub partition: Option<(usize, usize)>,
+}
+
+/// `K/N` with 1 ≤ K ≤ N.
+fn parse_partition(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}`: expected K/N with 1 <= K <= N, e.g. 1/2");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n) = (
+        k.trim().parse::<usize>().map_err(|_| bad())?,
+        n.trim().parse::<usize>().map_err(|_| bad())?,
+    );
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
 }

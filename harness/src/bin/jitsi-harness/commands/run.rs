@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use harness::report;
 use harness::runner::outcome::ScenarioResult;
+use harness::scenario::Scenario;
 
 use harness::runner::cancel::{self, Interrupt};
 use harness::runner::events::RunEvent;
@@ -56,7 +57,19 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
     let artifacts = args
         .artifacts
         .join(format!("run-{stamp}-{}", docker::run_id()));
-    let total: usize = scenarios.iter().map(|s| s.variants.len()).sum::<usize>() * targets.len();
+    // One matrix per stack when sharded (a shard's cells are no product of stacks × scenarios).
+    let shards: Vec<(Vec<StackTarget>, Vec<Scenario>)> = match args.partition {
+        None => vec![(targets.clone(), scenarios)],
+        Some((k, n)) => targets
+            .iter()
+            .map(|t| (vec![t.clone()], shard(&scenarios, &targets, t, k, n)))
+            .filter(|(_, s)| !s.is_empty())
+            .collect(),
+    };
+    let total: usize = shards
+        .iter()
+        .map(|(t, s)| s.iter().map(|s| s.variants.len()).sum::<usize>() * t.len())
+        .sum();
     let (reporter, bar) = crate::progress::reporter(total as u64, args.verbose);
     let on_signal = reporter.clone();
     let cancel = cancel::install(GRACE, move |interrupt| match interrupt {
@@ -66,24 +79,33 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
             std::process::exit(i32::from(exit::INTERRUPTED));
         }
     });
-    let options = MatrixOptions {
-        targets: targets.clone(),
-        scenarios,
-        variants,
-        snapshots,
-        artifacts: artifacts.clone(),
-        keep: args.keep_stack,
-        startup_timeout: Duration::from_secs(args.startup_timeout),
-        settle: Duration::from_millis(args.settle_ms),
-        accept: args.accept,
-        write_pending: std::env::var("CI")
-            .map(|v| v.is_empty() || v == "0" || v == "false")
-            .unwrap_or(true),
-        parallel_stacks: args.parallel,
-        cancel: cancel.clone(),
-        reporter: Some(reporter),
-    };
-    let results = run_matrix(&options).await;
+    let mut results = Vec::new();
+    for (shard_targets, scenarios) in shards {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let options = MatrixOptions {
+            targets: shard_targets,
+            scenarios,
+            variants: variants.clone(),
+            snapshots: snapshots.clone(),
+            artifacts: artifacts.clone(),
+            keep: args.keep_stack,
+            startup_timeout: Duration::from_secs(args.startup_timeout),
+            settle: Duration::from_millis(args.settle_ms),
+            accept: args.accept,
+            write_pending: std::env::var("CI")
+                .map(|v| v.is_empty() || v == "0" || v == "false")
+                .unwrap_or(true),
+            parallel_stacks: args.parallel,
+            cancel: cancel.clone(),
+            reporter: Some(reporter.clone()),
+        };
+        results.extend(run_matrix(&options).await);
+    }
+    results.sort_by(|a, b| {
+        (&a.scenario, &a.variant, &a.target).cmp(&(&b.scenario, &b.variant, &b.target))
+    });
     bar.finish_and_clear();
     if !args.keep_stack {
         // Safety net: anything of this run that lost its owner (a start cut short) goes now.
@@ -114,6 +136,48 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
         println!("artifacts: {}", artifacts.display());
     }
     Ok(code)
+}
+
+/// Shard `k` of `n` (from 1) of the matrix, for the stack `target`: every scenario × variant × stack cell
+/// sorted by (scenario, variant, stack as written), dealt round-robin; the scenarios keep only the
+/// variants of their cells on `target`.
+fn shard(
+    scenarios: &[Scenario],
+    targets: &[StackTarget],
+    target: &StackTarget,
+    k: usize,
+    n: usize,
+) -> Vec<Scenario> {
+    let mut cells: Vec<(&str, &str, String)> = scenarios
+        .iter()
+        .flat_map(|s| {
+            s.variants.iter().flat_map(move |v| {
+                targets
+                    .iter()
+                    .map(move |t| (s.name.as_str(), v.as_str(), t.to_string()))
+            })
+        })
+        .collect();
+    cells.sort();
+    cells.dedup();
+    let mine: Vec<&(&str, &str, String)> = cells
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % n == k - 1)
+        .map(|(_, c)| c)
+        .collect();
+    let stack = target.to_string();
+    scenarios
+        .iter()
+        .filter_map(|s| {
+            let mut s = s.clone();
+            s.variants.retain(|v| {
+                mine.iter()
+                    .any(|c| c.0 == s.name && c.1 == v && c.2 == stack)
+            });
+            (!s.variants.is_empty()).then_some(s)
+        })
+        .collect()
 }
 
 /// Fails (exit 2) before any stack starts when a report path cannot be written: its folder is created
@@ -186,5 +250,64 @@ fn sweep_this_run() {
         }
         Ok(_) => {}
         Err(e) => eprintln!("cleanup failed: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn scenarios() -> Vec<Scenario> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let variants = harness::stack::Variants::load(&root.join("variants.toml")).unwrap();
+        let paths = harness::scenario::discover(&root, None).unwrap();
+        paths
+            .iter()
+            .map(|p| harness::scenario::load(p, &variants).unwrap())
+            .collect()
+    }
+
+    fn cells(scenarios: &[Scenario], target: &StackTarget) -> BTreeSet<(String, String, String)> {
+        scenarios
+            .iter()
+            .flat_map(|s| {
+                s.variants
+                    .iter()
+                    .map(|v| (s.name.clone(), v.clone(), target.to_string()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shards_1_2_and_2_2_cover_the_matrix_exactly_once() {
+        let all = scenarios();
+        let targets: Vec<StackTarget> = ["fixture:13", "fixture:0.12"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let full: BTreeSet<_> = targets.iter().flat_map(|t| cells(&all, t)).collect();
+        let shard_cells = |k| -> BTreeSet<_> {
+            targets
+                .iter()
+                .flat_map(|t| cells(&shard(&all, &targets, t, k, 2), t))
+                .collect()
+        };
+        let (one, two) = (shard_cells(1), shard_cells(2));
+        assert!(one.is_disjoint(&two));
+        assert_eq!(&one | &two, full);
+        assert!(
+            one.len().abs_diff(two.len()) <= 1,
+            "{} vs {}",
+            one.len(),
+            two.len()
+        );
+        // Deterministic: the order stacks are given in does not move a cell to another shard.
+        let reversed: Vec<StackTarget> = targets.iter().rev().cloned().collect();
+        let again: BTreeSet<_> = reversed
+            .iter()
+            .flat_map(|t| cells(&shard(&all, &reversed, t, 1, 2), t))
+            .collect();
+        assert_eq!(again, one);
     }
 }
