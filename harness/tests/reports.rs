@@ -320,3 +320,75 @@ fn a_two_stack_fixture_run_writes_junit_markdown_and_html() {
         "bob's cell on both stacks"
     );
 }
+
+#[test]
+fn report_merge_of_two_shards_equals_the_unsharded_run() {
+    let dir = out_dir("merge");
+    let stacks: Vec<StackTarget> = ["fixture:0.12", "fixture:13"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let changed = "-  - \"4. leave alice -> moderators: bob | room: bob:owner/moderator, carol:none/participant\"\n\
++  - \"4. leave alice -> moderators: nobody | room: bob:none/participant, carol:none/participant\"\n";
+    let mut full = vec![
+        result("fixture:0.12", "owner", Outcome::Same, false),
+        result(
+            "fixture:13",
+            "participant",
+            Outcome::Changed {
+                diff: changed.into(),
+            },
+            false,
+        ),
+    ];
+    for stack in ["fixture:0.12", "fixture:13"] {
+        let mut r = result(stack, "owner", Outcome::Same, false);
+        r.variant = "jwt-guests".into();
+        if let Some(t) = &mut r.timeline {
+            t.variant = "jwt-guests".into();
+        }
+        full.push(r);
+    }
+    full.sort_by(|a, b| {
+        (&a.scenario, &a.variant, &a.target).cmp(&(&b.scenario, &b.variant, &b.target))
+    });
+    let json = |results: &[ScenarioResult]| {
+        serde_json::to_string_pretty(&harness::report::json(results, &stacks)).unwrap()
+    };
+    // Shards as `--partition 1/2` and `2/2` deal them: alternate cells, each holding one stack of the
+    // differing pair, so the comparison can only come out of the merge.
+    let (one, two): (Vec<_>, Vec<_>) = full
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
+    let one: Vec<ScenarioResult> = one.into_iter().map(|(_, r)| r).collect();
+    let two: Vec<ScenarioResult> = two.into_iter().map(|(_, r)| r).collect();
+    let (a, b) = (dir.join("shard-1.json"), dir.join("shard-2.json"));
+    std::fs::write(&a, json(&one)).unwrap();
+    std::fs::write(&b, json(&two)).unwrap();
+    let merged = harness(&[
+        "report",
+        "merge",
+        b.to_str().unwrap(),
+        a.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let err = String::from_utf8_lossy(&merged.stderr);
+    assert_eq!(merged.status.code(), Some(1), "a changed timeline: {err}");
+    assert_eq!(
+        String::from_utf8_lossy(&merged.stdout).trim_end(),
+        json(&full),
+        "{err}"
+    );
+    let text = harness(&["report", "merge", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(
+        String::from_utf8_lossy(&text.stdout),
+        harness::report::text(&full, &stacks)
+    );
+    let twice = harness(&["report", "merge", a.to_str().unwrap(), a.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&twice.stderr);
+    assert_eq!(twice.status.code(), Some(2), "{err}");
+    assert!(err.contains("in more than one file"), "{err}");
+}

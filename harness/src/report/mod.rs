@@ -6,6 +6,7 @@ pub mod compare;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod merge;
 pub mod progress;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 use crate::runner::outcome::{ScenarioResult, Verdict};
 use crate::stack::StackTarget;
+use crate::timeline::Timeline;
 
 use self::compare::Comparison;
 
@@ -52,10 +54,18 @@ pub struct JsonResult<'a> {
     /// The differing step lines against the golden snapshot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<&'a str>,
+    /// Whether the infrastructure failed rather than Jitsi, when the verdict is `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub infrastructure: Option<bool>,
+    /// The scenario file.
+    pub path: String,
     /// The golden snapshot file.
     pub snapshot: String,
     /// This run's logs and transcripts.
     pub artifacts: String,
+    /// The whole timeline (every observer's view per step), from which `report merge` rebuilds the
+    /// comparisons and reports of sharded runs.
+    pub timeline: Option<&'a Timeline>,
 }
 
 /// One step of a timeline in the JSON document.
@@ -119,8 +129,11 @@ pub fn json<'a>(results: &'a [ScenarioResult], stacks: &[StackTarget]) -> JsonRe
                 unmet: r.outcome.unmet().iter().map(|u| u.to_string()).collect(),
                 error: r.outcome.error(),
                 diff: r.outcome.diff(),
+                infrastructure: r.outcome.error().map(|_| r.outcome.is_infrastructure()),
+                path: r.path.display().to_string(),
                 snapshot: r.snapshot.display().to_string(),
                 artifacts: r.artifacts.display().to_string(),
+                timeline: r.timeline.as_ref(),
             })
             .collect(),
     }

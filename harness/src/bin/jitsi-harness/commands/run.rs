@@ -13,7 +13,7 @@ use harness::runner::events::RunEvent;
 use harness::runner::matrix::{run_matrix, MatrixOptions};
 use harness::stack::{docker, StackTarget};
 
-use crate::args::{Cli, Format, RunArgs};
+use crate::args::{Cli, Format, ReportPaths, RunArgs};
 use crate::exit::{self, Exit};
 
 use super::{load_scenarios, load_variants, scenarios_dir};
@@ -35,7 +35,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
             }
         }
     }
-    check_report_paths(args)?;
+    check_report_paths(&args.reports)?;
     let scenarios = load_scenarios(&dir, &variants, args.scenario.as_deref())?;
     if scenarios.is_empty() {
         eprintln!(
@@ -124,11 +124,11 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
         Format::Text => print!("{}", harness::report::text(&results, &targets)),
     }
     let mut code = exit::of(&results);
-    if let Err(e) = write_reports(args, &results, &targets) {
+    if let Err(e) = write_reports(&args.reports, &results, &targets) {
         eprintln!("jitsi-harness: {e}");
         code = code.max(exit::INFRASTRUCTURE);
     }
-    if code == exit::SAME && !args.keep_stack && args.html.is_none() {
+    if code == exit::SAME && !args.keep_stack && args.reports.html.is_none() {
         // (An HTML report links to the artifacts, so they stay when one was asked for.)
         // Nothing to look at: keep the artifacts root tidy.
         let _ = std::fs::remove_dir_all(&artifacts);
@@ -182,7 +182,7 @@ fn shard(
 
 /// Fails (exit 2) before any stack starts when a report path cannot be written: its folder is created
 /// and a scratch file written and removed there.
-fn check_report_paths(args: &RunArgs) -> Result<(), Exit> {
+pub fn check_report_paths(args: &ReportPaths) -> Result<(), Exit> {
     let files = [("--junit", &args.junit), ("--markdown", &args.markdown)];
     let mut checks: Vec<(&str, PathBuf, Option<&Path>)> = files
         .iter()
@@ -219,8 +219,8 @@ fn check_report_paths(args: &RunArgs) -> Result<(), Exit> {
 }
 
 /// Writes the reports asked for (`--junit`, `--markdown`, `--html`), saying where.
-fn write_reports(
-    args: &RunArgs,
+pub fn write_reports(
+    args: &ReportPaths,
     results: &[ScenarioResult],
     targets: &[StackTarget],
 ) -> Result<(), String> {
