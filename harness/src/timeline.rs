@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::participant::Observation;
 use crate::scenario::{Expect, ParticipantSpec, Step};
@@ -15,7 +15,7 @@ use crate::stack::StackTarget;
 use crate::xmpp::{Affiliation, Role};
 
 /// What one observer saw of one participant.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seat {
     /// The MUC role.
     pub role: Role,
@@ -40,7 +40,7 @@ impl Seat {
 }
 
 /// The room as one observer saw it, in scenario names.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct View {
     pub occupants: BTreeMap<String, Seat>,
 }
@@ -117,7 +117,7 @@ impl View {
 }
 
 /// One step of a timeline.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
     /// 0-based.
     pub index: usize,
@@ -244,7 +244,7 @@ pub fn unexpected_refusals(expect: &Expect, record: &StepRecord) -> Vec<String> 
 }
 
 /// The moderator timeline of one scenario under one variant on one stack.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Timeline {
     pub scenario: String,
     pub variant: String,

@@ -2,6 +2,11 @@
 //! scenario × stack for humans, or one JSON document for machines. Everything here renders text; only the
 //! binary writes it to the terminal.
 
+pub mod compare;
+pub mod html;
+pub mod junit;
+pub mod markdown;
+pub mod merge;
 pub mod progress;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,12 +15,21 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::runner::outcome::{DifferingRun, Outcome, ScenarioResult, Verdict};
+use crate::stack::StackTarget;
+use crate::timeline::Timeline;
 
-/// `{"results":[…]}`: the `--format json` document.
+use self::compare::Comparison;
+
+/// `{"stacks":[…],"results":[…],"comparisons":[…]}`: the `--format json` document.
 #[derive(Debug, Serialize)]
 pub struct JsonReport<'a> {
+    /// The stacks in the order given (the order comparisons follow).
+    pub stacks: Vec<String>,
     /// One entry per scenario × variant × stack, sorted.
     pub results: Vec<JsonResult<'a>>,
+    /// Per scenario × variant run on two stacks or more of one family: the first stack whose timeline
+    /// differs from its predecessor, and the differing steps.
+    pub comparisons: Vec<Comparison>,
 }
 
 /// One cell of the verdict matrix in the JSON document.
@@ -43,10 +57,18 @@ pub struct JsonResult<'a> {
     /// The differing step lines against the golden snapshot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<&'a str>,
+    /// Whether the infrastructure failed rather than Jitsi, when the verdict is `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub infrastructure: Option<bool>,
+    /// The scenario file.
+    pub path: String,
     /// The golden snapshot file.
     pub snapshot: String,
     /// This run's logs and transcripts.
     pub artifacts: String,
+    /// The whole timeline (every observer's view per step), from which `report merge` rebuilds the
+    /// comparisons and reports of sharded runs.
+    pub timeline: Option<&'a Timeline>,
 }
 
 /// The repetitions of a flaky result.
@@ -80,9 +102,11 @@ pub struct JsonStep {
     pub converged: bool,
 }
 
-/// Builds the JSON document.
-pub fn json(results: &[ScenarioResult]) -> JsonReport<'_> {
+/// Builds the JSON document; `stacks` is the order given on the command line.
+pub fn json<'a>(results: &'a [ScenarioResult], stacks: &[StackTarget]) -> JsonReport<'a> {
     JsonReport {
+        stacks: stacks.iter().map(ToString::to_string).collect(),
+        comparisons: compare::comparisons(results, stacks),
         results: results
             .iter()
             .map(|r| JsonResult {
@@ -124,8 +148,11 @@ pub fn json(results: &[ScenarioResult]) -> JsonReport<'_> {
                 unmet: r.outcome.unmet().iter().map(|u| u.to_string()).collect(),
                 error: r.outcome.error(),
                 diff: r.outcome.diff(),
+                infrastructure: r.outcome.error().map(|_| r.outcome.is_infrastructure()),
+                path: r.path.display().to_string(),
                 snapshot: r.snapshot.display().to_string(),
                 artifacts: r.artifacts.display().to_string(),
+                timeline: r.timeline.as_ref(),
             })
             .collect(),
     }
@@ -143,8 +170,9 @@ fn cell(r: &ScenarioResult) -> String {
     s
 }
 
-/// The verdict matrix and, below it, what a reader needs for every result that is not `same`.
-pub fn text(results: &[ScenarioResult]) -> String {
+/// The verdict matrix, below it what a reader needs for every result that is not `same`, and the
+/// comparison across stacks of one family (`stacks` is the order given on the command line).
+pub fn text(results: &[ScenarioResult], stacks: &[StackTarget]) -> String {
     let targets: BTreeSet<String> = results.iter().map(|r| r.target.to_string()).collect();
     let rows: BTreeSet<(&str, &str)> = results
         .iter()
@@ -237,6 +265,7 @@ change the scenario file ({}) first if Jitsi's behaviour is meant to change",
         }
         let _ = writeln!(out, "  artifacts: {}", r.artifacts.display());
     }
+    out.push_str(&compare::text(&compare::comparisons(results, stacks)));
     let count = |v: Verdict| results.iter().filter(|r| r.verdict() == v).count();
     let unmet = match count(Verdict::Unmet) {
         0 => String::new(),
@@ -302,7 +331,7 @@ mod tests {
     fn an_unmet_result_is_its_own_verdict_with_its_expectations_listed() {
         let mut same = result(Outcome::Same, false);
         same.variant = "jwt-guests".into();
-        let text = text(&[result(unmet(None), false), same]);
+        let text = text(&[result(unmet(None), false), same], &[]);
         assert!(text.contains("  unmet (1)"), "{text}");
         assert!(
             text.contains("\n  step 2 `leave alice` (scenarios/handover.toml:12): moderator count: expected 1, saw 0 (nobody)\n"),
@@ -317,13 +346,17 @@ mod tests {
 
     #[test]
     fn an_unmet_result_still_shows_its_diff_and_why_nothing_was_written() {
-        let text = text(&[result(unmet(Some("-  - \"2. a\"\n+  - \"2. b\"\n")), true)]);
+        let text = text(
+            &[result(unmet(Some("-  - \"2. a\"\n+  - \"2. b\"\n")), true)],
+            &[],
+        );
         assert!(
             text.contains("golden snapshots/fixture/handover@jwt-auto-owner.snap vs this run:\n  -  - \"2. a\"\n  +  - \"2. b\"\n"),
             "{text}"
         );
         assert!(text.contains("no snapshot written"), "{text}");
-        let doc = serde_json::to_value(json(&[result(unmet(Some("-a\n+b\n")), true)])).unwrap();
+        let doc =
+            serde_json::to_value(json(&[result(unmet(Some("-a\n+b\n")), true)], &[])).unwrap();
         assert_eq!(doc["results"][0]["verdict"], "unmet");
         assert_eq!(
             doc["results"][0]["unmet"][0],
@@ -342,7 +375,7 @@ mod tests {
                     .into(),
             }],
         };
-        let text = text(&[result(flaky.clone(), false)]);
+        let text = text(&[result(flaky.clone(), false)], &[]);
         assert!(text.contains("  flaky (1 of 3 differ)"), "{text}");
         assert!(
             text.contains("\n  run 2 differs from run 1:\n    -  - \"3. leave alice -> moderators: bob\"\n    +  - \"3. leave alice -> moderators: carol\"\n"),
@@ -352,7 +385,7 @@ mod tests {
             text.contains("\n0 same, 0 changed, 0 new, 0 failed, 1 flaky\n"),
             "{text}"
         );
-        let doc = serde_json::to_value(json(&[result(flaky, false)])).unwrap();
+        let doc = serde_json::to_value(json(&[result(flaky, false)], &[])).unwrap();
         assert_eq!(doc["results"][0]["verdict"], "flaky");
         assert_eq!(doc["results"][0]["flaky"]["repeat"], 3);
         assert_eq!(doc["results"][0]["flaky"]["differing"][0]["run"], 2);
@@ -363,10 +396,37 @@ mod tests {
 
     #[test]
     fn a_run_without_unmet_results_keeps_its_summary_line() {
-        let text = text(&[result(Outcome::Same, false)]);
+        let text = text(&[result(Outcome::Same, false)], &[]);
         assert!(
             text.ends_with("\n1 same, 0 changed, 0 new, 0 failed\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_json_document_carries_the_stacks_in_order_and_the_comparisons() {
+        use compare::tests::result as run;
+        let results = [
+            run("fixture:0.12", ("owner", "moderator"), Outcome::Same),
+            run("fixture:13", ("none", "participant"), Outcome::Same),
+        ];
+        let stacks: Vec<StackTarget> = ["fixture:13", "fixture:0.12"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let doc = serde_json::to_value(json(&results, &stacks)).unwrap();
+        assert_eq!(
+            doc["stacks"],
+            serde_json::json!(["fixture:13", "fixture:0.12"])
+        );
+        let c = &doc["comparisons"][0];
+        assert_eq!(c["first_differing"], "fixture:0.12");
+        assert_eq!(
+            c["changes"][0]["steps"][0],
+            serde_json::json!({"step": 3, "label": "leave alice",
+                "seats": [{"participant": "bob", "before": "none/participant", "after": "owner/moderator"}]})
+        );
+        let text = text(&results, &stacks);
+        assert!(text.contains("first differs on fixture:0.12"), "{text}");
     }
 }

@@ -4,11 +4,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which kind of deployment. Snapshots of different families are never mixed: each family
 /// has its own folder, `snapshots/<family>/` (see `crate::snapshot::path`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     /// Real Prosody plus the focus stand-in, built locally (`fixture:0.12`, `fixture:13`).
@@ -32,7 +32,7 @@ impl Family {
 
 /// A stack to run on, as written on the command line: `fixture:0.12`, `fixture:13`,
 /// `jitsi:stable-11146`, `jitsi:unstable-2026-11-01`, `external:NAME`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct StackTarget {
     /// Which kind of deployment.
     pub family: Family,

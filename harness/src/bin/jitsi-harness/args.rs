@@ -72,12 +72,44 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Work with the JSON reports of runs.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Remove containers, networks, browser processes and their temp folders left by killed runs
     /// (and, with --kept, the stacks of --keep-stack runs).
     Clean {
         #[arg(long)]
         kept: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCommand {
+    /// Merge the JSON reports of sharded runs (`run --partition K/N --format json`) into the verdicts and
+    /// reports of one unsharded run.
+    Merge {
+        /// The shards' JSON documents.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        reports: ReportPaths,
+    },
+}
+
+/// The report files a run (or a merge) writes besides its verdict.
+#[derive(clap::Args, Debug, Default)]
+pub struct ReportPaths {
+    /// Also write the verdicts as JUnit XML to PATH (one testcase per scenario × variant × stack).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Also write a Markdown summary to PATH (for $GITHUB_STEP_SUMMARY; kept under 1 MiB).
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Also write a self-contained HTML report (DIR/index.html) with a timeline picture per scenario.
+    #[arg(long, value_name = "DIR")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -124,4 +156,24 @@ pub struct RunArgs {
     /// Print every step as it settles.
     #[arg(long, short)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub reports: ReportPaths,
+    /// Run only shard K of N (1 ≤ K ≤ N) of the scenario × variant × stack matrix: its cells sorted,
+    /// dealt round-robin, so N machines with 1/N … N/N together run it exactly once.
+    #[arg(long, value_name = "K/N", value_parser = parse_partition)]
+    pub partition: Option<(usize, usize)>,
+}
+
+/// `K/N` with 1 ≤ K ≤ N.
+fn parse_partition(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}`: expected K/N with 1 <= K <= N, e.g. 1/2");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n) = (
+        k.trim().parse::<usize>().map_err(|_| bad())?,
+        n.trim().parse::<usize>().map_err(|_| bad())?,
+    );
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
 }

@@ -69,6 +69,7 @@ async fn dispatch(cli: Cli) -> u8 {
             commands::releases::releases(since.as_deref(), new_since.as_deref(), *refresh, *format)
                 .await
         }
+        Command::Report(command) => commands::report::report(command),
         Command::Clean { kept } => commands::clean::clean(*kept).await,
     };
     match result {

@@ -5,6 +5,7 @@ pub mod clean;
 pub mod list;
 pub mod plan;
 pub mod releases;
+pub mod report;
 pub mod run;
 
 use std::path::{Path, PathBuf};

@@ -1,15 +1,19 @@
 //! `jitsi-harness run`: scenarios on stacks, each timeline judged against its golden snapshot and the
 //! scenario's expectations; progress on stderr, the verdict (text or JSON) on stdout.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use harness::participant::browser::leftovers;
+use harness::report;
 use harness::runner::cancel::{self, Interrupt};
 use harness::runner::events::RunEvent;
 use harness::runner::matrix::{run_matrix, MatrixOptions};
+use harness::runner::outcome::ScenarioResult;
+use harness::scenario::Scenario;
 use harness::stack::{docker, jitsi, Family, StackTarget};
 
-use crate::args::{Cli, Format, RunArgs};
+use crate::args::{Cli, Format, ReportPaths, RunArgs};
 use crate::exit::{self, Exit};
 
 use super::{load_scenarios, load_variants, scenarios_dir};
@@ -31,6 +35,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
             }
         }
     }
+    check_report_paths(&args.reports)?;
     let scenarios = load_scenarios(&dir, &variants, args.scenario.as_deref())?;
     if scenarios.is_empty() {
         eprintln!(
@@ -92,7 +97,19 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
         .join(format!("run-{stamp}-{}", docker::run_id()));
     // What killed runs left of their browsers goes first (containers are swept at the first stack start).
     leftovers::sweep_once();
-    let total: usize = scenarios.iter().map(|s| s.variants.len()).sum::<usize>() * targets.len();
+    // One matrix per stack when sharded (a shard's cells are no product of stacks × scenarios).
+    let shards: Vec<(Vec<StackTarget>, Vec<Scenario>)> = match args.partition {
+        None => vec![(targets.clone(), scenarios)],
+        Some((k, n)) => targets
+            .iter()
+            .map(|t| (vec![t.clone()], shard(&scenarios, &targets, t, k, n)))
+            .filter(|(_, s)| !s.is_empty())
+            .collect(),
+    };
+    let total: usize = shards
+        .iter()
+        .map(|(t, s)| s.iter().map(|s| s.variants.len()).sum::<usize>() * t.len())
+        .sum();
     let (reporter, bar) = crate::progress::reporter(total as u64, args.verbose);
     let on_signal = reporter.clone();
     let cancel = cancel::install(GRACE, move |interrupt| match interrupt {
@@ -103,26 +120,35 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
             std::process::exit(i32::from(exit::INTERRUPTED));
         }
     });
-    let options = MatrixOptions {
-        targets,
-        scenarios,
-        variants,
-        snapshots,
-        artifacts: artifacts.clone(),
-        keep: args.keep_stack,
-        startup_timeout: Duration::from_secs(args.startup_timeout),
-        settle,
-        accept: args.accept,
-        write_pending: std::env::var("CI")
-            .map(|v| v.is_empty() || v == "0" || v == "false")
-            .unwrap_or(true),
-        parallel_stacks: args.parallel,
-        registry: args.registry.clone(),
-        repeat: usize::from(args.repeat),
-        cancel: cancel.clone(),
-        reporter: Some(reporter),
-    };
-    let results = run_matrix(&options).await;
+    let mut results = Vec::new();
+    for (shard_targets, scenarios) in shards {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let options = MatrixOptions {
+            targets: shard_targets,
+            scenarios,
+            variants: variants.clone(),
+            snapshots: snapshots.clone(),
+            artifacts: artifacts.clone(),
+            keep: args.keep_stack,
+            startup_timeout: Duration::from_secs(args.startup_timeout),
+            settle,
+            accept: args.accept,
+            write_pending: std::env::var("CI")
+                .map(|v| v.is_empty() || v == "0" || v == "false")
+                .unwrap_or(true),
+            parallel_stacks: args.parallel,
+            registry: args.registry.clone(),
+            repeat: usize::from(args.repeat),
+            cancel: cancel.clone(),
+            reporter: Some(reporter.clone()),
+        };
+        results.extend(run_matrix(&options).await);
+    }
+    results.sort_by(|a, b| {
+        (&a.scenario, &a.variant, &a.target).cmp(&(&b.scenario, &b.variant, &b.target))
+    });
     bar.finish_and_clear();
     if !args.keep_stack {
         // Safety net: anything of this run that lost its owner (a start cut short) goes now.
@@ -137,18 +163,128 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
     match args.format {
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&harness::report::json(&results)).unwrap_or_default()
+            serde_json::to_string_pretty(&harness::report::json(&results, &targets))
+                .unwrap_or_default()
         ),
-        Format::Text => print!("{}", harness::report::text(&results)),
+        Format::Text => print!("{}", harness::report::text(&results, &targets)),
     }
-    let code = exit::of(&results);
-    if code == exit::SAME && !args.keep_stack {
+    let mut code = exit::of(&results);
+    if let Err(e) = write_reports(&args.reports, &results, &targets) {
+        eprintln!("jitsi-harness: {e}");
+        code = code.max(exit::INFRASTRUCTURE);
+    }
+    if code == exit::SAME && !args.keep_stack && args.reports.html.is_none() {
+        // (An HTML report links to the artifacts, so they stay when one was asked for.)
         // Nothing to look at: keep the artifacts root tidy.
         let _ = std::fs::remove_dir_all(&artifacts);
     } else if args.format == Format::Text {
         println!("artifacts: {}", artifacts.display());
     }
     Ok(code)
+}
+
+/// Shard `k` of `n` (from 1) of the matrix, for the stack `target`: every scenario × variant × stack cell
+/// sorted by (scenario, variant, stack as written), dealt round-robin; the scenarios keep only the
+/// variants of their cells on `target`.
+fn shard(
+    scenarios: &[Scenario],
+    targets: &[StackTarget],
+    target: &StackTarget,
+    k: usize,
+    n: usize,
+) -> Vec<Scenario> {
+    let mut cells: Vec<(&str, &str, String)> = scenarios
+        .iter()
+        .flat_map(|s| {
+            s.variants.iter().flat_map(move |v| {
+                targets
+                    .iter()
+                    .map(move |t| (s.name.as_str(), v.as_str(), t.to_string()))
+            })
+        })
+        .collect();
+    cells.sort();
+    cells.dedup();
+    let mine: Vec<&(&str, &str, String)> = cells
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % n == k - 1)
+        .map(|(_, c)| c)
+        .collect();
+    let stack = target.to_string();
+    scenarios
+        .iter()
+        .filter_map(|s| {
+            let mut s = s.clone();
+            s.variants.retain(|v| {
+                mine.iter()
+                    .any(|c| c.0 == s.name && c.1 == v && c.2 == stack)
+            });
+            (!s.variants.is_empty()).then_some(s)
+        })
+        .collect()
+}
+
+/// Fails (exit 2) before any stack starts when a report path cannot be written: its folder is created
+/// and a scratch file written and removed there.
+pub fn check_report_paths(args: &ReportPaths) -> Result<(), Exit> {
+    let files = [("--junit", &args.junit), ("--markdown", &args.markdown)];
+    let mut checks: Vec<(&str, PathBuf, Option<&Path>)> = files
+        .iter()
+        .filter_map(|(flag, p)| {
+            let p = p.as_deref()?;
+            let parent = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            Some((*flag, parent, Some(p)))
+        })
+        .collect();
+    if let Some(dir) = &args.html {
+        checks.push(("--html", dir.clone(), None));
+    }
+    for (flag, dir, file) in checks {
+        let problem = if file.is_some_and(Path::is_dir) {
+            Some("it is a folder; give a file path".to_owned())
+        } else {
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| tempfile::NamedTempFile::new_in(&dir).map(drop))
+                .err()
+                .map(|e| format!("cannot write in {}: {e}", dir.display()))
+        };
+        if let Some(problem) = problem {
+            eprintln!(
+                "jitsi-harness: {flag} {}: {problem}; choose a writable path",
+                file.unwrap_or(&dir).display()
+            );
+            return Err(Exit(exit::BAD_INPUT));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the reports asked for (`--junit`, `--markdown`, `--html`), saying where.
+pub fn write_reports(
+    args: &ReportPaths,
+    results: &[ScenarioResult],
+    targets: &[StackTarget],
+) -> Result<(), String> {
+    if let Some(path) = &args.junit {
+        report::junit::write(path, results, targets)
+            .map_err(|e| format!("cannot write the JUnit report {}: {e}", path.display()))?;
+        eprintln!("JUnit report: {}", path.display());
+    }
+    if let Some(path) = &args.markdown {
+        report::markdown::write(path, results, targets)
+            .map_err(|e| format!("cannot write the Markdown summary {}: {e}", path.display()))?;
+        eprintln!("Markdown summary: {}", path.display());
+    }
+    if let Some(dir) = &args.html {
+        let path = report::html::write(dir, results, targets)
+            .map_err(|e| format!("cannot write the HTML report in {}: {e}", dir.display()))?;
+        eprintln!("HTML report: {}", path.display());
+    }
+    Ok(())
 }
 
 /// Removes every container and network of this run, saying so when there was any.
@@ -169,4 +305,63 @@ fn probe_writable(root: &std::path::Path) -> std::io::Result<()> {
         .prefix(".jitsi-harness-probe-")
         .tempfile_in(root)
         .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn scenarios() -> Vec<Scenario> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let variants = harness::stack::Variants::load(&root.join("variants.toml")).unwrap();
+        let paths = harness::scenario::discover(&root, None).unwrap();
+        paths
+            .iter()
+            .map(|p| harness::scenario::load(p, &variants).unwrap())
+            .collect()
+    }
+
+    fn cells(scenarios: &[Scenario], target: &StackTarget) -> BTreeSet<(String, String, String)> {
+        scenarios
+            .iter()
+            .flat_map(|s| {
+                s.variants
+                    .iter()
+                    .map(|v| (s.name.clone(), v.clone(), target.to_string()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shards_1_2_and_2_2_cover_the_matrix_exactly_once() {
+        let all = scenarios();
+        let targets: Vec<StackTarget> = ["fixture:13", "fixture:0.12"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let full: BTreeSet<_> = targets.iter().flat_map(|t| cells(&all, t)).collect();
+        let shard_cells = |k| -> BTreeSet<_> {
+            targets
+                .iter()
+                .flat_map(|t| cells(&shard(&all, &targets, t, k, 2), t))
+                .collect()
+        };
+        let (one, two) = (shard_cells(1), shard_cells(2));
+        assert!(one.is_disjoint(&two));
+        assert_eq!(&one | &two, full);
+        assert!(
+            one.len().abs_diff(two.len()) <= 1,
+            "{} vs {}",
+            one.len(),
+            two.len()
+        );
+        // Deterministic: the order stacks are given in does not move a cell to another shard.
+        let reversed: Vec<StackTarget> = targets.iter().rev().cloned().collect();
+        let again: BTreeSet<_> = reversed
+            .iter()
+            .flat_map(|t| cells(&shard(&all, &reversed, t, 1, 2), t))
+            .collect();
+        assert_eq!(again, one);
+    }
 }
