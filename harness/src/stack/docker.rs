@@ -5,7 +5,7 @@
 //! (run id, pid, pid namespace, start time, stack), in the manner of testcontainers' `org.testcontainers.*`
 //! labels, so that what a SIGKILLed run left behind can be found and removed by the next one.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -101,15 +101,21 @@ pub(crate) fn pid_namespace() -> &'static str {
     })
 }
 
-/// The labels every resource of `stack` carries.
-pub(crate) fn run_labels(stack: &str) -> Vec<(String, String)> {
-    vec![
+/// The labels every resource of `stack` carries — containers and networks alike, so that a sweep
+/// treats a stack as one thing. `keep` (`--keep-stack`) adds [`LABEL_KEEP`]: the automatic sweep then
+/// leaves the whole stack alone and `clean --kept` removes the whole stack.
+pub(crate) fn run_labels(stack: &str, keep: bool) -> Vec<(String, String)> {
+    let mut labels = vec![
         (LABEL_RUN.to_owned(), run_id().to_owned()),
         (LABEL_PID.to_owned(), std::process::id().to_string()),
         (LABEL_PIDNS.to_owned(), pid_namespace().to_owned()),
         (LABEL_STARTED.to_owned(), unix_now().to_string()),
         (LABEL_STACK.to_owned(), stack.to_owned()),
-    ]
+    ];
+    if keep {
+        labels.push((LABEL_KEEP.to_owned(), "1".to_owned()));
+    }
+    labels
 }
 
 /// Connects to the engine (DOCKER_HOST or the local socket) and checks it answers.
@@ -181,12 +187,13 @@ pub(crate) fn publish_on_loopback<I: Image>(
     })
 }
 
-/// Adds the run labels to a container request.
+/// Adds the run labels (and the keep label with `keep`) to a container request.
 pub(crate) fn with_run_labels<I: Image>(
     request: ContainerRequest<I>,
     stack: &str,
+    keep: bool,
 ) -> ContainerRequest<I> {
-    request.with_labels(run_labels(stack))
+    request.with_labels(run_labels(stack, keep))
 }
 
 /// A user-defined bridge network owned by one stack: created with the run labels, removed by
@@ -198,10 +205,15 @@ pub(crate) struct LabelledNetwork {
 }
 
 impl LabelledNetwork {
-    /// Creates `jitsi-harness-<run>-<suffix>`.
-    pub async fn create(docker: &Docker, suffix: &str, stack: &str) -> Result<Self, DockerError> {
+    /// Creates `jitsi-harness-<run>-<suffix>`, labelled as its containers are ([`run_labels`]).
+    pub async fn create(
+        docker: &Docker,
+        suffix: &str,
+        stack: &str,
+        keep: bool,
+    ) -> Result<Self, DockerError> {
         let name = format!("jitsi-harness-{}-{suffix}", run_id());
-        let labels: HashMap<String, String> = run_labels(stack).into_iter().collect();
+        let labels: HashMap<String, String> = run_labels(stack, keep).into_iter().collect();
         docker
             .create_network(NetworkCreateRequest {
                 name: name.clone(),
@@ -463,7 +475,17 @@ async fn remove_labelled_where(
             op: "list containers".into(),
             source,
         })?;
+    // A network belongs with its stack's containers: one whose stack has kept containers counts as kept
+    // too, even without the keep label itself (networks of `--keep-stack` runs before 0.1 lacked it; such
+    // a network cannot be removed while its containers run, and trying cost every sweep 5 s).
+    let kept_stacks: HashSet<(String, String)> = containers
+        .iter()
+        .filter_map(|c| c.labels.as_ref())
+        .filter(|l| l.contains_key(LABEL_KEEP))
+        .filter_map(|l| Some((l.get(LABEL_RUN)?.clone(), l.get(LABEL_STACK)?.clone())))
+        .collect();
     let mut sweep = Sweep::default();
+    let mut first_error = None;
     for c in containers {
         let labels = c.labels.unwrap_or_default();
         if !select(&labels) {
@@ -494,10 +516,10 @@ async fn remove_labelled_where(
                 ..
             }) => {}
             Err(source) => {
-                return Err(DockerError::Api {
+                first_error.get_or_insert(DockerError::Api {
                     op: format!("remove container {name}"),
                     source,
-                })
+                });
             }
         }
     }
@@ -511,15 +533,29 @@ async fn remove_labelled_where(
             source,
         })?;
     for n in networks {
-        let labels = n.labels.unwrap_or_default();
+        let mut labels = n.labels.unwrap_or_default();
+        let stack_of = |l: &HashMap<String, String>| {
+            Some((l.get(LABEL_RUN)?.clone(), l.get(LABEL_STACK)?.clone()))
+        };
+        if stack_of(&labels).is_some_and(|s| kept_stacks.contains(&s)) {
+            labels.insert(LABEL_KEEP.to_owned(), "1".to_owned());
+        }
         if !select(&labels) {
             continue;
         }
         let Some(name) = n.name else { continue };
-        remove_network_retrying(docker, &name).await?;
-        sweep.networks.push(name);
+        match remove_network_retrying(docker, &name).await {
+            Ok(()) => sweep.networks.push(name),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
     }
-    Ok(sweep)
+    // One resource that cannot go must not keep the others: everything was tried before failing.
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(sweep),
+    }
 }
 
 /// Where a stack writes its container logs: `<artifacts>/<stack dir>/<container>.log`.
@@ -533,14 +569,14 @@ mod tests {
 
     #[test]
     fn own_run_is_never_a_leftover() {
-        let labels: HashMap<String, String> = run_labels("x").into_iter().collect();
+        let labels: HashMap<String, String> = run_labels("x", false).into_iter().collect();
         assert!(!is_leftover(&labels, None));
         assert!(is_leftover(&labels, Some(run_id())));
     }
 
     #[test]
     fn dead_process_or_old_run_is_a_leftover() {
-        let mut labels: HashMap<String, String> = run_labels("x").into_iter().collect();
+        let mut labels: HashMap<String, String> = run_labels("x", false).into_iter().collect();
         labels.insert(LABEL_RUN.into(), "other".into());
         // Our own pid is alive and the run is fresh: kept.
         assert!(!is_leftover(&labels, None));
@@ -558,6 +594,14 @@ mod tests {
         assert!(!is_leftover(&labels, None));
         // Unlabelled resources are never ours.
         assert!(!is_leftover(&HashMap::new(), None));
+    }
+
+    #[test]
+    fn a_kept_stack_is_labelled_kept_on_every_resource() {
+        let kept: HashMap<String, String> = run_labels("x", true).into_iter().collect();
+        assert_eq!(kept.get(LABEL_KEEP).map(String::as_str), Some("1"));
+        let plain: HashMap<String, String> = run_labels("x", false).into_iter().collect();
+        assert!(!plain.contains_key(LABEL_KEEP));
     }
 
     #[test]

@@ -16,6 +16,11 @@ pub struct Cli {
     pub scenarios: Option<PathBuf>,
 }
 
+/// The longest `--startup-timeout`, in seconds: an hour is more than any stack needs, even pulling images.
+pub const MAX_STARTUP_SECS: u64 = 3600;
+/// The longest `--settle-ms`: a minute; a step's deadline must be longer still.
+pub const MAX_SETTLE_MS: u64 = 60_000;
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Format {
     Text,
@@ -93,11 +98,12 @@ pub struct RunArgs {
     /// Write changed and new timelines as the golden snapshots.
     #[arg(long)]
     pub accept: bool,
-    /// Seconds a stack may take to become ready.
-    #[arg(long, default_value_t = 120)]
+    /// Seconds a stack may take to become ready (1 to 3600).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=MAX_STARTUP_SECS))]
     pub startup_timeout: u64,
-    /// Milliseconds the room must stay unchanged before a step counts as settled.
-    #[arg(long, default_value_t = 300)]
+    /// Milliseconds the room must stay unchanged before a step counts as settled (0 to 60000; shorter
+    /// than every step's deadline).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=MAX_SETTLE_MS))]
     pub settle_ms: u64,
     /// Stacks started at the same time.
     #[arg(long, default_value_t = 2)]

@@ -112,7 +112,7 @@ impl JitsiStack {
         })?;
         let label = format!("{target}/{}", variant.name);
         // Named `jitsi-harness-<run>-<stack>`, as `plan.network` says.
-        let network = LabelledNetwork::create(&docker, &inputs.stack, &label).await?;
+        let network = LabelledNetwork::create(&docker, &inputs.stack, &label, options.keep).await?;
 
         let mut stack = Inner {
             target: target.clone(),
@@ -294,7 +294,7 @@ impl Inner {
         if !names.is_empty() {
             self.options.progress(&format!(
                 "kept {} running: containers {}, network {network}; web {}, websocket {}. Remove with \
-                 `jitsi-harness clean` or `docker rm -f {} && docker network rm {network}`",
+                 `jitsi-harness clean --kept` or `docker rm -f {} && docker network rm {network}`",
                 self.target,
                 names.join(", "),
                 self.endpoints.web.as_deref().unwrap_or("-"),
@@ -389,7 +389,7 @@ async fn start_container(
     for (name, value) in &spec.env {
         request = request.with_env_var(*name, value.expose());
     }
-    request = docker::with_run_labels(request, label);
+    request = docker::with_run_labels(request, label, options.keep);
     let container_ports: Vec<u16> = spec.ports.iter().map(|p| p.container).collect();
     request = docker::publish_on_loopback(request, &container_ports);
     // publish_on_loopback's modifier picks random host ports; wrap it to pin fixed ones and add tmpfs.
@@ -532,7 +532,7 @@ mod tests {
         std::fs::create_dir_all(&artifacts).unwrap();
         let options = StartOptions::new(&artifacts);
         let stack = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
-        let network = LabelledNetwork::create(&docker, &stack, "test/jitsi-runtime")
+        let network = LabelledNetwork::create(&docker, &stack, "test/jitsi-runtime", false)
             .await
             .unwrap();
         let fixed = reserve_loopback_port().unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use harness::runner::cancel::{self, Interrupt};
 use harness::runner::events::RunEvent;
 use harness::runner::matrix::{run_matrix, MatrixOptions};
-use harness::stack::{docker, StackTarget};
+use harness::stack::{docker, Family, StackTarget};
 
 use crate::args::{Cli, Format, RunArgs};
 use crate::exit::{self, Exit};
@@ -36,6 +36,40 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
             "jitsi-harness: no scenario in {} matches {}",
             dir.display(),
             args.scenario.as_deref().unwrap_or("*")
+        );
+        return Err(Exit(exit::BAD_INPUT));
+    }
+    let settle = Duration::from_millis(args.settle_ms);
+    for scenario in &scenarios {
+        for (n, step) in scenario.steps.iter().enumerate() {
+            let deadline = scenario.timeout_of(step);
+            if settle >= deadline {
+                eprintln!(
+                    "jitsi-harness: --settle-ms {} is not shorter than the {} ms deadline of step {} of {} ({}); \
+                     a step could never settle. Pass a smaller --settle-ms, or raise `timeout` in the scenario",
+                    args.settle_ms,
+                    deadline.as_millis(),
+                    n + 1,
+                    scenario.name,
+                    scenario.path.display(),
+                );
+                return Err(Exit(exit::BAD_INPUT));
+            }
+        }
+    }
+    // One engine check for the whole run: an unreachable engine is one message and exit 3, before any
+    // artifacts folder exists (not one failure per stack and scenario).
+    if targets.iter().any(|t| t.family != Family::External) {
+        if let Err(e) = docker::connect().await {
+            eprintln!("jitsi-harness: {e}");
+            return Err(Exit(exit::INFRASTRUCTURE));
+        }
+    }
+    // The artifacts root must be writable before any stack starts.
+    if let Err(e) = probe_writable(&args.artifacts) {
+        eprintln!(
+            "jitsi-harness: cannot write artifacts under {}: {e}; pass --artifacts DIR with a folder you can write",
+            args.artifacts.display()
         );
         return Err(Exit(exit::BAD_INPUT));
     }
@@ -69,7 +103,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
         artifacts: artifacts.clone(),
         keep: args.keep_stack,
         startup_timeout: Duration::from_secs(args.startup_timeout),
-        settle: Duration::from_millis(args.settle_ms),
+        settle,
         accept: args.accept,
         write_pending: std::env::var("CI")
             .map(|v| v.is_empty() || v == "0" || v == "false")
@@ -114,4 +148,13 @@ fn sweep_this_run() {
         Ok(_) => {}
         Err(e) => eprintln!("cleanup failed: {e}"),
     }
+}
+
+/// Creates `root` if needed and writes (and removes) a probe file in it.
+fn probe_writable(root: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(root)?;
+    tempfile::Builder::new()
+        .prefix(".jitsi-harness-probe-")
+        .tempfile_in(root)
+        .map(drop)
 }
