@@ -476,7 +476,7 @@ async fn remove_labelled_where(
             source,
         })?;
     // A network belongs with its stack's containers: one whose stack has kept containers counts as kept
-    // too, even without the keep label itself (networks of `--keep-stack` runs before 0.1 lacked it; such
+    // too, even without the keep label itself (earlier builds left kept networks without it; such
     // a network cannot be removed while its containers run, and trying cost every sweep 5 s).
     let kept_stacks: HashSet<(String, String)> = containers
         .iter()
@@ -559,8 +559,11 @@ async fn remove_labelled_where(
 }
 
 /// Where a stack writes its container logs: `<artifacts>/<stack dir>/<container>.log`.
+/// Built by [`crate::paths::join`]; a container name that is not a plain file name (never the case: the
+/// backends name their containers) falls back to `container.log`.
 pub(crate) fn log_path(dir: &Path, container: &str) -> PathBuf {
-    dir.join(format!("{container}.log"))
+    crate::paths::join(dir, &[&format!("{container}.log")])
+        .unwrap_or_else(|_| dir.join("container.log"))
 }
 
 #[cfg(test)]
