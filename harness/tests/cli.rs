@@ -91,15 +91,16 @@ fn no_docker_engine_is_exit_3_saying_what_to_do() {
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .output()
         .expect("run");
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    // Said once, on stderr, before any stack or artifacts folder (tests/hostile.rs checks both).
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
-        stdout.contains("cannot reach the Docker engine"),
-        "{stdout}"
+        stderr.contains("cannot reach the Docker engine"),
+        "{stderr}"
     );
     assert!(
-        stdout.contains("systemctl start docker") || stdout.contains("DOCKER_HOST"),
-        "{stdout}"
+        stderr.contains("systemctl start docker") || stderr.contains("DOCKER_HOST"),
+        "{stderr}"
     );
 }
 

@@ -180,6 +180,24 @@ fn an_external_name_that_leaves_its_folder_is_bad_input() {
         "{err}"
     );
     assert!(!dir.join("artifacts").exists());
+    // A well-formed name without its file is bad input too, not a stack that failed to start.
+    let out = harness(
+        &[
+            "--scenarios",
+            &repo_scenarios(),
+            "run",
+            "--stack",
+            "external:nothing",
+        ],
+        &dir,
+        &[("JITSI_HARNESS_EXTERNAL", dir.to_str().unwrap())],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no deployment file") && err.contains("nothing.toml"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -80,7 +80,7 @@ impl Diagnostic for ScenarioError {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         match self {
             ScenarioError::Name { .. } => Some(Box::new(
-                "a scenario is named after its file: lower-case letters, digits, `_` and `-`, \
+                "a scenario is named after its file: at most 64 lower-case letters, digits, `_` and `-`, \
                  starting with a letter or digit (`auto_owner_hands_over.toml`)",
             )),
             ScenarioError::Invalid(invalid) => invalid.help(),

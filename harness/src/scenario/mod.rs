@@ -146,7 +146,9 @@ fn scenario_name(path: &Path) -> Result<String, ScenarioError> {
     let valid = chars
         .next()
         .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        // The one rule for names that become paths (length included) holds for scenario names too.
+        && crate::paths::check_name(&stem).is_ok();
     if valid {
         Ok(stem)
     } else {

@@ -1008,7 +1008,8 @@ fn bad_file_name() {
         let path = PathBuf::from(format!("{ok}.toml"));
         assert!(parse(&path, EXAMPLE, &variants()).is_ok(), "{ok}");
     }
-    for bad in ["_a", "-a", "A", "a.b", "ä"] {
+    let long = "a".repeat(65);
+    for bad in ["_a", "-a", "A", "a.b", "ä", long.as_str()] {
         let path = PathBuf::from(format!("{bad}.toml"));
         assert!(
             matches!(

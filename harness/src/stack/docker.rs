@@ -5,7 +5,7 @@
 //! (run id, pid, pid namespace, start time, stack), in the manner of testcontainers' `org.testcontainers.*`
 //! labels, so that what a SIGKILLed run left behind can be found and removed by the next one.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -478,6 +478,15 @@ async fn remove_labelled_where(
             op: "list containers".into(),
             source,
         })?;
+    // A network belongs with its stack's containers: one whose stack has kept containers counts as kept
+    // too, even without the keep label itself (earlier builds left kept networks without it; such
+    // a network cannot be removed while its containers run, and trying cost every sweep 5 s).
+    let kept_stacks: HashSet<(String, String)> = containers
+        .iter()
+        .filter_map(|c| c.labels.as_ref())
+        .filter(|l| l.contains_key(LABEL_KEEP))
+        .filter_map(|l| Some((l.get(LABEL_RUN)?.clone(), l.get(LABEL_STACK)?.clone())))
+        .collect();
     let mut sweep = Sweep::default();
     let mut first_error = None;
     for c in containers {
@@ -527,7 +536,13 @@ async fn remove_labelled_where(
             source,
         })?;
     for n in networks {
-        let labels = n.labels.unwrap_or_default();
+        let mut labels = n.labels.unwrap_or_default();
+        let stack_of = |l: &HashMap<String, String>| {
+            Some((l.get(LABEL_RUN)?.clone(), l.get(LABEL_STACK)?.clone()))
+        };
+        if stack_of(&labels).is_some_and(|s| kept_stacks.contains(&s)) {
+            labels.insert(LABEL_KEEP.to_owned(), "1".to_owned());
+        }
         if !select(&labels) {
             continue;
         }
@@ -589,8 +604,11 @@ async fn remove_labelled_where(
 }
 
 /// Where a stack writes its container logs: `<artifacts>/<stack dir>/<container>.log`.
+/// Built by [`crate::paths::join`]; a container name that is not a plain file name (never the case: the
+/// backends name their containers) falls back to `container.log`.
 pub(crate) fn log_path(dir: &Path, container: &str) -> PathBuf {
-    dir.join(format!("{container}.log"))
+    crate::paths::join(dir, &[&format!("{container}.log")])
+        .unwrap_or_else(|_| dir.join("container.log"))
 }
 
 #[cfg(test)]

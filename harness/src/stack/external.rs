@@ -141,6 +141,21 @@ pub(crate) fn config_path(name: &str) -> Result<PathBuf, ExternalError> {
     })
 }
 
+/// Checks, before anything starts, that `external:<name>` has a deployment file; the message names the
+/// file looked for and how to provide it (bad input, not an infrastructure failure).
+pub fn check_exists(name: &str) -> Result<(), String> {
+    let path = config_path(name).map_err(|e| format!("{e} ({})", e.hint))?;
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(format!(
+            "no deployment file {} for external:{name}; write one (see the `stack::external` module) \
+             or point {DIR_ENV} at the folder that has it",
+            path.display()
+        ))
+    }
+}
+
 impl ExternalConfig {
     /// Reads and checks the file at `path`, reading the HS256 secret from the process environment.
     pub fn load(path: &Path) -> Result<Self, ExternalError> {

@@ -79,6 +79,12 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
         );
         return Err(Exit(exit::BAD_INPUT));
     }
+    for t in targets.iter().filter(|t| t.family == Family::External) {
+        if let Err(e) = harness::stack::external::check_exists(&t.version) {
+            eprintln!("jitsi-harness: {e}");
+            return Err(Exit(exit::BAD_INPUT));
+        }
+    }
     let mut snapshots = args.snapshots.clone().unwrap_or_else(|| {
         dir.parent()
             .map(|p| p.join("snapshots"))
