@@ -185,6 +185,7 @@ build_one() { # $1 = release, $2 = service
   rm -rf "$dir"; cp -al "$work/rootfs-$layer" "$dir"; rm -f "$dir/.complete"
   cp -a --remove-destination "$here/common/." "$dir/"
   cp -a --remove-destination "$here/$service/." "$dir/"
+  mkdir -p "$dir/usr/local/share/jitsi-harness"
   echo "$release" >"$dir/usr/local/share/jitsi-harness/release"
   chmod +x "$dir/usr/local/bin/"*
   local rootless=0; [ "$release" = stable-11146 ] && rootless=1
