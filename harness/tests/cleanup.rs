@@ -160,7 +160,9 @@ fn browser_run(tmp: &std::path::Path, test: &str) -> (std::process::Child, Folde
             "--scenario",
             "browser_and_bots_agree",
             "--settle-ms",
-            "20000",
+            // Long, so the run is still in the room when the test signals it; shorter than the step's
+            // 10 s deadline, which `run` requires.
+            "9000",
         ])
         .arg("--artifacts")
         .arg(&artifacts)

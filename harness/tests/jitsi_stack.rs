@@ -221,6 +221,19 @@ join = ["alice", "guest"]
 moderators = ["alice", "bob"]
 "#
         }
+        // PROSODY_MUC_RESOURCE_VALIDATE_ANONYMOUS_STRICT: the clients' own nicks (the first 8 characters of
+        // their login) pass, a chosen nick is refused.
+        "jwt-auto-owner-strict" => {
+            r#"participants = { alice = { transport = "browser" }, bob = {}, mallory = { nick = "mallory" } }
+[[step]]
+join = ["bob"]
+moderators = ["bob"]
+[[step]]
+join = ["alice", "mallory"]
+rejected = ["mallory"]
+moderators = ["bob"]
+"#
+        }
         other => {
             return Err(Failed::from(format!(
                 "no seed scenario for variant `{other}`: add one to harness/tests/jitsi_stack.rs"

@@ -175,6 +175,7 @@ fn list_prints_scenarios_and_variants_as_text_and_json() {
         variants,
         [
             "jwt-auto-owner",
+            "jwt-auto-owner-strict",
             "jwt-guests",
             "jwt-jicofo-auth",
             "jwt-no-auto-owner"
@@ -351,7 +352,7 @@ fn spawn_long_run(dir: &Path) -> Child {
             "--stack",
             "fixture:13",
             "--settle-ms",
-            "20000",
+            "9000", // long, yet shorter than the 10 s step deadline `run` requires
             "--scenarios",
             s.to_str().unwrap_or_default(),
         ],

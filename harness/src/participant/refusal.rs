@@ -27,6 +27,10 @@ pub enum Refusal {
     RoomMismatch,
     /// No token was given where one is required.
     TokenRequired,
+    /// The MUC nick was refused: jitsi-meet's `mod_muc_resource_validate.lua` answers `Invalid resource`
+    /// (the nick rule) or `Invalid anonymous user ID` (anonymous-strict: not the first 8 characters of the
+    /// login).
+    InvalidNick,
     /// The server refused authentication or the join without saying why in words we know
     /// (`not-authorized`, `forbidden`, …).
     NotAuthorized,
@@ -53,6 +57,8 @@ impl Refusal {
             Refusal::RoomMismatch
         } else if has("token required") {
             Refusal::TokenRequired
+        } else if has("invalid anonymous user id") || has("invalid resource") {
+            Refusal::InvalidNick
         } else if has("invalid token") || has("algorithm") || has("malformed") {
             Refusal::InvalidToken
         } else if has("not-authorized") {
@@ -74,6 +80,7 @@ impl Refusal {
             Refusal::InvalidToken => "invalid-token",
             Refusal::RoomMismatch => "room-mismatch",
             Refusal::TokenRequired => "token-required",
+            Refusal::InvalidNick => "invalid-nick",
             Refusal::NotAuthorized => "not-authorized",
             Refusal::FocusRefused => "focus-refused",
             Refusal::Other => "other",
@@ -135,6 +142,14 @@ mod tests {
     #[test]
     fn jitsi_texts_map_to_the_same_categories() {
         for (raw, want) in [
+            (
+                "the room refused the join: not-allowed (Invalid anonymous user ID)",
+                Refusal::InvalidNick,
+            ),
+            (
+                "the room refused the join: not-allowed (Invalid resource)",
+                Refusal::InvalidNick,
+            ),
             (
                 "authentication refused: not-allowed (Invalid token)",
                 Refusal::InvalidToken,
