@@ -15,6 +15,8 @@
 //!
 //! `stack` never imports `participant`; only `runner` knows both. Only the binary writes to the terminal.
 
+#![warn(missing_docs, missing_debug_implementations)]
+
 pub mod http;
 pub mod participant;
 pub mod paths;

@@ -193,9 +193,11 @@ pub fn render(timeline: &Timeline, scenario: &Scenario) -> String {
 /// How a timeline compares with its golden snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Comparison {
+    /// Matches the golden snapshot.
     Same,
     /// Differs; `diff` lists the differing step lines (old `-`, new `+`).
     Changed {
+        /// The differing step lines.
         diff: String,
     },
     /// No golden snapshot yet.

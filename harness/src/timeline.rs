@@ -42,6 +42,7 @@ impl Seat {
 /// The room as one observer saw it, in scenario names.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct View {
+    /// Who is in the room, by scenario name, and in which seat.
     pub occupants: BTreeMap<String, Seat>,
 }
 
@@ -74,6 +75,7 @@ impl View {
         View { occupants }
     }
 
+    /// The names of the occupants who are moderators.
     pub fn moderators(&self) -> BTreeSet<String> {
         self.occupants
             .iter()
@@ -82,6 +84,7 @@ impl View {
             .collect()
     }
 
+    /// The names of all occupants.
     pub fn names(&self) -> BTreeSet<String> {
         self.occupants.keys().cloned().collect()
     }
@@ -246,12 +249,16 @@ pub fn unexpected_refusals(expect: &Expect, record: &StepRecord) -> Vec<String> 
 /// The moderator timeline of one scenario under one variant on one stack.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Timeline {
+    /// The scenario's name.
     pub scenario: String,
+    /// The stack variant's name.
     pub variant: String,
+    /// The stack it ran on.
     pub stack: StackTarget,
     /// The room the scenario ran in (transcripts name it; snapshots do not).
     #[serde(skip)]
     pub room: String,
+    /// One record per step, in order.
     pub steps: Vec<StepRecord>,
 }
 

@@ -73,10 +73,13 @@ pub struct BotConfig {
     pub websocket: String,
     /// The XMPP domain to log in on (the token domain, or the guest domain).
     pub domain: String,
+    /// The MUC domain rooms live on (e.g. `muc.meet.jitsi`).
     pub muc_domain: String,
     /// Where the conference request goes (`focus.DOMAIN`).
     pub focus_domain: String,
+    /// Accept any TLS certificate (self-signed test deployments).
     pub insecure_tls: bool,
+    /// How long each step may take.
     pub timeouts: BotTimeouts,
     /// Skip the focus request (plain Prosody, and the benchmark's baseline comparison).
     pub skip_focus: bool,
@@ -98,6 +101,7 @@ pub struct BotJoin {
     pub machine_uid: String,
     /// Display name sent as XEP-0172 nick (what Jitsi's UI shows).
     pub display_name: Option<String>,
+    /// Where to record the XMPP traffic, if anywhere.
     pub transcript: Option<Transcript>,
 }
 
@@ -108,33 +112,70 @@ pub enum BotError {
         "nick `{nick}` is invalid: Jitsi (muc_resource_validate) accepts {}",
         nick::RULE
     )]
-    InvalidNick { nick: String },
+    /// The nick breaks Jitsi's nick rule.
+    InvalidNick {
+        /// The nick as given.
+        nick: String,
+    },
     #[error("room name `{room}` is invalid: {reason}")]
-    InvalidRoom { room: String, reason: &'static str },
+    /// The room name is not one Jitsi accepts ([`check_room`]).
+    InvalidRoom {
+        /// The room name as given.
+        room: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// The XMPP connection failed (connect, login, stream).
     #[error("{0}")]
     Xmpp(#[from] XmppError),
     #[error("the focus never answered ready='true' ({attempts} requests in {} ms)", waited.as_millis())]
-    FocusNotReady { attempts: u32, waited: Duration },
+    /// The focus kept answering `ready='false'` until the deadline.
+    FocusNotReady {
+        /// How many conference requests were sent.
+        attempts: u32,
+        /// How long the bot waited in all.
+        waited: Duration,
+    },
     #[error("the focus refused the conference request: {condition}{}", text.as_deref().map(|t| format!(" ({t})")).unwrap_or_default())]
+    /// The focus answered the conference request with an error.
     FocusRefused {
+        /// The XMPP error condition the focus answered (e.g. `not-authorized`).
         condition: String,
+        /// The error's text, when the focus sent one.
         text: Option<String>,
     },
     #[error("the room refused the join: {condition}{}", text.as_deref().map(|t| format!(" ({t})")).unwrap_or_default())]
+    /// The MUC refused the join presence.
     JoinRefused {
+        /// The MUC condition the server answered (e.g. `not-allowed`).
         condition: String,
+        /// The error's text, when the server sent one.
         text: Option<String>,
     },
     #[error("{what} failed: {condition}{}", text.as_deref().map(|t| format!(" ({t})")).unwrap_or_default())]
+    /// A request (grant, kick, …) was answered with an error.
     RequestFailed {
+        /// Which request failed.
         what: String,
+        /// The XMPP error condition the server answered.
         condition: String,
+        /// The error's text, when the server sent one.
         text: Option<String>,
     },
     #[error("no answer to {what} within {} ms", deadline.as_millis())]
-    Timeout { what: String, deadline: Duration },
+    /// No answer came in time.
+    Timeout {
+        /// What the bot was waiting for.
+        what: String,
+        /// How long it waited.
+        deadline: Duration,
+    },
     #[error("the bot is no longer connected{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
-    Gone { reason: Option<String> },
+    /// The connection is gone; nothing more can be sent.
+    Gone {
+        /// Why the connection ended, when known.
+        reason: Option<String>,
+    },
 }
 
 impl BotError {
@@ -180,6 +221,7 @@ pub fn check_room(room: &str) -> Result<(), BotError> {
 /// Where the bot stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Phase {
+    /// In the room.
     Joined,
     /// Left cleanly.
     Left,
@@ -192,7 +234,9 @@ pub enum Phase {
 /// What the bot sees, as of now.
 #[derive(Clone, Debug)]
 pub struct BotView {
+    /// Where the bot stands.
     pub phase: Phase,
+    /// Who is in the room, as the bot has seen it.
     pub roster: Roster,
 }
 

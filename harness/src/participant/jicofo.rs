@@ -141,21 +141,31 @@ fn bare(jid: &str) -> &str {
 pub enum JicofoError {
     /// The base URL is not `http://host:port`.
     #[error("invalid jicofo REST URL `{url}`: {reason}")]
-    BadUrl { url: String, reason: String },
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// No HTTP answer (refused, timed out), or the client could not be set up.
     #[error(transparent)]
     Http(#[from] HttpError),
     /// An answer other than 200 (e.g. REST or debug disabled); `body` is its start.
     #[error("GET {url} answered HTTP {status}: {body}")]
     Status {
+        /// The URL asked.
         url: String,
+        /// The HTTP status answered.
         status: u16,
+        /// The start of the answer's body.
         body: String,
     },
     /// The body is not JSON.
     #[error("GET {url} did not answer JSON: {source}")]
     Json {
+        /// The URL asked.
         url: String,
+        /// Why parsing failed.
         #[source]
         source: serde_json::Error,
     },

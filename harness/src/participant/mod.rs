@@ -32,8 +32,10 @@ use crate::xmpp::{Affiliation, Role};
 /// A participant's failure, whichever transport it uses.
 #[derive(Debug, thiserror::Error)]
 pub enum ParticipantError {
+    /// A protocol bot's failure.
     #[error(transparent)]
     Bot(#[from] BotError),
+    /// A browser participant's failure.
     #[error(transparent)]
     Browser(#[from] browser::BrowserError),
 }

@@ -23,6 +23,7 @@ pub enum SetupError {
     Token {
         /// The participant.
         name: String,
+        /// Why minting failed.
         #[source]
         source: TokenError,
     },

@@ -20,27 +20,56 @@ use crate::timeline::Timeline;
 /// What to run.
 #[derive(Clone)]
 pub struct MatrixOptions {
+    /// The stacks to run on (local Docker images, remote deployments).
     pub targets: Vec<StackTarget>,
+    /// The scenarios to run.
     pub scenarios: Vec<Scenario>,
+    /// The stack variants the scenarios may name.
     pub variants: Variants,
     /// Root of the golden snapshots (`snapshots/`).
     pub snapshots: PathBuf,
     /// This run's artifacts folder.
     pub artifacts: PathBuf,
+    /// Leave the stacks running after the run (`--keep`).
     pub keep: bool,
+    /// How long a stack may take to answer.
     pub startup_timeout: Duration,
+    /// How long the room must stay unchanged before a step counts as settled.
     pub settle: Duration,
     /// Write changed/new timelines as the golden snapshots.
     pub accept: bool,
     /// Write `.snap.new` files for review (insta does not in CI).
     pub write_pending: bool,
+    /// How many stacks run at once.
     pub parallel_stacks: usize,
     /// `jitsi:` stacks: registry prefix of the images (`--registry`).
     pub registry: Option<String>,
     /// How many times each scenario runs (`--repeat`); differing runs make it [`Verdict::Flaky`].
     pub repeat: usize,
+    /// Cancelled on a signal: the run stops and closes its stacks.
     pub cancel: CancellationToken,
+    /// Who hears of the run's progress.
     pub reporter: Option<Reporter>,
+}
+
+impl std::fmt::Debug for MatrixOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MatrixOptions")
+            .field("targets", &self.targets)
+            .field("scenarios", &self.scenarios.len())
+            .field("snapshots", &self.snapshots)
+            .field("artifacts", &self.artifacts)
+            .field("keep", &self.keep)
+            .field("startup_timeout", &self.startup_timeout)
+            .field("settle", &self.settle)
+            .field("accept", &self.accept)
+            .field("write_pending", &self.write_pending)
+            .field("parallel_stacks", &self.parallel_stacks)
+            .field("registry", &self.registry)
+            .field("repeat", &self.repeat)
+            .field("reporter", &self.reporter.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 fn dir_name(target: &StackTarget) -> String {

@@ -38,11 +38,26 @@ pub struct RunOptions {
     pub settle: Duration,
     /// Write per-participant XMPP transcripts.
     pub transcripts: bool,
+    /// Cancelled on a signal: the scenario stops where it is.
     pub cancel: CancellationToken,
+    /// Who hears of the scenario's steps.
     pub reporter: Option<Reporter>,
 }
 
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("artifacts", &self.artifacts)
+            .field("settle", &self.settle)
+            .field("transcripts", &self.transcripts)
+            .field("cancel", &self.cancel.is_cancelled())
+            .field("reporter", &self.reporter.is_some())
+            .finish()
+    }
+}
+
 impl RunOptions {
+    /// Options writing into `artifacts`: 300 ms settle, transcripts on, not cancelled, no reporter.
     pub fn new(artifacts: impl Into<PathBuf>) -> Self {
         RunOptions {
             artifacts: artifacts.into(),

@@ -96,21 +96,35 @@ pub enum Identity {
 /// Why the focus could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum FocusError {
+    /// An environment variable has a value the focus cannot use.
     #[error("{var}={value:?} is invalid: {reason}")]
     Env {
+        /// The variable's name.
         var: &'static str,
+        /// Its value.
         value: String,
+        /// What is wrong with it.
         reason: &'static str,
     },
+    /// A required environment variable is unset.
     #[error("{var} must be set")]
-    MissingEnv { var: &'static str },
+    MissingEnv {
+        /// The variable's name.
+        var: &'static str,
+    },
     #[error("could not connect to Prosody's component port at {server} as {domain} within {} s: {reason}", waited.as_secs())]
+    /// The component connection to Prosody could not be made in time.
     Connect {
+        /// Prosody's component address (`host:port`).
         server: String,
+        /// The component domain the focus logs in as.
         domain: String,
+        /// How long the focus kept trying.
         waited: Duration,
+        /// The last attempt's error.
         reason: String,
     },
+    /// Prosody closed the component connection.
     #[error("the component connection to Prosody ended")]
     Disconnected,
 }

@@ -46,8 +46,10 @@ pub struct Conference {
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq, Eq)]
 #[xml(namespace = ns::FOCUS, name = "property")]
 pub struct Property {
+    /// The property's name (e.g. `authentication`).
     #[xml(attribute)]
     pub name: String,
+    /// Its value, as a string.
     #[xml(attribute)]
     pub value: String,
 }

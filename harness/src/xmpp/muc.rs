@@ -29,7 +29,9 @@ use super::role::{Affiliation, Role};
 pub struct Occupant {
     /// The occupant's nick (resource of its occupant JID).
     pub nick: Arc<str>,
+    /// The occupant's affiliation (owner, member, none, …).
     pub affiliation: Affiliation,
+    /// The occupant's role (moderator, participant, visitor).
     pub role: Role,
     /// The real full JID, when the room shows it (Jitsi rooms are `whois=anyone`).
     pub jid: Option<Arc<str>>,
@@ -81,14 +83,19 @@ impl Interner {
 #[derive(FromXml, Debug)]
 #[xml(namespace = ns::JABBER_CLIENT, name = "presence", on_unknown_child = Discard, on_unknown_attribute = Discard)]
 pub struct WirePresence {
+    /// The sender, an occupant JID (`room@muc/nick`).
     #[xml(attribute(default))]
     pub from: Option<String>,
+    /// The presence type (`unavailable`, `error`); `None` for available.
     #[xml(attribute(default, name = "type"))]
     pub type_: Option<String>,
+    /// The `muc#user` payload, when there is one.
     #[xml(child(default))]
     pub x: Option<WireMucUser>,
+    /// The error, for `type='error'`.
     #[xml(child(default))]
     pub error: Option<WireError>,
+    /// The XEP-0172 display name, when sent.
     #[xml(child(default))]
     pub nick: Option<WireNick>,
 }
@@ -97,6 +104,7 @@ pub struct WirePresence {
 #[derive(FromXml, Debug)]
 #[xml(namespace = ns::NICK, name = "nick", on_unknown_attribute = Discard)]
 pub struct WireNick {
+    /// The display name.
     #[xml(text)]
     pub name: String,
 }
@@ -105,8 +113,10 @@ pub struct WireNick {
 #[derive(FromXml, Debug)]
 #[xml(namespace = xmpp_parsers::ns::MUC_USER, name = "x", on_unknown_child = Discard, on_unknown_attribute = Discard)]
 pub struct WireMucUser {
+    /// The status codes (110 self, 201 created, 307 kicked, …).
     #[xml(child(n = ..))]
     pub status: Vec<Status>,
+    /// The occupant's items (one in practice).
     #[xml(child(n = ..))]
     pub items: Vec<WireItem>,
 }
@@ -115,10 +125,13 @@ pub struct WireMucUser {
 #[derive(FromXml, Debug)]
 #[xml(namespace = xmpp_parsers::ns::MUC_USER, name = "item", on_unknown_child = Discard, on_unknown_attribute = Discard)]
 pub struct WireItem {
+    /// The occupant's affiliation.
     #[xml(attribute)]
     pub affiliation: wire::Affiliation,
+    /// The occupant's role.
     #[xml(attribute)]
     pub role: wire::Role,
+    /// The occupant's real JID, when the room shows it.
     #[xml(attribute(default))]
     pub jid: Option<String>,
 }
@@ -127,6 +140,7 @@ pub struct WireItem {
 #[derive(FromXml, Debug)]
 #[xml(namespace = ns::JABBER_CLIENT, name = "error", on_unknown_attribute = Discard)]
 pub struct WireError {
+    /// The condition element and the optional `<text/>`.
     #[xml(element(n = ..))]
     pub children: Vec<Element>,
 }
@@ -148,6 +162,7 @@ impl Occupant {
 pub enum OccupantEvent {
     /// An occupant is (still) present, maybe with a new affiliation or role.
     Available {
+        /// The occupant as announced.
         occupant: Occupant,
         /// Status 110: this is our own presence.
         is_self: bool,
@@ -156,16 +171,20 @@ pub enum OccupantEvent {
     },
     /// An occupant left (or was kicked).
     Unavailable {
+        /// The nick that left.
         nick: String,
+        /// Status 110: we left (or were kicked).
         is_self: bool,
         /// Status 307.
         kicked: bool,
     },
     /// The room refused a join or a change: `<presence type='error'>`.
     Error {
+        /// The nick the error concerns.
         nick: String,
         /// The defined condition, e.g. `not-allowed`, `registration-required`.
         condition: String,
+        /// The error's text, when the server sent one.
         text: Option<String>,
     },
 }
@@ -399,6 +418,7 @@ impl Roster {
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq, Eq)]
 #[xml(namespace = ns::MUC_ADMIN, name = "query")]
 pub struct MucAdmin {
+    /// The items: one per grant or kick.
     #[xml(child(n = ..))]
     pub items: Vec<AdminItem>,
 }
@@ -407,12 +427,16 @@ pub struct MucAdmin {
 #[derive(FromXml, AsXml, Debug, Clone, PartialEq, Eq)]
 #[xml(namespace = ns::MUC_ADMIN, name = "item")]
 pub struct AdminItem {
+    /// The affiliation to set (e.g. `owner`).
     #[xml(attribute(default))]
     pub affiliation: Option<String>,
+    /// The role to set (e.g. `none` to kick).
     #[xml(attribute(default))]
     pub role: Option<String>,
+    /// The bare JID the affiliation is for.
     #[xml(attribute(default))]
     pub jid: Option<String>,
+    /// The nick the role is for.
     #[xml(attribute(default))]
     pub nick: Option<String>,
 }

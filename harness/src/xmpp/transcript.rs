@@ -8,7 +8,9 @@ use std::time::Instant;
 /// Which way a frame went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
+    /// From the harness to the server.
     Sent,
+    /// From the server to the harness.
     Received,
     /// Something the harness notes (connect, close, timeouts).
     Note,

@@ -27,24 +27,53 @@ use crate::redact::redact_url;
 /// What went wrong on an XMPP WebSocket connection. URLs in messages are redacted.
 #[derive(Debug, thiserror::Error)]
 pub enum XmppError {
+    /// The WebSocket connection could not be opened.
     #[error("cannot connect to {url}: {reason}")]
-    Connect { url: String, reason: String },
+    Connect {
+        /// The (redacted) WebSocket URL.
+        url: String,
+        /// Why connecting failed.
+        reason: String,
+    },
+    /// The TLS handshake failed.
     #[error("TLS handshake with {url} failed: {reason}")]
-    Tls { url: String, reason: String },
+    Tls {
+        /// The (redacted) WebSocket URL.
+        url: String,
+        /// Why the handshake failed.
+        reason: String,
+    },
     #[error("no {what} within {} ms", deadline.as_millis())]
-    Timeout { what: String, deadline: Duration },
+    /// An expected answer did not come in time.
+    Timeout {
+        /// What the connection was waiting for.
+        what: String,
+        /// How long it waited.
+        deadline: Duration,
+    },
     #[error("authentication refused: {condition}{}", text.as_deref().map(|t| format!(" ({t})")).unwrap_or_default())]
+    /// SASL authentication was refused (e.g. a rejected token).
     AuthRefused {
+        /// The SASL failure condition (e.g. `not-authorized`).
         condition: String,
+        /// The failure's text, when the server sent one.
         text: Option<String>,
     },
     #[error("server closed the stream: {condition}{}", text.as_deref().map(|t| format!(" ({t})")).unwrap_or_default())]
+    /// The server sent a stream error and closed the stream.
     StreamError {
+        /// The stream error condition (e.g. `conflict`).
         condition: String,
+        /// The error's text, when the server sent one.
         text: Option<String>,
     },
     #[error("connection closed by the server{}", reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
-    Closed { reason: Option<String> },
+    /// The server closed the connection.
+    Closed {
+        /// The close reason, when the server gave one.
+        reason: Option<String>,
+    },
+    /// The server sent something the harness cannot parse or did not expect.
     #[error("protocol error: {0}")]
     Protocol(String),
 }
@@ -383,7 +412,9 @@ pub type Frame = tokio_tungstenite::tungstenite::Utf8Bytes;
 /// What [`XmppWebSocket::recv_event`] yields.
 #[derive(Debug)]
 pub enum Incoming {
+    /// A text frame.
     Frame(Frame),
+    /// The answer to a ping.
     Pong,
 }
 
