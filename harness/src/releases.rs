@@ -462,14 +462,12 @@ mod tests {
         assert_eq!(next_link(&h), None);
     }
 
-    /// Serves `pages` in order, one per connection, as GitHub does: a JSON array and a `Link` header to the
-    /// next page. Returns the base URL.
     /// One page: status, body, extra headers.
     type Page = (u16, String, Vec<(&'static str, String)>);
 
-    async fn api(pages: Vec<Page>) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+    /// Serves `pages` in order, one per connection, as GitHub does: a JSON array and a `Link` header to the
+    /// next page.
+    fn serve(listener: tokio::net::TcpListener, pages: Vec<Page>) {
         tokio::spawn(async move {
             for (status, body, headers) in pages {
                 let Ok((mut s, _)) = listener.accept().await else {
@@ -489,6 +487,13 @@ mod tests {
                 let _ = s.write_all(body.as_bytes()).await;
             }
         });
+    }
+
+    /// A local server for `pages`; returns its base URL.
+    async fn api(pages: Vec<Page>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        serve(listener, pages);
         base
     }
 
@@ -519,25 +524,7 @@ mod tests {
             (200u16, page1.to_owned(), vec![("link", next)]),
             (200u16, page2.to_owned(), vec![]),
         ];
-        tokio::spawn(async move {
-            for (status, body, headers) in pages {
-                let Ok((mut s, _)) = listener.accept().await else {
-                    return;
-                };
-                let mut buf = vec![0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let mut head = format!(
-                    "HTTP/1.1 {status} OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
-                    body.len()
-                );
-                for (k, v) in headers {
-                    head.push_str(&format!("{k}: {v}\r\n"));
-                }
-                head.push_str("\r\n");
-                let _ = s.write_all(head.as_bytes()).await;
-                let _ = s.write_all(body.as_bytes()).await;
-            }
-        });
+        serve(listener, pages);
         let list = source(&base).fetch().await.unwrap();
         assert_eq!(
             list.releases,
