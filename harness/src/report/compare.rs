@@ -254,15 +254,21 @@ pub fn comparisons(results: &[ScenarioResult], stacks: &[StackTarget]) -> Vec<Co
                 first_differing: None,
                 changes: Vec::new(),
             };
-            let mut previous: Option<(&StackTarget, &Timeline)> = None;
+            let mut previous: Option<(&StackTarget, &Timeline, Option<Vec<&str>>)> = None;
             for r in ordered {
                 let Some(timeline) = &r.timeline else {
                     cmp.not_compared.push(r.target.to_string());
                     continue;
                 };
                 cmp.stacks.push(r.target.to_string());
-                if let Some((prev, before)) = previous {
-                    let steps = step_changes(before, timeline);
+                let lines = step_lines(r);
+                if let Some((prev, before, before_lines)) = previous {
+                    let mut steps = step_changes(before, timeline);
+                    // Where both runs have their snapshot text, a step differs only if its normalised line
+                    // does: an arbitrary choice jicofo may make either way (`one-of(bob|carol)`) is no change.
+                    if let (Some(b), Some(a)) = (&before_lines, &lines) {
+                        steps.retain(|c| b.get(c.step - 1) != a.get(c.step - 1));
+                    }
                     if !steps.is_empty() {
                         cmp.first_differing
                             .get_or_insert_with(|| r.target.to_string());
@@ -273,12 +279,23 @@ pub fn comparisons(results: &[ScenarioResult], stacks: &[StackTarget]) -> Vec<Co
                         });
                     }
                 }
-                previous = Some((&r.target, timeline));
+                previous = Some((&r.target, timeline, lines));
             }
             out.push(cmp);
         }
     }
     out
+}
+
+/// The step lines of a result's snapshot text (`N. label -> …`, choices normalised), when it has one.
+fn step_lines(r: &ScenarioResult) -> Option<Vec<&str>> {
+    let body = r.body.as_deref()?;
+    Some(
+        body.lines()
+            .map(str::trim_start)
+            .filter_map(|l| l.strip_prefix("- \""))
+            .collect(),
+    )
 }
 
 /// `runs` in the order of `stacks`; runs on stacks not listed come last, sorted.
@@ -460,6 +477,26 @@ pub(crate) mod tests {
         let c = comparisons(&results, &targets(&["fixture:13", "fixture:0.12"]));
         assert_eq!(c[0].first_differing.as_deref(), Some("fixture:0.12"));
         assert_eq!(c[0].changes[0].steps[0].seats[0].before, "none/participant");
+    }
+
+    #[test]
+    fn an_arbitrary_choice_normalised_in_the_snapshot_is_no_difference() {
+        // jicofo picked another successor on the second stack: the raw seats differ, the snapshot lines
+        // (`one-of(…)`) do not.
+        let body = "steps:\n  - \"1. join alice -> …\"\n  - \"2. join bob -> …\"\n  - \"3. leave alice -> moderators: one-of(bob) | …\"\n";
+        let mut a = result("fixture:0.12", ("owner", "moderator"), Outcome::Same);
+        let mut b = result("fixture:13", ("none", "participant"), Outcome::Same);
+        a.body = Some(body.into());
+        b.body = Some(body.into());
+        let c = comparisons(
+            &[a.clone(), b.clone()],
+            &targets(&["fixture:0.12", "fixture:13"]),
+        );
+        assert_eq!(c[0].first_differing, None, "{c:?}");
+        // Without the snapshot text the raw seats are compared.
+        a.body = None;
+        let c = comparisons(&[a, b], &targets(&["fixture:0.12", "fixture:13"]));
+        assert_eq!(c[0].first_differing.as_deref(), Some("fixture:13"));
     }
 
     #[test]
