@@ -55,3 +55,77 @@ review:
 clean:
     cargo run --quiet --bin jitsi-harness -- clean --kept
     rm -rf artifacts target/test-artifacts
+
+# The release pairs a scheduled CI run tests, as JSON `[{"prev": TAG, "new": TAG}, …]`, oldest first: every
+# docker-jitsi-meet stable release newer than the tag recorded in STATE (a file; `releases --new-since`),
+# each paired with the release before it. With TAG: that one release and its predecessor. Without a STATE
+# file: the newest release. .github/workflows/release.yml runs this; so can you.
+[positional-arguments]
+release-pairs state="last-tested-release" tag="":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    state="$1" tag="${2:-}"
+    cargo build --bin jitsi-harness --quiet
+    h=./target/debug/jitsi-harness
+    all=$("$h" releases --format json)
+    if [ -n "$tag" ]; then
+      new=$(python3 -c 'import json, sys; print(json.dumps([{"tag": sys.argv[1]}]))' "$tag")
+    elif [ -f "$state" ]; then
+      new=$("$h" releases --new-since "$state" --format json)
+    else
+      echo "release-pairs: no state file $state: testing the newest release only" >&2
+      new=$(python3 -c 'import json, sys; print(json.dumps(json.loads(sys.argv[1])[:1]))' "$all")
+    fi
+    python3 - "$all" "$new" <<'PY'
+    import json, sys
+    releases = [r["tag"] for r in json.loads(sys.argv[1])]  # newest first
+    pairs = []
+    for tag in reversed([r["tag"] for r in json.loads(sys.argv[2])]):
+        if tag not in releases:
+            sys.exit(f"release-pairs: {tag} is not a published stable release; see `jitsi-harness releases`")
+        i = releases.index(tag)
+        if i + 1 == len(releases):
+            print(f"release-pairs: {tag} is the oldest release, nothing before it to compare with", file=sys.stderr)
+            continue
+        pairs.append({"prev": releases[i + 1], "new": tag})
+    for p in pairs:
+        print(f"release-pairs: {p['prev']} -> {p['new']}", file=sys.stderr)
+    print(json.dumps(pairs))
+    PY
+
+# Every scenario on docker-jitsi-meet release PREV and then NEW (images pulled from upstream's registry, or
+# --registry), each against the golden snapshots and NEW against PREV; reports (JUnit, Markdown summary,
+# HTML) in artifacts/reports/PREV..NEW/. Exit 1 when a timeline changed. Extra arguments go to `run`.
+[positional-arguments]
+release-check prev new *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    prev="$1" new="$2"; shift 2
+    for t in "$prev" "$new"; do
+      [[ "$t" =~ ^(stable|unstable)(-[0-9][0-9-]*)?$ ]] || { echo "release-check: '$t' is not a release tag (stable-NNNN[-N], unstable-YYYY-MM-DD)" >&2; exit 2; }
+    done
+    cargo build --bin jitsi-harness --quiet
+    out="artifacts/reports/$prev..$new"
+    ./target/debug/jitsi-harness run --stack "jitsi:$prev,jitsi:$new" --parallel 1 \
+      --junit "$out/junit.xml" --markdown "$out/summary.md" --html "$out/html" "$@"
+
+# Every scenario on the newest stable release and on unstable-DATE (default: today, UTC; upstream
+# publishes unstable images daily), as release-check does. .github/workflows/nightly.yml runs this.
+[positional-arguments]
+nightly-check date="":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    day="${1:-$(date -u +%F)}"
+    [[ "$day" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || { echo "nightly-check: '$day' is not a date (YYYY-MM-DD)" >&2; exit 2; }
+    cargo build --bin jitsi-harness --quiet
+    stable=$(./target/debug/jitsi-harness releases --format json | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["tag"])')
+    ./just release-check "$stable" "unstable-$day"
+
+# Check the GitHub workflows as the test suite does: GitHub's workflow schema and zizmor (offline).
+lint-workflows: setup-tools
+    .tools/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+    .tools/bin/zizmor --offline .github/workflows
+
+# The workflow linters only (check-jsonschema, zizmor from PyPI into .tools/); `setup` installs them too.
+setup-tools:
+    bash .ci/setup --tools-only
