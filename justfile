@@ -56,10 +56,10 @@ clean:
     cargo run --quiet --bin jitsi-harness -- clean --kept
     rm -rf artifacts target/test-artifacts
 
-# The release pairs a scheduled CI run tests, as JSON `[{"prev": TAG, "new": TAG}, …]`, oldest first: every
-# docker-jitsi-meet stable release newer than the tag recorded in STATE (a file; `releases --new-since`),
-# each paired with the release before it. With TAG: that one release and its predecessor. Without a STATE
-# file: the newest release. .github/workflows/release.yml runs this; so can you.
+# Every docker-jitsi-meet stable release newer than the tag recorded in STATE (a file; `releases
+# --new-since`), oldest first, each paired with the release before it; with TAG, that one release; without a
+# STATE file, the newest. .github/workflows/release.yml runs this to make its job matrix.
+# The releases to test next, as JSON [{"prev": TAG, "new": TAG}, ...].
 [positional-arguments]
 release-pairs state="last-tested-release" tag="":
     #!/usr/bin/env bash
@@ -93,9 +93,9 @@ release-pairs state="last-tested-release" tag="":
     print(json.dumps(pairs))
     PY
 
-# Every scenario on docker-jitsi-meet release PREV and then NEW (images pulled from upstream's registry, or
-# --registry), each against the golden snapshots and NEW against PREV; reports (JUnit, Markdown summary,
-# HTML) in artifacts/reports/PREV..NEW/. Exit 1 when a timeline changed. Extra arguments go to `run`.
+# Images pulled from upstream's registry (or --registry); reports (JUnit, Markdown summary, HTML) in
+# artifacts/reports/PREV..NEW/; exit 1 when a timeline changed. Extra arguments go to `run`.
+# Every scenario on release PREV, then NEW: each against the golden snapshots, and NEW against PREV.
 [positional-arguments]
 release-check prev new *args:
     #!/usr/bin/env bash
@@ -109,8 +109,8 @@ release-check prev new *args:
     ./target/debug/jitsi-harness run --stack "jitsi:$prev,jitsi:$new" --parallel 1 \
       --junit "$out/junit.xml" --markdown "$out/summary.md" --html "$out/html" "$@"
 
-# Every scenario on the newest stable release and on unstable-DATE (default: today, UTC; upstream
-# publishes unstable images daily), as release-check does. .github/workflows/nightly.yml runs this.
+# Upstream publishes unstable images daily; .github/workflows/nightly.yml runs this.
+# The newest stable release against unstable-DATE (default: today, UTC), as release-check does.
 [positional-arguments]
 nightly-check date="":
     #!/usr/bin/env bash
@@ -118,7 +118,8 @@ nightly-check date="":
     day="${1:-$(date -u +%F)}"
     [[ "$day" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || { echo "nightly-check: '$day' is not a date (YYYY-MM-DD)" >&2; exit 2; }
     cargo build --bin jitsi-harness --quiet
-    stable=$(./target/debug/jitsi-harness releases --format json | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["tag"])')
+    stable=$(./target/debug/jitsi-harness releases --format json |
+      python3 -c 'import json, sys; r = json.load(sys.stdin); print(r[0]["tag"]) if r else sys.exit("nightly-check: no stable release listed")')
     ./just release-check "$stable" "unstable-$day"
 
 # Check the GitHub workflows as the test suite does: GitHub's workflow schema and zizmor (offline).

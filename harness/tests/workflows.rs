@@ -44,7 +44,8 @@ jobs:
 const SCHEDULED: [&str; 2] = ["release.yml", "nightly.yml"];
 
 fn root() -> PathBuf {
-    support::repo_root()
+    let root = support::repo_root();
+    std::fs::canonicalize(&root).unwrap_or(root)
 }
 
 fn tool(name: &str) -> PathBuf {
@@ -169,7 +170,11 @@ fn rule_problems(name: &str, text: &str, doc: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     // Actions pinned to a full commit SHA, the version in a comment.
     for (i, line) in text.lines().enumerate() {
-        let Some(rest) = line.trim_start().trim_start_matches("- ").strip_prefix("uses:") else {
+        let Some(rest) = line
+            .trim_start()
+            .trim_start_matches("- ")
+            .strip_prefix("uses:")
+        else {
             continue;
         };
         let rest = rest.trim();
@@ -246,7 +251,9 @@ fn rule_problems(name: &str, text: &str, doc: &Value) -> Vec<String> {
             }
         }
         if doc.pointer("/on/workflow_dispatch").is_none() {
-            problems.push(format!("{name}: cannot be run by hand (`workflow_dispatch`)"));
+            problems.push(format!(
+                "{name}: cannot be run by hand (`workflow_dispatch`)"
+            ));
         }
         if doc.get("concurrency").is_none() {
             problems.push(format!("{name}: no `concurrency` group"));
@@ -303,7 +310,9 @@ fn main() {
             required,
             move || match check_schema(&p)? {
                 (true, _) => Ok(()),
-                (false, text) => Err(format!("{} fails GitHub's workflow schema:\n{text}", p.display()).into()),
+                (false, text) => {
+                    Err(format!("{} fails GitHub's workflow schema:\n{text}", p.display()).into())
+                }
             },
         ));
         let p = path.clone();
@@ -339,13 +348,22 @@ fn main() {
             let text = read(&p)?;
             let justfile = read(&root().join("justfile"))?;
             if just_calls(&text).is_empty() {
-                return Err(format!("{} calls no `./just` recipe: workflows run what a person runs", p.display()).into());
+                return Err(format!(
+                    "{} calls no `./just` recipe: workflows run what a person runs",
+                    p.display()
+                )
+                .into());
             }
             let missing = missing_recipes(&text, &justfile);
             if missing.is_empty() {
                 Ok(())
             } else {
-                Err(format!("{} calls recipes the justfile lacks: {}", p.display(), missing.join(", ")).into())
+                Err(format!(
+                    "{} calls recipes the justfile lacks: {}",
+                    p.display(),
+                    missing.join(", ")
+                )
+                .into())
             }
         }));
     }
@@ -362,7 +380,9 @@ fn main() {
             std::fs::write(&path, INJECTABLE).map_err(|e| format!("{}: {e}", path.display()))?;
             match zizmor(&path)? {
                 (false, text) if text.contains("template-injection") => Ok(()),
-                (_, text) => Err(format!("zizmor did not report the template injection:\n{text}").into()),
+                (_, text) => {
+                    Err(format!("zizmor did not report the template injection:\n{text}").into())
+                }
             }
         },
     ));
@@ -376,8 +396,10 @@ fn main() {
             let path = dir.path().join("schemaless.yml");
             std::fs::write(&path, SCHEMALESS).map_err(|e| format!("{}: {e}", path.display()))?;
             match check_schema(&path)? {
-                (false, _) => Ok(()),
-                (true, text) => Err(format!("check-jsonschema accepted a job without runs-on:\n{text}").into()),
+                (false, text) if text.contains("$.jobs.build") => Ok(()),
+                (true, text) => {
+                    Err(format!("check-jsonschema accepted a job without runs-on:\n{text}").into())
+                }
             }
         },
     ));
