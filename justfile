@@ -109,18 +109,19 @@ release-check prev new *args:
     ./target/debug/jitsi-harness run --stack "jitsi:$prev,jitsi:$new" --parallel 1 \
       --junit "$out/junit.xml" --markdown "$out/summary.md" --html "$out/html" "$@"
 
-# Upstream publishes unstable images daily; .github/workflows/nightly.yml runs this.
+# Upstream publishes unstable images daily; .github/workflows/nightly.yml runs this. Extra arguments go to `run`.
 # The newest stable release against unstable-DATE (default: today, UTC), as release-check does.
 [positional-arguments]
-nightly-check date="":
+nightly-check date="" *args:
     #!/usr/bin/env bash
     set -euo pipefail
     day="${1:-$(date -u +%F)}"
+    shift || true
     [[ "$day" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || { echo "nightly-check: '$day' is not a date (YYYY-MM-DD)" >&2; exit 2; }
     cargo build --bin jitsi-harness --quiet
     stable=$(./target/debug/jitsi-harness releases --format json |
       python3 -c 'import json, sys; r = json.load(sys.stdin); print(r[0]["tag"]) if r else sys.exit("nightly-check: no stable release listed")')
-    ./just release-check "$stable" "unstable-$day"
+    ./just release-check "$stable" "unstable-$day" "$@"
 
 # Check the GitHub workflows as the test suite does: GitHub's workflow schema and zizmor (offline).
 lint-workflows: setup-tools
