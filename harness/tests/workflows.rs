@@ -267,6 +267,43 @@ fn rule_problems(name: &str, text: &str, doc: &Value) -> Vec<String> {
             }
         }
     }
+    if SCHEDULED.contains(&name) && !text.contains("GITHUB_STEP_SUMMARY") {
+        problems.push(format!("{name}: writes no summary to $GITHUB_STEP_SUMMARY"));
+    }
+    let writers = jobs
+        .values()
+        .filter(|j| j.pointer("/permissions/contents").and_then(Value::as_str) == Some("write"))
+        .count();
+    if writers > 1 {
+        problems.push(format!(
+            "{name}: {writers} jobs may write contents; one at most"
+        ));
+    }
+    let calls = just_calls(text);
+    let wanted: &[&str] = match name {
+        "release.yml" => &["release-pairs", "release-check"],
+        "nightly.yml" => &["nightly-check"],
+        "ci.yml" => &["test"],
+        _ => &[],
+    };
+    for recipe in wanted {
+        if !calls.iter().any(|c| c == recipe) {
+            problems.push(format!("{name}: does not run `./just {recipe}`"));
+        }
+    }
+    if name == "release.yml" {
+        // One job per new release, from the list the first job made.
+        let fanned_out = jobs.values().any(|j| {
+            j.pointer("/strategy/matrix/include")
+                .and_then(Value::as_str)
+                .is_some_and(|m| m.contains("fromJSON(needs."))
+        });
+        if !fanned_out {
+            problems.push(format!(
+                "{name}: no job matrix over the new releases (`matrix.include: ${{{{ fromJSON(needs.….outputs.…) }}}}`)"
+            ));
+        }
+    }
     problems
 }
 
@@ -426,6 +463,10 @@ fn main() {
                 "workflow_dispatch",
                 "no `concurrency` group",
                 "job `run` is not skipped on forks",
+                "writes no summary to $GITHUB_STEP_SUMMARY",
+                "does not run `./just release-pairs`",
+                "does not run `./just release-check`",
+                "no job matrix over the new releases",
             ];
             let unseen: Vec<&str> = expected
                 .iter()
