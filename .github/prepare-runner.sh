@@ -34,12 +34,14 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
 
+# The harness's default browser is /usr/bin/chromium; the driver must match the browser, so both come from
+# the runner image's Chrome (CHROMEWEBDRIVER is its chromedriver's folder; keep it through sudo).
 chrome=$(command -v google-chrome || true)
 driver="${CHROMEWEBDRIVER:-}/chromedriver"
-if ! command -v chromium >/dev/null && [ -n "$chrome" ]; then
+if [ ! -x /usr/bin/chromium ] && [ -n "$chrome" ]; then
   ln -sf "$chrome" /usr/bin/chromium
 fi
-if ! command -v chromedriver >/dev/null && [ -x "$driver" ]; then
+if [ -x "$driver" ]; then
   ln -sf "$driver" /usr/local/bin/chromedriver
 fi
 echo "prepare-runner: Debian mirror $mirror (disabled apt entry), chromium -> $(readlink -f /usr/bin/chromium 2>/dev/null || echo missing), chromedriver -> $(readlink -f "$(command -v chromedriver || echo /nonexistent)" 2>/dev/null || echo missing)"
