@@ -58,15 +58,16 @@ clean:
 
 # Every docker-jitsi-meet stable release newer than the tag recorded in STATE (a file; `releases
 # --new-since`), oldest first, each paired with the release before it; with TAG, that one release; without a
-# STATE file, the newest. .github/workflows/release.yml runs this to make its job matrix.
+# STATE file, the newest. .github/workflows/release.yml runs this to make its job matrix. These recipes
+# build the binary unless JITSI_HARNESS_BIN names one.
 # The releases to test next, as JSON [{"prev": TAG, "new": TAG}, ...].
 [positional-arguments]
 release-pairs state="last-tested-release" tag="":
     #!/usr/bin/env bash
     set -euo pipefail
     state="$1" tag="${2:-}"
-    cargo build --bin jitsi-harness --quiet
-    h=./target/debug/jitsi-harness
+    h="${JITSI_HARNESS_BIN:-./target/debug/jitsi-harness}"
+    [ -n "${JITSI_HARNESS_BIN:-}" ] || cargo build --bin jitsi-harness --quiet
     all=$("$h" releases --format json)
     if [ -n "$tag" ]; then
       new=$(python3 -c 'import json, sys; print(json.dumps([{"tag": sys.argv[1]}]))' "$tag")
@@ -104,9 +105,10 @@ release-check prev new *args:
     for t in "$prev" "$new"; do
       [[ "$t" =~ ^(stable|unstable)(-[0-9][0-9-]*)?$ ]] || { echo "release-check: '$t' is not a release tag (stable-NNNN[-N], unstable-YYYY-MM-DD)" >&2; exit 2; }
     done
-    cargo build --bin jitsi-harness --quiet
+    h="${JITSI_HARNESS_BIN:-./target/debug/jitsi-harness}"
+    [ -n "${JITSI_HARNESS_BIN:-}" ] || cargo build --bin jitsi-harness --quiet
     out="artifacts/reports/$prev..$new"
-    ./target/debug/jitsi-harness run --stack "jitsi:$prev,jitsi:$new" --parallel 1 \
+    "$h" run --stack "jitsi:$prev,jitsi:$new" --parallel 1 \
       --junit "$out/junit.xml" --markdown "$out/summary.md" --html "$out/html" "$@"
 
 # Upstream publishes unstable images daily; .github/workflows/nightly.yml runs this. Extra arguments go to `run`.
@@ -118,8 +120,9 @@ nightly-check date="" *args:
     day="${1:-$(date -u +%F)}"
     shift || true
     [[ "$day" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || { echo "nightly-check: '$day' is not a date (YYYY-MM-DD)" >&2; exit 2; }
-    cargo build --bin jitsi-harness --quiet
-    stable=$(./target/debug/jitsi-harness releases --format json |
+    h="${JITSI_HARNESS_BIN:-./target/debug/jitsi-harness}"
+    [ -n "${JITSI_HARNESS_BIN:-}" ] || cargo build --bin jitsi-harness --quiet
+    stable=$("$h" releases --format json |
       python3 -c 'import json, sys; r = json.load(sys.stdin); print(r[0]["tag"]) if r else sys.exit("nightly-check: no stable release listed")')
     ./just release-check "$stable" "unstable-$day" "$@"
 

@@ -493,5 +493,140 @@ fn main() {
         }
     }));
 
+    // What release.yml fans out over: `./just release-pairs` against a local server in the API's shape.
+    let just_missing = (!root().join(".tools/bin/just").is_file() && !on_path("just")).then(|| {
+        "no `just` on PATH or in .tools/bin: run `./just` once (it installs just into .tools/)"
+            .to_owned()
+    });
+    trials.push(skip::trial(
+        &args,
+        "recipes::release_pairs_pairs_each_new_release_with_the_one_before",
+        just_missing.as_deref(),
+        required,
+        release_pairs_trial,
+    ));
+
     libtest_mimic::run(&args, trials).exit();
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
+}
+
+/// docker-jitsi-meet's releases in the shape of GitHub's releases API, out of order, with a draft and a
+/// non-stable tag the list must drop.
+const RELEASES: &str = r#"[
+ {"tag_name": "stable-11146-1", "published_at": "2026-08-05T10:00:00Z", "draft": false, "prerelease": false},
+ {"tag_name": "stable-11031", "published_at": "2026-06-08T10:00:00Z", "draft": false, "prerelease": false},
+ {"tag_name": "stable-11146-2", "published_at": "2026-08-17T10:00:00Z", "draft": false, "prerelease": false},
+ {"tag_name": "stable-11146", "published_at": "2026-08-03T10:00:00Z", "draft": false, "prerelease": false},
+ {"tag_name": "stable-10888", "published_at": "2026-04-01T10:00:00Z", "draft": false, "prerelease": false},
+ {"tag_name": "stable-11200", "published_at": "2026-09-01T10:00:00Z", "draft": true, "prerelease": false},
+ {"tag_name": "web-1.0.1", "published_at": "2026-09-02T10:00:00Z", "draft": false, "prerelease": false}
+]"#;
+
+/// Serves `RELEASES` to every request on a local port (a thread that lives as long as the test process).
+fn serve_releases() -> Result<String, Failed> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| format!("cannot bind a local port for the API stand-in: {e}"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("local address: {e}"))?;
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{RELEASES}",
+                RELEASES.len()
+            );
+        }
+    });
+    Ok(format!("http://{addr}"))
+}
+
+/// `./just release-pairs ARGS` with the API and the cache redirected; (exit code, stdout, stderr).
+fn release_pairs(
+    api: &str,
+    cache: &Path,
+    args: &[&str],
+) -> Result<(Option<i32>, String, String), Failed> {
+    let out = Command::new(root().join("just"))
+        .arg("release-pairs")
+        .args(args)
+        .current_dir(root())
+        .env("JITSI_HARNESS_BIN", env!("CARGO_BIN_EXE_jitsi-harness"))
+        .env("JITSI_HARNESS_GITHUB_API", api)
+        .env("XDG_CACHE_HOME", cache)
+        .env_remove("GITHUB_TOKEN")
+        .output()
+        .map_err(|e| format!("cannot run ./just release-pairs: {e}"))?;
+    Ok((
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+fn release_pairs_trial() -> Result<(), Failed> {
+    let api = serve_releases()?;
+    let dir = tempfile::tempdir().map_err(|e| format!("temp folder: {e}"))?;
+    let state = dir.path().join("last-tested-release");
+    std::fs::write(&state, "# written by a test\nstable-11031\n")
+        .map_err(|e| format!("{}: {e}", state.display()))?;
+    let state = state.to_string_lossy().into_owned();
+    let absent = dir.path().join("absent").to_string_lossy().into_owned();
+    let pair = |prev: &str, new: &str| serde_json::json!({"prev": prev, "new": new});
+    let cases: [(&[&str], Option<Value>); 4] = [
+        (
+            &[&state],
+            Some(Value::Array(vec![
+                pair("stable-11031", "stable-11146"),
+                pair("stable-11146", "stable-11146-1"),
+                pair("stable-11146-1", "stable-11146-2"),
+            ])),
+        ),
+        (
+            &[&absent],
+            Some(Value::Array(vec![pair("stable-11146-1", "stable-11146-2")])),
+        ),
+        (
+            &[&state, "stable-11146"],
+            Some(Value::Array(vec![pair("stable-11031", "stable-11146")])),
+        ),
+        (&[&state, "stable-1"], None),
+    ];
+    for (args, expected) in cases {
+        let (code, stdout, stderr) = release_pairs(&api, dir.path(), args)?;
+        match expected {
+            Some(want) => {
+                let got: Value = serde_json::from_str(&stdout).map_err(|e| {
+                    format!("release-pairs {args:?}: stdout is not JSON ({e}): {stdout}\n{stderr}")
+                })?;
+                if code != Some(0) || got != want {
+                    return Err(format!(
+                        "release-pairs {args:?}: exit {code:?}, got {got}, want {want}\n{stderr}"
+                    )
+                    .into());
+                }
+            }
+            None if code != Some(0) && stderr.contains("not a published stable release") => {}
+            None => {
+                return Err(format!(
+                    "release-pairs {args:?} should fail naming the unknown tag: exit {code:?}\n{stderr}"
+                )
+                .into())
+            }
+        }
+    }
+    Ok(())
 }
