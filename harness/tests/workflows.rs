@@ -2,7 +2,8 @@
 //! (check-jsonschema's built-in `vendor.github-workflows`) and zizmor's offline audits with no finding (a
 //! waiver sits in place with its reason), keeps the rules README "Run it in CI" promises (pinned actions,
 //! least permissions, no scheduled run on the hour, artifacts kept always, forks skipped), and calls only
-//! `./just` recipes the justfile has.
+//! `./just` recipes the justfile has; `./just release-pairs`, which makes release.yml's job matrix, is run
+//! against a local server in the shape of GitHub's releases API.
 //!
 //! Both linters are wheels from PyPI in the project's `.tools/` venv, installed by `.ci/setup` (`./just
 //! setup-tools`). Without them the linter trials are skipped at listing time with the reason
