@@ -19,7 +19,7 @@ test: setup
     cargo nextest run --workspace --profile ci
     cargo test --doc --quiet
     @echo "Skipped tests and why (each binary decides while listing; see harness/tests/skip/mod.rs):"
-    @cargo test --quiet -p jitsi-harness --test scenarios --test browser --test jitsi_stack -- --list --ignored 2>&1 >/dev/null | grep ': skipped: ' || echo "  none"
+    @cargo test --quiet -p jitsi-harness --test scenarios --test browser --test jitsi_stack --test workflows -- --list --ignored 2>&1 >/dev/null | grep ': skipped: ' || echo "  none"
 
 # Install what runs and tests need: apt packages, cargo-nextest, the fixture images.
 setup:
@@ -55,3 +55,82 @@ review:
 clean:
     cargo run --quiet --bin jitsi-harness -- clean --kept
     rm -rf artifacts target/test-artifacts
+
+# Every docker-jitsi-meet stable release newer than the tag recorded in STATE (a file; `releases
+# --new-since`), oldest first, each paired with the release before it; with TAG, that one release; without a
+# STATE file, the newest. .github/workflows/release.yml runs this to make its job matrix. These recipes
+# build the binary unless JITSI_HARNESS_BIN names one.
+# The releases to test next, as JSON [{"prev": TAG, "new": TAG}, ...].
+[positional-arguments]
+release-pairs state="last-tested-release" tag="":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    state="$1" tag="${2:-}"
+    h="${JITSI_HARNESS_BIN:-./target/debug/jitsi-harness}"
+    [ -n "${JITSI_HARNESS_BIN:-}" ] || cargo build --bin jitsi-harness --quiet
+    all=$("$h" releases --format json)
+    if [ -n "$tag" ]; then
+      new=$(python3 -c 'import json, sys; print(json.dumps([{"tag": sys.argv[1]}]))' "$tag")
+    elif [ -f "$state" ]; then
+      new=$("$h" releases --new-since "$state" --format json)
+    else
+      echo "release-pairs: no state file $state: testing the newest release only" >&2
+      new=$(python3 -c 'import json, sys; print(json.dumps(json.loads(sys.argv[1])[:1]))' "$all")
+    fi
+    python3 - "$all" "$new" <<'PY'
+    import json, sys
+    releases = [r["tag"] for r in json.loads(sys.argv[1])]  # newest first
+    pairs = []
+    for tag in reversed([r["tag"] for r in json.loads(sys.argv[2])]):
+        if tag not in releases:
+            sys.exit(f"release-pairs: {tag} is not a published stable release; see `jitsi-harness releases`")
+        i = releases.index(tag)
+        if i + 1 == len(releases):
+            print(f"release-pairs: {tag} is the oldest release, nothing before it to compare with", file=sys.stderr)
+            continue
+        pairs.append({"prev": releases[i + 1], "new": tag})
+    for p in pairs:
+        print(f"release-pairs: {p['prev']} -> {p['new']}", file=sys.stderr)
+    print(json.dumps(pairs))
+    PY
+
+# Images pulled from upstream's registry (or --registry); reports (JUnit, Markdown summary, HTML) in
+# artifacts/reports/PREV..NEW/; exit 1 when a timeline changed. Extra arguments go to `run`.
+# Every scenario on release PREV, then NEW: each against the golden snapshots, and NEW against PREV.
+[positional-arguments]
+release-check prev new *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    prev="$1" new="$2"; shift 2
+    for t in "$prev" "$new"; do
+      [[ "$t" =~ ^(stable|unstable)(-[0-9][0-9-]*)?$ ]] || { echo "release-check: '$t' is not a release tag (stable-NNNN[-N], unstable-YYYY-MM-DD)" >&2; exit 2; }
+    done
+    h="${JITSI_HARNESS_BIN:-./target/debug/jitsi-harness}"
+    [ -n "${JITSI_HARNESS_BIN:-}" ] || cargo build --bin jitsi-harness --quiet
+    out="artifacts/reports/$prev..$new"
+    "$h" run --stack "jitsi:$prev,jitsi:$new" --parallel 1 \
+      --junit "$out/junit.xml" --markdown "$out/summary.md" --html "$out/html" "$@"
+
+# Upstream publishes unstable images daily; .github/workflows/nightly.yml runs this. Extra arguments go to `run`.
+# The newest stable release against unstable-DATE (default: today, UTC), as release-check does.
+[positional-arguments]
+nightly-check date="" *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    day="${1:-$(date -u +%F)}"
+    shift || true
+    [[ "$day" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || { echo "nightly-check: '$day' is not a date (YYYY-MM-DD)" >&2; exit 2; }
+    h="${JITSI_HARNESS_BIN:-./target/debug/jitsi-harness}"
+    [ -n "${JITSI_HARNESS_BIN:-}" ] || cargo build --bin jitsi-harness --quiet
+    stable=$("$h" releases --format json |
+      python3 -c 'import json, sys; r = json.load(sys.stdin); print(r[0]["tag"]) if r else sys.exit("nightly-check: no stable release listed")')
+    ./just release-check "$stable" "unstable-$day" "$@"
+
+# Check the GitHub workflows as the test suite does: GitHub's workflow schema and zizmor (offline).
+lint-workflows: setup-tools
+    .tools/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+    .tools/bin/zizmor --offline .github/workflows
+
+# The workflow linters only (check-jsonschema, zizmor from PyPI into .tools/); `setup` installs them too.
+setup-tools:
+    bash .ci/setup --tools-only
