@@ -416,6 +416,8 @@ fn finds_the_first_release_with_the_fault() -> Result<(), Failed> {
         nothing_left(&out, &pid)?;
         let stdout = text(&out.stdout);
         let stderr = text(&out.stderr);
+        // What a person reads (shown with --no-capture).
+        eprintln!("{stdout}");
         check(out.status.code() == Some(0), "bisect must exit 0", &out)?;
         check(
             stdout.contains(
