@@ -307,14 +307,12 @@ mod tests {
         tag.parse().unwrap()
     }
 
-    /// Searches `n` releases where the timeline differs from `change` on (`change == n`: never).
-    fn run(
-        n: usize,
-        change: usize,
-    ) -> (
-        Result<Bisection<bool>, BisectError<bool, String>>,
-        Vec<usize>,
-    ) {
+    /// A search's result over booleans ("differs from the good release") with string errors.
+    type Searched = Result<Bisection<bool>, BisectError<bool, String>>;
+
+    /// Searches `n` releases where the timeline differs from `change` on (`change == n`: never); returns
+    /// the result and the indices probed, in order.
+    fn run(n: usize, change: usize) -> (Searched, Vec<usize>) {
         let mut probed = Vec::new();
         let mut heard = Vec::new();
         let result = futures::executor::block_on(search(

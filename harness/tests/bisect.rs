@@ -103,7 +103,7 @@ fn main() {
     for (name, cli_args, expected) in bad_inputs() {
         trials.push(Trial::test(
             format!("bisect::bad_input::{name}"),
-            move || bad_input(&cli_args, &expected),
+            move || bad_input(&cli_args, expected),
         ));
     }
     libtest_mimic::run(&args, trials).exit();
