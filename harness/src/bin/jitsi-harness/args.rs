@@ -76,7 +76,9 @@ pub enum Command {
     #[command(subcommand)]
     Report(ReportCommand),
     /// The first release whose timeline of one scenario differs from a good release's: a binary search
-    /// over the known releases between --good and --bad, one stack at a time.
+    /// over the known releases between --good and --bad, one stack at a time. Exit 0 found; 2 bad input or
+    /// the same timeline on both ends (nothing to bisect); 3 a probe's stack or participant failed; 130
+    /// interrupted.
     Bisect(BisectArgs),
     /// Remove containers, networks, browser processes and their temp folders left by killed runs
     /// (and, with --kept, the stacks of --keep-stack runs).
