@@ -17,6 +17,7 @@
 
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod bisect;
 pub mod http;
 pub mod participant;
 pub mod paths;

@@ -75,6 +75,11 @@ pub enum Command {
     /// Work with the JSON reports of runs.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// The first release whose timeline of one scenario differs from a good release's: a binary search
+    /// over the known releases between --good and --bad, one stack at a time. Exit 0 found; 2 bad input or
+    /// the same timeline on both ends (nothing to bisect); 3 a probe's stack or participant failed; 130
+    /// interrupted.
+    Bisect(BisectArgs),
     /// Remove containers, networks, browser processes and their temp folders left by killed runs
     /// (and, with --kept, the stacks of --keep-stack runs).
     Clean {
@@ -176,4 +181,37 @@ fn parse_partition(s: &str) -> Result<(usize, usize), String> {
         return Err(bad());
     }
     Ok((k, n))
+}
+
+/// `bisect`: which releases, which scenario, and how each probe runs.
+#[derive(clap::Args, Debug)]
+pub struct BisectArgs {
+    /// A release whose timeline is the reference, e.g. stable-10888 (older than --bad).
+    #[arg(long, value_name = "TAG")]
+    pub good: String,
+    /// A release whose timeline differs from --good's, e.g. stable-11146.
+    #[arg(long, value_name = "TAG")]
+    pub bad: String,
+    /// The scenario (its name, as `list` prints it).
+    #[arg(long, value_name = "NAME")]
+    pub scenario: String,
+    /// The variant to run it under (needed when the scenario names several).
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Take the images from this registry prefix: PREFIX/<service>:<tag> (a mirror, a local registry,
+    /// or the Jitsi-shaped local images).
+    #[arg(long, env = "JITSI_HARNESS_REGISTRY", value_name = "PREFIX")]
+    pub registry: Option<String>,
+    /// Artifacts root; the bisection writes a folder inside (default: ./artifacts).
+    #[arg(long, default_value = "artifacts")]
+    pub artifacts: PathBuf,
+    /// Seconds each probe's stack may take to become ready (1 to 3600).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=MAX_STARTUP_SECS))]
+    pub startup_timeout: u64,
+    /// Milliseconds the room must stay unchanged before a step counts as settled (0 to 60000).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=MAX_SETTLE_MS))]
+    pub settle_ms: u64,
+    /// Print stack progress lines too.
+    #[arg(long, short)]
+    pub verbose: bool,
 }

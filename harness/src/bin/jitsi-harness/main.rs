@@ -70,6 +70,7 @@ async fn dispatch(cli: Cli) -> u8 {
                 .await
         }
         Command::Report(command) => commands::report::report(command),
+        Command::Bisect(args) => commands::bisect::bisect(&cli, args).await,
         Command::Clean { kept } => commands::clean::clean(*kept).await,
     };
     match result {

@@ -1,5 +1,6 @@
 //! One file per command, and what they share: finding the scenarios folder and loading its files.
 
+pub mod bisect;
 pub mod check;
 pub mod clean;
 pub mod list;
