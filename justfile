@@ -19,7 +19,7 @@ test: setup
     cargo nextest run --workspace --profile ci
     cargo test --doc --quiet
     @echo "Skipped tests and why (each binary decides while listing; see harness/tests/skip/mod.rs):"
-    @cargo test --quiet -p jitsi-harness --test scenarios --test browser --test jitsi_stack --test workflows -- --list --ignored 2>&1 >/dev/null | grep ': skipped: ' || echo "  none"
+    @cargo test --quiet -p jitsi-harness --test scenarios --test browser --test jitsi_stack --test workflows --test bisect -- --list --ignored 2>&1 >/dev/null | grep ': skipped: ' || echo "  none"
 
 # Install what runs and tests need: apt packages, cargo-nextest, the fixture images.
 setup:
