@@ -17,6 +17,7 @@
 
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod explain;
 pub mod http;
 pub mod participant;
 pub mod paths;
@@ -29,6 +30,7 @@ pub mod scenario;
 pub mod snapshot;
 pub mod stack;
 pub mod standin;
+pub mod sweep;
 pub mod timeline;
 pub mod tls;
 pub mod token;

@@ -174,7 +174,28 @@ pub fn render(timeline: &Timeline, scenario: &Scenario) -> String {
         {
             aliases.learn(one_of, record);
         }
-        lines.push(step_line(record, &aliases));
+        let mut line = step_line(record, &aliases);
+        if scenario.explain {
+            // `explain = true`: each moderation change with its cause (the evidence stays in the JSON).
+            let causes: Vec<String> = crate::explain::moderation_changes(record)
+                .into_iter()
+                .map(|c| {
+                    format!(
+                        "{} {} by {}",
+                        aliases.name(&c.who),
+                        c.to.short(),
+                        c.cause
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_else(|| "unexplained".into())
+                    )
+                })
+                .collect();
+            if !causes.is_empty() {
+                line.push_str(&format!(" | causes: {}", causes.join(", ")));
+            }
+        }
+        lines.push(line);
     }
     let mut out = vec![
         format!("scenario: {}", quoted(&timeline.scenario)),
@@ -401,6 +422,7 @@ mod tests {
             converged: true,
             unmet: vec![],
             took: Duration::ZERO,
+            changes: Vec::new(),
         }
     }
 
@@ -437,6 +459,7 @@ mod tests {
                 ),
                 step(2, Action::Join(vec!["dave".into()]), Expect::default()),
             ],
+            explain: false,
         }
     }
 
