@@ -183,8 +183,11 @@ pub struct StackOptions {
     /// Seconds a stack may take to become ready (1 to 3600).
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=MAX_STARTUP_SECS))]
     pub startup_timeout: u64,
-    /// Milliseconds the room must stay unchanged before a step counts as settled (0 to 60000).
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=MAX_SETTLE_MS))]
+    /// Milliseconds the room must stay unchanged before a step counts as settled (0 to 60000). Longer
+    /// than `run`'s 300: a sweep runs stacks side by side, and a grant that comes late must not let a
+    /// step settle on the state before it (jicofo authentication's grants to later joiners, seen
+    /// 300+ ms after the join on a loaded 2-core machine).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=MAX_SETTLE_MS))]
     pub settle_ms: u64,
     /// Stacks started at the same time.
     #[arg(long, default_value_t = 2)]

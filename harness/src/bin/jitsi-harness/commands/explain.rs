@@ -8,7 +8,7 @@ use harness::stack::Variants;
 use crate::args::{Cli, ExplainArgs, Format};
 use crate::exit::{self, Exit};
 
-use super::sweep::{docker_cleanup, one_scenario, parse_targets, Session};
+use super::sweep::{check_settle, docker_cleanup, one_scenario, parse_targets, Session};
 use super::{load_variants, scenarios_dir};
 
 /// Runs the scenario, prints each change with its cause, and returns the exit code: 0 when the run met
@@ -18,6 +18,7 @@ pub async fn explain(cli: &Cli, args: &ExplainArgs) -> Result<u8, Exit> {
     let variants = load_variants(&dir)?;
     let targets = parse_targets(std::slice::from_ref(&args.stack))?;
     let mut scenario = one_scenario(&dir, &variants, &args.scenario)?;
+    check_settle(&scenario, args.options.settle_ms)?;
     if let Some(v) = &args.variant {
         if let Err(e) = variants.get(v) {
             eprintln!("jitsi-harness: --variant: {e}");

@@ -30,6 +30,7 @@ pub async fn sweep(cli: &Cli, args: &SweepArgs) -> Result<u8, Exit> {
     let variants = load_variants(&dir)?;
     let targets = parse_targets(&args.stack)?;
     let scenario = one_scenario(&dir, &variants, &args.scenario)?;
+    check_settle(&scenario, args.options.settle_ms)?;
     let base_name = args
         .variant
         .clone()
@@ -155,6 +156,26 @@ pub fn one_scenario(
             Err(Exit(exit::BAD_INPUT))
         }
     }
+}
+
+/// A settle time not shorter than a step's deadline could never settle: exit 2, saying which step.
+pub fn check_settle(scenario: &Scenario, settle_ms: u64) -> Result<(), Exit> {
+    let settle = Duration::from_millis(settle_ms);
+    for (n, step) in scenario.steps.iter().enumerate() {
+        let deadline = scenario.timeout_of(step);
+        if settle >= deadline {
+            eprintln!(
+                "jitsi-harness: --settle-ms {settle_ms} is not shorter than the {} ms deadline of step {} of {} ({}); \
+                 pass a smaller --settle-ms, or raise `timeout` in the scenario",
+                deadline.as_millis(),
+                n + 1,
+                scenario.name,
+                scenario.path.display(),
+            );
+            return Err(Exit(exit::BAD_INPUT));
+        }
+    }
+    Ok(())
 }
 
 /// Writes `html` as `dir/index.html`.
