@@ -505,6 +505,34 @@ mod tests {
     }
 
     #[test]
+    fn causes_are_in_the_lines_only_when_the_scenario_asks() {
+        let mut t = timeline("bob");
+        t.steps[1].changes.push(crate::timeline::RoleChange {
+            at_ms: 900,
+            observer: "carol".into(),
+            who: "bob".into(),
+            from: Some(seat("participant", "none")),
+            to: seat("moderator", "owner"),
+            actor: Some("focus".into()),
+            cause: Some(crate::explain::Cause::RoleManager {
+                manager: "AutoOwnerRoleManager".into(),
+                reason: Some("auto-owner election".into()),
+                evidence: "focus log".into(),
+            }),
+        });
+        let mut s = scenario();
+        assert!(!render(&t, &s).contains("causes:"));
+        s.explain = true;
+        let text = render(&t, &s);
+        assert!(
+            text.contains(
+                "| causes: one-of(bob|carol) owner/moderator by auto-owner (AutoOwnerRoleManager: auto-owner election)"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn an_arbitrary_successor_renders_the_same_whoever_it_is() {
         let s = scenario();
         let a = render(&timeline("bob"), &s);

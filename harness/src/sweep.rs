@@ -802,6 +802,56 @@ mod tests {
     }
 
     #[test]
+    fn the_html_table_has_a_row_per_combination_and_a_column_per_step() {
+        let k = knobs(&["token_affiliation"]);
+        let mut all = combinations(&base(), &k).into_iter();
+        let (ran, skipped) = (all.next().unwrap(), all.next().unwrap());
+        let report = SweepReport {
+            scenario: "first_joiner_moderator".into(),
+            target: "fixture:13".parse().unwrap(),
+            base: "jwt-auto-owner".into(),
+            knobs: k,
+            release: "stable-11146-2".into(),
+            cells: vec![
+                Cell {
+                    combination: ran,
+                    status: CellStatus::Ran {
+                        steps: vec![
+                            "1. join alice -> moderators: alice | room: alice:owner/moderator"
+                                .into(),
+                        ],
+                        unmet: vec![],
+                    },
+                    group: Some(0),
+                },
+                Cell {
+                    combination: skipped,
+                    status: CellStatus::Skipped {
+                        reason: "fixture:13: knob `token_affiliation`: <none>".into(),
+                    },
+                    group: None,
+                },
+            ],
+            groups: vec![],
+            stacks_started: 1,
+        };
+        let html = SweepReport::render_html(&[report]);
+        assert!(
+            html.contains("<th>token_affiliation</th><th>1. join alice</th>"),
+            "{html}"
+        );
+        assert!(html.contains("<td>alice</td>"), "{html}");
+        assert!(
+            html.contains("<td class=\"verdict\">satisfies</td>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("skipped: fixture:13: knob `token_affiliation`: &lt;none&gt;"),
+            "{html}"
+        );
+    }
+
+    #[test]
     fn snapshot_step_lines_are_read_back() {
         let body = "scenario: \"x\"\nvariant: \"v\"\nfamily: fixture\nsteps:\n  - \"1. join alice -> moderators: alice | room: alice:owner/moderator\"\n";
         let lines = step_lines(body);

@@ -233,3 +233,20 @@ fn a_no_flaps_step_fails_when_the_focus_flaps_and_passes_when_it_does_not() {
         }
     });
 }
+
+#[test]
+fn no_flaps_and_explain_are_read_from_the_file() {
+    let s = flap_scenario();
+    assert!(s.steps.iter().all(|step| step.expect.no_flaps));
+    assert!(!s.explain);
+    let with = format!("explain = true\n{FLAP}");
+    let s = scenario::parse(Path::new("scenarios/flap.toml"), &with, &variants())
+        .unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)));
+    assert!(s.explain);
+    let bad = FLAP.replacen("no_flaps = true", "no_flaps = \"yes\"", 1);
+    let e = scenario::parse(Path::new("scenarios/flap.toml"), &bad, &variants())
+        .map(|_| ())
+        .expect_err("a string is no boolean");
+    let e = format!("{:?}", miette::Report::new(e));
+    assert!(e.contains("flap.toml:10:"), "{e}");
+}
