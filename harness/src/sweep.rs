@@ -441,7 +441,7 @@ impl SweepReport {
              table{border-collapse:collapse;margin:0.5em 0 1.5em}\
              th,td{border:1px solid #bbb;padding:0.25em 0.5em;font-size:0.9em;text-align:left;vertical-align:top}\
              th{background:#eee}td.on{background:#dcefdc}td.off{background:#f3e0e0}\
-             tr.ok td.verdict{background:#bfe5bf;font-weight:bold}tr.skip td{color:#888;font-style:italic}\
+             tr.ok td.verdict{background:#bfe5bf;font-weight:bold}td.unmet{background:#fde3c8}tr.skip td{color:#888;font-style:italic}\
              .g{font-weight:bold}ul{margin:0.2em 0}</style></head><body>\n<h1>Sweep</h1>\n",
         );
         for r in reports {
@@ -523,7 +523,12 @@ impl SweepReport {
                     }
                     CellStatus::Ran { steps, unmet } => {
                         for s in steps {
-                            let _ = write!(out, "<td>{}</td>", esc(&step_moderators(s)));
+                            let unmet = if s.contains("| UNMET ") {
+                                " class=\"unmet\""
+                            } else {
+                                ""
+                            };
+                            let _ = write!(out, "<td{unmet}>{}</td>", esc(&step_moderators(s)));
                         }
                         let _ = write!(
                             out,
