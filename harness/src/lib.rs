@@ -18,6 +18,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod bisect;
+pub mod explain;
 pub mod http;
 pub mod participant;
 pub mod paths;
@@ -30,6 +31,7 @@ pub mod scenario;
 pub mod snapshot;
 pub mod stack;
 pub mod standin;
+pub mod sweep;
 pub mod timeline;
 pub mod tls;
 pub mod token;

@@ -174,7 +174,28 @@ pub fn render(timeline: &Timeline, scenario: &Scenario) -> String {
         {
             aliases.learn(one_of, record);
         }
-        lines.push(step_line(record, &aliases));
+        let mut line = step_line(record, &aliases);
+        if scenario.explain {
+            // `explain = true`: each moderation change with its cause (the evidence stays in the JSON).
+            let causes: Vec<String> = crate::explain::moderation_changes(record)
+                .into_iter()
+                .map(|c| {
+                    format!(
+                        "{} {} by {}",
+                        aliases.name(&c.who),
+                        c.to.short(),
+                        c.cause
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_else(|| "unexplained".into())
+                    )
+                })
+                .collect();
+            if !causes.is_empty() {
+                line.push_str(&format!(" | causes: {}", causes.join(", ")));
+            }
+        }
+        lines.push(line);
     }
     let mut out = vec![
         format!("scenario: {}", quoted(&timeline.scenario)),
@@ -401,6 +422,7 @@ mod tests {
             converged: true,
             unmet: vec![],
             took: Duration::ZERO,
+            changes: Vec::new(),
         }
     }
 
@@ -437,6 +459,7 @@ mod tests {
                 ),
                 step(2, Action::Join(vec!["dave".into()]), Expect::default()),
             ],
+            explain: false,
         }
     }
 
@@ -479,6 +502,34 @@ mod tests {
                 ),
             ],
         }
+    }
+
+    #[test]
+    fn causes_are_in_the_lines_only_when_the_scenario_asks() {
+        let mut t = timeline("bob");
+        t.steps[1].changes.push(crate::timeline::RoleChange {
+            at_ms: 900,
+            observer: "carol".into(),
+            who: "bob".into(),
+            from: Some(seat("participant", "none")),
+            to: seat("moderator", "owner"),
+            actor: Some("focus".into()),
+            cause: Some(crate::explain::Cause::RoleManager {
+                manager: "AutoOwnerRoleManager".into(),
+                reason: Some("auto-owner election".into()),
+                evidence: "focus log".into(),
+            }),
+        });
+        let mut s = scenario();
+        assert!(!render(&t, &s).contains("causes:"));
+        s.explain = true;
+        let text = render(&t, &s);
+        assert!(
+            text.contains(
+                "| causes: one-of(bob|carol) owner/moderator by auto-owner (AutoOwnerRoleManager: auto-owner election)"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -143,6 +143,99 @@ pub struct StepRecord {
     /// Time from the step's start to convergence (or the deadline). Not part of snapshots.
     #[serde(skip)]
     pub took: Duration,
+    /// Every affiliation/role change each observer saw since the previous step settled, in order of
+    /// arrival. Not part of snapshots.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<RoleChange>,
+}
+
+/// One affiliation/role change as one observer saw it, in scenario names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoleChange {
+    /// Milliseconds from the start of the scenario's run to the presence's arrival.
+    pub at_ms: u64,
+    /// The observer (a participant's scenario name).
+    pub observer: String,
+    /// Whose seat changed (scenario name, or `?nick` for someone the scenario does not know).
+    pub who: String,
+    /// The seat before; `None` when the occupant arrived in this seat.
+    pub from: Option<Seat>,
+    /// The seat after.
+    pub to: Seat,
+    /// The presence's `<actor/>`: a participant's scenario name, `focus` for jicofo or the focus
+    /// stand-in, or the actor's nick; `None` when the presence names no actor.
+    pub actor: Option<String>,
+    /// Why the change happened, from evidence ([`crate::explain`]); `None` until explained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<crate::explain::Cause>,
+}
+
+impl Seat {
+    /// `affiliation/role`, `?` for an affiliation the observer cannot see.
+    pub fn short(&self) -> String {
+        format!(
+            "{}/{}",
+            self.affiliation.map(|a| a.as_str()).unwrap_or("?"),
+            self.role.as_str()
+        )
+    }
+}
+
+impl RoleChange {
+    /// `bob none/participant -> owner/moderator by focus`, without the time.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} -> {}{}",
+            self.who,
+            self.from
+                .as_ref()
+                .map(Seat::short)
+                .unwrap_or_else(|| "(arrived)".into()),
+            self.to.short(),
+            self.actor
+                .as_ref()
+                .map(|a| format!(" by {a}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// Role flaps in `changes` (jitsi-meet#14192: moderator, then none): an occupant whose seat, as one
+/// observer saw it, went A -> B -> A. One message per flap, naming the occupant, the seats, the observer
+/// and the times.
+pub fn flaps(changes: &[RoleChange]) -> Vec<String> {
+    let mut seen: BTreeMap<(&str, &str), Vec<(&Seat, u64)>> = BTreeMap::new();
+    for c in changes {
+        let entry = seen.entry((&c.observer, &c.who)).or_default();
+        if entry.is_empty() {
+            if let Some(from) = &c.from {
+                entry.push((from, c.at_ms));
+            }
+        }
+        entry.push((&c.to, c.at_ms));
+    }
+    let mut out = Vec::new();
+    for ((observer, who), seats) in seen {
+        'found: for (i, (a, _)) in seats.iter().enumerate() {
+            for (j, (b, _)) in seats.iter().enumerate().skip(i + 1) {
+                if b == a {
+                    continue;
+                }
+                if let Some((_, back)) = seats.iter().skip(j + 1).find(|(c, _)| c == a) {
+                    out.push(format!(
+                        "no_flaps: {who} went {} -> {} -> {} (seen by {observer} at +{} ms and +{} ms)",
+                        a.short(),
+                        b.short(),
+                        a.short(),
+                        seats[j].1,
+                        back
+                    ));
+                    break 'found;
+                }
+            }
+        }
+    }
+    out
 }
 
 impl StepRecord {
@@ -282,6 +375,7 @@ pub fn record_for(step: &Step, location: String) -> StepRecord {
         converged: false,
         unmet: Vec::new(),
         took: Duration::ZERO,
+        changes: Vec::new(),
     }
 }
 
@@ -320,6 +414,7 @@ mod tests {
             converged: true,
             unmet: Vec::new(),
             took: Duration::ZERO,
+            changes: Vec::new(),
         }
     }
 
@@ -415,6 +510,70 @@ mod tests {
             ..Default::default()
         };
         assert!(unexpected_refusals(&expected, &r).is_empty());
+    }
+
+    fn change(at_ms: u64, who: &str, from: Option<(&str, &str)>, to: (&str, &str)) -> RoleChange {
+        RoleChange {
+            at_ms,
+            observer: "carol".into(),
+            who: who.into(),
+            from: from.map(|(a, r)| seat(r, Some(a))),
+            to: seat(to.1, Some(to.0)),
+            actor: Some("focus".into()),
+            cause: None,
+        }
+    }
+
+    #[test]
+    fn a_seat_that_goes_there_and_back_is_a_flap() {
+        let flap = [
+            change(
+                10,
+                "bob",
+                Some(("none", "participant")),
+                ("owner", "moderator"),
+            ),
+            change(
+                60,
+                "bob",
+                Some(("owner", "moderator")),
+                ("none", "participant"),
+            ),
+            change(
+                110,
+                "bob",
+                Some(("none", "participant")),
+                ("owner", "moderator"),
+            ),
+        ];
+        assert_eq!(
+            flaps(&flap),
+            [
+                "no_flaps: bob went none/participant -> owner/moderator -> none/participant \
+              (seen by carol at +10 ms and +60 ms)"
+            ]
+        );
+        // One grant, and a grant then a hand-over to someone else, are no flaps.
+        assert!(flaps(&flap[..1]).is_empty());
+        let handover = [
+            change(
+                10,
+                "bob",
+                Some(("none", "participant")),
+                ("owner", "moderator"),
+            ),
+            change(
+                20,
+                "alice",
+                Some(("owner", "moderator")),
+                ("none", "participant"),
+            ),
+        ];
+        assert!(flaps(&handover).is_empty());
+        assert_eq!(
+            flap[0].describe(),
+            "bob none/participant -> owner/moderator by focus"
+        );
     }
 
     #[test]

@@ -61,6 +61,7 @@ fn step(index: usize, label: &str, seats: &[(&str, &str, &str)]) -> StepRecord {
         converged: true,
         unmet: Vec::new(),
         took: Duration::ZERO,
+        changes: Vec::new(),
     }
 }
 

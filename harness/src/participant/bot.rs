@@ -25,6 +25,7 @@ use xmpp_parsers::jid::{BareJid, FullJid, Jid};
 use xmpp_parsers::muc::Muc;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
+use super::SeatChange;
 use crate::redact::redact_url;
 use crate::token::Token;
 use crate::xmpp::muc::{error_condition, occupant_event_wire, Interner, OccupantEvent, Roster};
@@ -243,7 +244,13 @@ pub struct BotView {
 struct Shared {
     phase: Phase,
     roster: Roster,
+    /// Seat changes since the last [`Bot::take_seat_changes`], oldest first, at most
+    /// [`MAX_SEAT_CHANGES`].
+    seat_changes: Vec<SeatChange>,
 }
+
+/// How many undrained seat changes a bot keeps; beyond, the oldest go (a bench bot nobody drains).
+const MAX_SEAT_CHANGES: usize = 1024;
 
 enum Command {
     Leave(oneshot::Sender<Result<(), BotError>>),
@@ -387,6 +394,7 @@ impl Bot {
         let shared = Arc::new(Mutex::new(Shared {
             phase: Phase::Joined,
             roster,
+            seat_changes: Vec::new(),
         }));
         let (changes_tx, changes) = watch::channel(0u64);
         let (commands, commands_rx) = mpsc::channel(8);
@@ -453,6 +461,14 @@ impl Bot {
                 &Phase::Failed("internal state poisoned".into()),
                 &Roster::default(),
             ),
+        }
+    }
+
+    /// The affiliation and role changes this bot saw since the last call, oldest first.
+    pub fn take_seat_changes(&self) -> Vec<SeatChange> {
+        match self.shared.lock() {
+            Ok(mut s) => std::mem::take(&mut s.seat_changes),
+            Err(_) => Vec::new(),
         }
     }
 
@@ -755,7 +771,17 @@ impl Session {
 
     fn apply(&self, event: OccupantEvent) {
         let changed = match self.shared.lock() {
-            Ok(mut s) => s.roster.apply(event),
+            Ok(mut s) => {
+                let change = SeatChange::of(&s.roster, &event);
+                let changed = s.roster.apply(event);
+                if let Some(change) = change {
+                    if s.seat_changes.len() == MAX_SEAT_CHANGES {
+                        s.seat_changes.remove(0);
+                    }
+                    s.seat_changes.push(change);
+                }
+                changed
+            }
             Err(_) => false,
         };
         if changed {

@@ -122,6 +122,82 @@ impl Observation {
     }
 }
 
+/// One affiliation or role change an observer saw, as it arrived (issue 13 item 5: role changes between
+/// steps, kept in the result). Only changes of a seat are recorded, plus arrivals already above the
+/// default seat (a join as owner); plain joins and leaves are not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeatChange {
+    /// When the presence arrived.
+    pub at: std::time::Instant,
+    /// The occupant's nick.
+    pub nick: String,
+    /// The occupant's display name, when it sends one.
+    pub name: Option<String>,
+    /// The seat before; `None` when the occupant arrived in this seat.
+    pub from: Option<(Affiliation, Role)>,
+    /// The seat after.
+    pub to: (Affiliation, Role),
+    /// Who made the change, from the presence's `<actor/>`: the actor's display name when the observer
+    /// sees one, else its nick (or real JID).
+    pub actor: Option<String>,
+    /// Whether the actor is the focus (jicofo) rather than a participant.
+    pub actor_is_focus: bool,
+}
+
+impl SeatChange {
+    /// The change `event` makes to `roster`, read before the event is applied; `None` when it changes no
+    /// seat or concerns the focus.
+    pub fn of(roster: &Roster, event: &crate::xmpp::muc::OccupantEvent) -> Option<SeatChange> {
+        let crate::xmpp::muc::OccupantEvent::Available {
+            occupant, actor, ..
+        } = event
+        else {
+            return None;
+        };
+        if roster.is_focus(occupant) {
+            return None;
+        }
+        let to = (occupant.affiliation, occupant.role);
+        let from = roster
+            .occupants
+            .get(&occupant.nick)
+            .map(|o| (o.affiliation, o.role));
+        match from {
+            Some(from) if from == to => return None,
+            None if to.1 != Role::Moderator && to.0 != Affiliation::Owner => return None,
+            _ => {}
+        }
+        let actor_occupant = actor.as_deref().and_then(|a| {
+            roster.occupants.get(a).or_else(|| {
+                roster
+                    .occupants
+                    .values()
+                    .find(|o| o.jid.as_deref().is_some_and(|j| j == a))
+            })
+        });
+        let actor_is_focus = match (actor_occupant, actor.as_deref()) {
+            (Some(o), _) => roster.is_focus(o),
+            (None, Some(a)) => a == "focus",
+            (None, None) => false,
+        };
+        let actor = actor.as_ref().map(|a| {
+            actor_occupant
+                .and_then(|o| o.display_name.as_deref())
+                .map(str::to_owned)
+                .unwrap_or_else(|| a.clone())
+        });
+        Some(SeatChange {
+            at: std::time::Instant::now(),
+            nick: occupant.nick.to_string(),
+            name: occupant.display_name.as_deref().map(str::to_owned),
+            from,
+            to,
+            actor,
+            actor_is_focus,
+        })
+    }
+}
+
 /// Bare real JID → display name of every occupant the bots among `live` see (rooms are
 /// `whois=anyone`), and each bot's own login under its scenario name: how jicofo's view, which has JIDs
 /// but no display names, is named ([`jicofo::JicofoView::observation_named`]).
@@ -196,6 +272,15 @@ impl Participant {
                 },
                 Err(e) => Status::Failed(e.to_string()),
             },
+        }
+    }
+
+    /// The affiliation and role changes seen since the last call (bots; a browser page shows no history,
+    /// so browsers return none).
+    pub fn take_seat_changes(&self) -> Vec<SeatChange> {
+        match self {
+            Participant::Bot(b) => b.take_seat_changes(),
+            Participant::Browser(_) => Vec::new(),
         }
     }
 

@@ -402,6 +402,7 @@ pub(crate) mod tests {
             converged: true,
             unmet: Vec::new(),
             took: Duration::ZERO,
+            changes: Vec::new(),
         }
     }
 

@@ -458,6 +458,12 @@ fn section(
     if !notes.is_empty() {
         let _ = write!(out, "<ul class=\"diffs\">{notes}</ul>");
     }
+    // Every role change each observer saw, with its cause (crate::explain).
+    for (t, r) in runs {
+        if let Some(tl) = &r.timeline {
+            out.push_str(&crate::explain::render_html(&t.to_string(), tl));
+        }
+    }
     out.push_str("</section>\n");
 }
 

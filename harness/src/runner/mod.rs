@@ -100,6 +100,12 @@ struct Run<'a> {
     driver: Option<Driver>,
     /// The faults the scenario asked for: their container events are no failure.
     asked: Arc<Mutex<Vec<Asked>>>,
+    /// When the run started: role changes are timed from here.
+    started: Instant,
+    /// Bare real JID -> scenario name of everyone the participants saw (for the focus's grant lines).
+    names_by_jid: BTreeMap<String, String>,
+    /// jicofo's `chat_room_role_manager.class` for the room, from its REST view.
+    jicofo_manager: Option<String>,
 }
 
 /// A fault a step asked for: events of these services between `from` and `until` are its own doing.
@@ -199,6 +205,9 @@ pub async fn run_scenario(
         joins: BTreeMap::new(),
         driver: None,
         asked: Arc::new(Mutex::new(Vec::new())),
+        started: Instant::now(),
+        names_by_jid: BTreeMap::new(),
+        jicofo_manager: None,
     };
     let asked = run.asked.clone();
     let mut watch = match stack.watch().await {
@@ -249,6 +258,7 @@ pub async fn run_scenario(
     if outcome.is_err() {
         run.capture_browsers().await;
     }
+    run.explain(variant, &mut steps);
     run.leave_all().await;
     if let Some(driver) = run.driver.take() {
         if let Err(e) = driver.close().await {
@@ -445,6 +455,8 @@ impl Run<'_> {
         if self.options.cancel.is_cancelled() {
             return Err(self.cancelled(step));
         }
+        // What the observers saw since the last step settled (a leaving participant takes its own along).
+        self.drain_changes(&mut record.changes);
         match &step.action {
             Action::Join(names) => self.join(step, names, &mut record).await?,
             Action::Rejoin(name) => {
@@ -499,10 +511,16 @@ impl Run<'_> {
         }
         self.settle(step, &mut record).await?;
         record.jicofo = self.jicofo_view().await;
+        self.drain_changes(&mut record.changes);
+        self.names_by_jid
+            .extend(crate::participant::names_by_jid(&self.live));
         record.unmet = timeline::check(&step.expect, &record);
         record
             .unmet
             .extend(timeline::unexpected_refusals(&step.expect, &record));
+        if step.expect.no_flaps {
+            record.unmet.extend(timeline::flaps(&record.changes));
+        }
         record.took = started.elapsed();
         Ok(record)
     }
@@ -612,18 +630,92 @@ impl Run<'_> {
         }
     }
 
+    /// Gives every role change of `steps` its cause ([`crate::explain`]), from the focus's log (fixture),
+    /// jicofo's REST view (Jitsi) and the presences' actors.
+    fn explain(&self, variant: &Variant, steps: &mut [StepRecord]) {
+        let room = format!("{}@{}", self.room, self.endpoints().muc_domain);
+        let mut modules = Vec::new();
+        if variant.token_affiliation {
+            modules.push("token_affiliation".to_owned());
+        }
+        if variant.wait_for_host {
+            modules.push("wait_for_host".to_owned());
+        }
+        let evidence = crate::explain::Evidence {
+            focus_grants: crate::explain::Evidence::grants_from_log(
+                &self.stack.log_lines("focus"),
+                &room,
+            ),
+            jicofo_manager: self.jicofo_manager.clone(),
+            names_by_jid: self.names_by_jid.clone(),
+            participants: self
+                .scenario
+                .participants
+                .iter()
+                .map(|p| p.name.clone())
+                .collect(),
+            modules,
+        };
+        crate::explain::attribute(steps, &evidence);
+    }
+
+    /// Moves every live participant's seat changes into `into`, in scenario names, in order of arrival.
+    fn drain_changes(&self, into: &mut Vec<timeline::RoleChange>) {
+        let participants = &self.scenario.participants;
+        let name_of = |nick: &str, shown: Option<&str>| {
+            shown
+                .and_then(|n| participants.iter().find(|p| p.name == n))
+                .or_else(|| participants.iter().find(|p| p.nick == nick))
+                .map(|p| p.name.clone())
+        };
+        let mut fresh = Vec::new();
+        for (observer, live) in &self.live {
+            for c in live.take_seat_changes() {
+                let actor = c.actor.as_deref().map(|a| {
+                    if c.actor_is_focus {
+                        "focus".to_owned()
+                    } else {
+                        name_of(a, Some(a)).unwrap_or_else(|| format!("?{a}"))
+                    }
+                });
+                let seat = |(affiliation, role)| timeline::Seat {
+                    role,
+                    affiliation: Some(affiliation),
+                };
+                fresh.push(timeline::RoleChange {
+                    at_ms: u64::try_from(c.at.saturating_duration_since(self.started).as_millis())
+                        .unwrap_or(u64::MAX),
+                    observer: observer.clone(),
+                    who: name_of(&c.nick, c.name.as_deref())
+                        .unwrap_or_else(|| format!("?{}", c.nick)),
+                    from: c.from.map(seat),
+                    to: seat(c.to),
+                    actor,
+                    cause: None,
+                });
+            }
+        }
+        fresh.sort_by(|a, b| (a.at_ms, &a.observer).cmp(&(b.at_ms, &b.observer)));
+        into.extend(fresh);
+    }
+
     /// jicofo's own view of the room (REST `/debug/conference`), when the stack exposes it: one more
     /// observer, mapped like the participants. Unreachable or unknown: none (recorded in the log, not the
     /// timeline).
-    async fn jicofo_view(&self) -> Option<View> {
+    async fn jicofo_view(&mut self) -> Option<View> {
         let base = self.endpoints().jicofo_rest.as_ref()?;
         let room = format!("{}@{}", self.room, self.endpoints().muc_domain);
         let names = crate::participant::names_by_jid(&self.live);
-        let observation = match JicofoClient::new(base) {
-            Ok(client) => client.observe_named(&room, &names).await,
+        let conference = match JicofoClient::new(base) {
+            Ok(client) => client.conference(&room).await,
             Err(e) => Err(e),
         };
-        match observation {
+        if let Ok(view) = &conference {
+            if view.role_manager.is_some() {
+                self.jicofo_manager = view.role_manager.clone();
+            }
+        }
+        match conference.map(|v| v.observation_named(&names)) {
             Ok(o) => Some(View::from_observation(&o, &self.scenario.participants)),
             Err(e) => {
                 tracing::warn!("jicofo REST for {room}: {e}");

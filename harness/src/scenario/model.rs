@@ -36,6 +36,8 @@ pub struct Scenario {
     pub participants: Vec<ParticipantSpec>,
     /// The steps, in file order.
     pub steps: Vec<Step>,
+    /// `explain = true`: the snapshot lines carry the cause of each owner/moderator change.
+    pub explain: bool,
 }
 
 /// A participant as declared under `[participants]`.
@@ -168,6 +170,9 @@ pub struct Expect {
     pub moderator_count: Option<usize>,
     /// These participants of this step's join (or rejoin) must be refused.
     pub rejected: Vec<String>,
+    /// No occupant's seat may go A -> B -> A while the step settles, as any observer saw it
+    /// (jitsi-meet#14192: moderator, then none).
+    pub no_flaps: bool,
 }
 
 impl Expect {

@@ -25,6 +25,7 @@ pub(super) struct RawHeader {
     pub source: Option<Spanned<String>>,
     pub variants: Option<Spanned<Vec<Spanned<String>>>>,
     pub timeout: Option<Spanned<String>>,
+    pub explain: Option<Spanned<bool>>,
     // Read by `read` itself; declared so that serde accepts them and names them in the list of
     // valid keys.
     #[serde(rename = "participants")]
@@ -61,6 +62,7 @@ pub(super) struct RawStep {
     pub moderators_one_of: Option<Spanned<Vec<Spanned<String>>>>,
     pub moderator_count: Option<Spanned<usize>>,
     pub rejected: Option<Spanned<Vec<Spanned<String>>>>,
+    pub no_flaps: Option<Spanned<bool>>,
     pub note: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
 }
@@ -458,6 +460,8 @@ fn example(key: &str) -> Option<&'static str> {
         "moderators_one_of" => "moderators_one_of = [\"bob\", \"carol\"]",
         "moderator_count" => "moderator_count = 1",
         "rejected" => "rejected = [\"mallory\"]",
+        "no_flaps" => "no_flaps = true (no seat may go A -> B -> A while the step settles)",
+        "explain" => "explain = true (snapshot lines name the cause of each moderator change)",
         "note" => "note = \"an expired token must not get in\"",
         _ => return None,
     })

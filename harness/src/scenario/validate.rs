@@ -75,6 +75,11 @@ pub(super) fn validate(
         timeout,
         participants: participants?,
         steps: steps?,
+        explain: raw
+            .header
+            .as_ref()
+            .and_then(|h| h.explain.as_ref())
+            .is_some_and(|e| *e.get_ref()),
     })
 }
 
@@ -915,6 +920,7 @@ impl Checker<'_> {
                 .as_ref()
                 .map(|r| names(r.get_ref()))
                 .unwrap_or_default(),
+            no_flaps: body.no_flaps.as_ref().is_some_and(|f| *f.get_ref()),
         })
     }
 }

@@ -174,6 +174,15 @@ impl Stack {
         }
     }
 
+    /// Every line `service` has printed so far (fixture stacks, whose focus logs each grant with its
+    /// role manager; empty elsewhere).
+    pub fn log_lines(&self, service: &str) -> Vec<String> {
+        match self {
+            Stack::Fixture(s) => s.log_lines(service),
+            Stack::Jitsi(_) | Stack::External(_) => Vec::new(),
+        }
+    }
+
     /// Breaks `service` on purpose (a scenario's `restart`, `stop` or `pause` step); returns every
     /// service the fault touched, whose container events the caller asked for. An external deployment
     /// cannot be broken from here.

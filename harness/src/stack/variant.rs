@@ -70,6 +70,10 @@ pub struct Faults {
     /// creation to jicofo). For benchmarks whose clients skip the focus request.
     #[serde(default)]
     pub open_rooms: bool,
+    /// Test-only (env `FOCUS_FLAP_MS`): after each grant the focus revokes owner this many milliseconds
+    /// later and grants it again as long after that, a role flap (jitsi-meet#14192) for `no_flaps`.
+    #[serde(default)]
+    pub flap_ms: u64,
 }
 
 impl Faults {

@@ -45,6 +45,35 @@ use crate::xmpp::{Affiliation, Conference, MucAdmin, Role};
 /// The focus's nick in every room (jicofo's default XMPP username, reference.conf).
 pub const FOCUS_NICK: &str = "focus";
 
+/// The word that starts the structured line the focus logs with every owner grant its role manager
+/// makes: `role-grant room=ROOM jid=BARE affiliation=owner manager=CLASS reason=WORDS` (see
+/// [`grant_evidence`]); `explain` reads it from the container log as the grant's evidence.
+pub const GRANT_EVIDENCE: &str = "role-grant";
+
+/// The structured grant line ([`GRANT_EVIDENCE`]); `reason` comes last and may contain spaces.
+pub fn grant_evidence(
+    room: &str,
+    jid: &str,
+    affiliation: &str,
+    manager: &str,
+    reason: &str,
+) -> String {
+    format!(
+        "{GRANT_EVIDENCE} room={room} jid={jid} affiliation={affiliation} manager={manager} reason={reason}"
+    )
+}
+
+/// A structured grant line read back: `(room, jid, affiliation, manager, reason)`.
+pub fn parse_grant_evidence(line: &str) -> Option<(&str, &str, &str, &str, &str)> {
+    let rest = &line[line.find(GRANT_EVIDENCE)? + GRANT_EVIDENCE.len()..];
+    let rest = rest.strip_prefix(" room=")?;
+    let (room, rest) = rest.split_once(" jid=")?;
+    let (jid, rest) = rest.split_once(" affiliation=")?;
+    let (affiliation, rest) = rest.split_once(" manager=")?;
+    let (manager, reason) = rest.split_once(" reason=")?;
+    Some((room, jid, affiliation, manager, reason.trim_end()))
+}
+
 /// The line the focus prints once it is connected; the fixture stack waits for it.
 pub const READY_LINE: &str = "jitsi-harness-focus: connected";
 
@@ -71,6 +100,9 @@ pub struct FocusConfig {
     pub not_ready_times: u32,
     /// `FOCUS_SEED`: the hash order of successors.
     pub seed: u64,
+    /// `FOCUS_FLAP_MS` (test-only fault): after each grant, revoke owner this long later and grant it
+    /// again as long after that — the A -> B -> A flap of jitsi-meet#14192. Zero: off.
+    pub flap: Duration,
 }
 
 /// How the focus is addressed: the fixture's component, or jicofo's client login behind `client_proxy`.
@@ -195,6 +227,7 @@ impl FocusConfig {
             grant_delay: Duration::from_millis(env_number("FOCUS_GRANT_DELAY_MS", 0u64)?),
             not_ready_times: env_number("FOCUS_NOT_READY_TIMES", 0u32)?,
             seed,
+            flap: Duration::from_millis(env_number("FOCUS_FLAP_MS", 0u64)?),
         })
     }
 
@@ -567,18 +600,80 @@ impl Focus {
         Self::now(iq)
     }
 
-    fn grant(&mut self, room: &BareJid, jid: &FullJid, why: &str) -> Outgoing {
-        let id = self.id("grant");
+    /// The muc#admin owner grant of `jid` in `room` by the room's role manager, `why` in words. Logs the
+    /// grant and one structured line for `explain` ([`GRANT_EVIDENCE`]: the role manager and the reason).
+    /// With the flap fault, the grant is followed by a revoke and a second grant.
+    fn grant(&mut self, room: &BareJid, jid: &FullJid, why: &str) -> Vec<Outgoing> {
         self.config.log.info(
             "ChatRoomImpl.grantOwnership",
             &format!("{room}: granting owner to {} ({why})", jid.to_bare()),
         );
-        let mut iq = Iq::from_set(id, MucAdmin::grant_owner(&jid.to_bare()));
+        self.config.log.info(
+            "ChatRoomRoleManager.grantOwner",
+            &grant_evidence(
+                room.as_str(),
+                jid.to_bare().as_str(),
+                "owner",
+                self.config.role_manager().class().unwrap_or("none"),
+                why,
+            ),
+        );
+        let mut out = vec![self.admin(
+            room,
+            MucAdmin::grant_owner(&jid.to_bare()),
+            self.config.grant_delay,
+        )];
+        if !self.config.flap.is_zero() {
+            let flap = self.config.flap;
+            self.config.log.warn(
+                "ChatRoomRoleManager.grantOwner",
+                &grant_evidence(
+                    room.as_str(),
+                    jid.to_bare().as_str(),
+                    "none",
+                    self.config.role_manager().class().unwrap_or("none"),
+                    &format!(
+                        "fault FOCUS_FLAP_MS={}: revoke, then grant again",
+                        flap.as_millis()
+                    ),
+                ),
+            );
+            self.config.log.warn(
+                "ChatRoomRoleManager.grantOwner",
+                &grant_evidence(
+                    room.as_str(),
+                    jid.to_bare().as_str(),
+                    "owner",
+                    self.config.role_manager().class().unwrap_or("none"),
+                    &format!("fault FOCUS_FLAP_MS={}: granted again", flap.as_millis()),
+                ),
+            );
+            let revoke = MucAdmin {
+                items: vec![crate::xmpp::muc::AdminItem {
+                    affiliation: Some(Affiliation::None.as_str().into()),
+                    role: None,
+                    jid: Some(jid.to_bare().to_string()),
+                    nick: None,
+                }],
+            };
+            out.push(self.admin(room, revoke, self.config.grant_delay + flap));
+            out.push(self.admin(
+                room,
+                MucAdmin::grant_owner(&jid.to_bare()),
+                self.config.grant_delay + flap * 2,
+            ));
+        }
+        out
+    }
+
+    fn admin(&mut self, room: &BareJid, query: MucAdmin, delay: Duration) -> Outgoing {
+        let id = self.id("grant");
+        let mut iq = Iq::from_set(id, query);
         *iq.to_mut() = Some(Jid::from(room.clone()));
         *iq.from_mut() = self.focus_full();
         Outgoing {
             stanza: iq.into(),
-            delay: self.config.grant_delay,
+            delay,
         }
     }
 
@@ -595,7 +690,7 @@ impl Focus {
             .collect();
         targets
             .iter()
-            .map(|j| self.grant(room, j, "authenticated while in the room"))
+            .flat_map(|j| self.grant(room, j, "authenticated while in the room"))
             .collect()
     }
 
@@ -694,7 +789,7 @@ impl Focus {
                             if self.sessions.contains(jid.as_str())
                                 && member.affiliation != Affiliation::Owner
                             {
-                                out.push(self.grant(&room, jid, "authenticated user"));
+                                out.extend(self.grant(&room, jid, "authenticated user"));
                             }
                         }
                     } else if self.config.auto_owner {
@@ -775,7 +870,7 @@ impl Focus {
                 if let Some(state) = self.rooms.get_mut(room) {
                     state.owner = Some(nick);
                 }
-                vec![self.grant(room, &jid, "auto-owner election")]
+                self.grant(room, &jid, "auto-owner election")
             }
         }
     }
@@ -976,6 +1071,7 @@ mod tests {
             grant_delay: Duration::ZERO,
             not_ready_times: 0,
             seed: 7,
+            flap: Duration::ZERO,
         }
     }
 
@@ -1331,6 +1427,60 @@ mod tests {
             "participant",
         ));
         assert_eq!(out[0].delay, Duration::from_millis(300));
+    }
+
+    #[test]
+    fn the_flap_fault_grants_revokes_and_grants_again_and_every_grant_names_its_manager() {
+        let mut focus = Focus::new(FocusConfig {
+            flap: Duration::from_millis(100),
+            ..config(false, true)
+        });
+        create(&mut focus, "a@meet.jitsi/r", "r1");
+        let out = focus.handle(occupant(
+            "r1",
+            "alice",
+            "a@meet.jitsi/r",
+            "none",
+            "participant",
+        ));
+        let affiliations: Vec<(Option<String>, Duration)> = out
+            .iter()
+            .filter_map(|o| match &o.stanza {
+                Stanza::Iq(Iq::Set { payload, .. }) => MucAdmin::try_from(payload.clone())
+                    .ok()
+                    .map(|q| (q.items[0].affiliation.clone(), o.delay)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            affiliations,
+            [
+                (Some("owner".into()), Duration::ZERO),
+                (Some("none".into()), Duration::from_millis(100)),
+                (Some("owner".into()), Duration::from_millis(200)),
+            ]
+        );
+        let line = format!(
+            "focus: {}",
+            grant_evidence(
+                "r1@muc.meet.jitsi",
+                "a@meet.jitsi",
+                "owner",
+                "AutoOwnerRoleManager",
+                "auto-owner election"
+            )
+        );
+        assert_eq!(
+            parse_grant_evidence(&line),
+            Some((
+                "r1@muc.meet.jitsi",
+                "a@meet.jitsi",
+                "owner",
+                "AutoOwnerRoleManager",
+                "auto-owner election"
+            ))
+        );
+        assert_eq!(parse_grant_evidence("focus: r1: alice left"), None);
     }
 
     #[test]

@@ -180,6 +180,7 @@ impl JicofoConfig {
             grant_delay: std::time::Duration::ZERO,
             not_ready_times: 0,
             seed: rand::random(),
+            flap: std::time::Duration::ZERO,
         })
     }
 }

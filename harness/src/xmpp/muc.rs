@@ -134,6 +134,22 @@ pub struct WireItem {
     /// The occupant's real JID, when the room shows it.
     #[xml(attribute(default))]
     pub jid: Option<String>,
+    /// Who made the change this presence announces (XEP-0045 §9.3 `<actor/>`; Prosody adds it when the
+    /// actor is an occupant of the room).
+    #[xml(child(default))]
+    pub actor: Option<WireActor>,
+}
+
+/// `<actor nick='…' jid='…'/>` in a muc#user item: the occupant who changed an affiliation or role.
+#[derive(FromXml, Debug)]
+#[xml(namespace = xmpp_parsers::ns::MUC_USER, name = "actor", on_unknown_attribute = Discard)]
+pub struct WireActor {
+    /// The actor's nick in the room.
+    #[xml(attribute(default))]
+    pub nick: Option<String>,
+    /// The actor's real JID (sent to moderators).
+    #[xml(attribute(default))]
+    pub jid: Option<String>,
 }
 
 /// The `<error/>` of a wire presence, its children kept as elements.
@@ -168,6 +184,8 @@ pub enum OccupantEvent {
         is_self: bool,
         /// Status 201: the room was created by this join.
         created: bool,
+        /// The nick (else the real JID) of the `<actor/>` who caused this presence, when it names one.
+        actor: Option<String>,
     },
     /// An occupant left (or was kicked).
     Unavailable {
@@ -228,6 +246,7 @@ pub fn occupant_event(presence: &Presence, room: &BareJid) -> Option<OccupantEve
                 item.map(|i| (i.affiliation, i.role, i.jid.map(|j| j.to_string()))),
                 display_name.as_deref(),
                 |s| Arc::from(s),
+                None,
             )
         }
         _ => None,
@@ -258,6 +277,10 @@ pub fn occupant_event_wire(
         type_ @ (None | Some("unavailable")) => {
             let user = presence.x?;
             let item = user.items.into_iter().next();
+            let actor = item
+                .as_ref()
+                .and_then(|i| i.actor.as_ref())
+                .and_then(|a| a.nick.clone().or_else(|| a.jid.clone()));
             user_event(
                 &nick,
                 type_.is_some(),
@@ -265,6 +288,7 @@ pub fn occupant_event_wire(
                 item.map(|i| (i.affiliation, i.role, i.jid)),
                 presence.nick.as_ref().map(|n| n.name.as_str()),
                 |s| interner.intern(s),
+                actor,
             )
         }
         _ => None,
@@ -284,6 +308,7 @@ fn user_event(
     item: Option<(wire::Affiliation, wire::Role, Option<String>)>,
     display_name: Option<&str>,
     intern: impl Fn(&str) -> Arc<str>,
+    actor: Option<String>,
 ) -> Option<OccupantEvent> {
     let is_self = status.contains(&Status::SelfPresence);
     if unavailable {
@@ -305,6 +330,7 @@ fn user_event(
         },
         is_self,
         created: status.contains(&Status::RoomHasBeenCreated),
+        actor,
     })
 }
 
@@ -503,6 +529,7 @@ mod tests {
             occupant,
             is_self,
             created,
+            ..
         } = a
         else {
             panic!("not available: {a:?}")
@@ -575,6 +602,30 @@ mod tests {
         // A room whose name is a prefix of another's is not that room.
         let other = P13_SELF.replace("r1@", "r1x@");
         assert_eq!(occupant_event_wire(&other, &room(), &interner), None);
+    }
+
+    #[test]
+    fn the_actor_of_a_grant_is_read_from_the_wire() {
+        // Prosody's broadcast of a muc#admin owner grant made by the occupant `focus`.
+        let interner = Interner::for_room(&room());
+        let xml = "<presence xmlns='jabber:client' from='r1@muc.meet.jitsi/bob'>\
+            <x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='owner' role='moderator' \
+            jid='b@meet.jitsi/r'><actor nick='focus'/></item></x></presence>";
+        let Some(OccupantEvent::Available {
+            actor, occupant, ..
+        }) = occupant_event_wire(xml, &room(), &interner)
+        else {
+            panic!("not an available presence")
+        };
+        assert_eq!(actor.as_deref(), Some("focus"));
+        assert!(occupant.is_owner());
+        let without = xml.replace("<actor nick='focus'/>", "");
+        let Some(OccupantEvent::Available { actor, .. }) =
+            occupant_event_wire(&without, &room(), &interner)
+        else {
+            panic!("not an available presence")
+        };
+        assert_eq!(actor, None);
     }
 
     #[test]

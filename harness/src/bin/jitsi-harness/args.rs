@@ -80,6 +80,13 @@ pub enum Command {
     /// the same timeline on both ends (nothing to bisect); 3 a probe's stack or participant failed; 130
     /// interrupted.
     Bisect(BisectArgs),
+    /// One scenario under every combination of variant knobs the stack's release can express: the
+    /// combinations grouped by identical timeline, the knob values that decide each group, and the
+    /// settings (docker-jitsi-meet env) that satisfy the scenario's expectations.
+    Sweep(SweepArgs),
+    /// Run one scenario and print its timeline with the cause of every owner/moderator change (jicofo's
+    /// role manager, a participant's grant, a Prosody module, or unknown) and the evidence for it.
+    Explain(ExplainArgs),
     /// Remove containers, networks, browser processes and their temp folders left by killed runs
     /// (and, with --kept, the stacks of --keep-stack runs).
     Clean {
@@ -167,6 +174,72 @@ pub struct RunArgs {
     /// dealt round-robin, so N machines with 1/N … N/N together run it exactly once.
     #[arg(long, value_name = "K/N", value_parser = parse_partition)]
     pub partition: Option<(usize, usize)>,
+}
+
+/// How a sweep or an explain run starts its stacks (a subset of `run`'s options).
+#[derive(clap::Args, Debug)]
+pub struct StackOptions {
+    /// Artifacts root; each run writes a folder inside (default: ./artifacts).
+    #[arg(long, default_value = "artifacts")]
+    pub artifacts: PathBuf,
+    /// Take the images of `jitsi:` stacks from this registry prefix: PREFIX/<service>:<tag>.
+    #[arg(long, env = "JITSI_HARNESS_REGISTRY", value_name = "PREFIX")]
+    pub registry: Option<String>,
+    /// Seconds a stack may take to become ready (1 to 3600).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=MAX_STARTUP_SECS))]
+    pub startup_timeout: u64,
+    /// Milliseconds the room must stay unchanged before a step counts as settled (0 to 60000). Longer
+    /// than `run`'s 300: a sweep runs stacks side by side, and a grant that comes late must not let a
+    /// step settle on the state before it (jicofo authentication's grants to later joiners, seen
+    /// 300+ ms after the join on a loaded 2-core machine).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=MAX_SETTLE_MS))]
+    pub settle_ms: u64,
+    /// Stacks started at the same time.
+    #[arg(long, default_value_t = 2)]
+    pub parallel: usize,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Also write a self-contained HTML report (DIR/index.html).
+    #[arg(long, value_name = "DIR")]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SweepArgs {
+    /// The scenario (its file stem, e.g. first_joiner_moderator).
+    #[arg(long)]
+    pub scenario: String,
+    /// Stacks, comma-separated (fixture:0.12, fixture:13, jitsi:stable-NNNN, …).
+    #[arg(long, value_delimiter = ',', default_value = "fixture:0.12,fixture:13")]
+    pub stack: Vec<String>,
+    /// Knobs to vary, comma-separated: jicofo_auth, auto_owner, allow_empty_token, guests,
+    /// token_affiliation, wait_for_host, lobby, anonymous_strict.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "jicofo_auth,auto_owner,allow_empty_token"
+    )]
+    pub knobs: Vec<String>,
+    /// The variant the knobs are set on (default: the scenario's first).
+    #[arg(long)]
+    pub variant: Option<String>,
+    #[command(flatten)]
+    pub options: StackOptions,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExplainArgs {
+    /// The scenario (its file stem, e.g. auto_owner_hands_over).
+    #[arg(long)]
+    pub scenario: String,
+    /// The stack, e.g. fixture:13 or jitsi:stable-11146.
+    #[arg(long)]
+    pub stack: String,
+    /// The variant (default: every variant the scenario names).
+    #[arg(long)]
+    pub variant: Option<String>,
+    #[command(flatten)]
+    pub options: StackOptions,
 }
 
 /// `K/N` with 1 ≤ K ≤ N.

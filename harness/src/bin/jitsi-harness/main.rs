@@ -72,6 +72,8 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Report(command) => commands::report::report(command),
         Command::Bisect(args) => commands::bisect::bisect(&cli, args).await,
         Command::Clean { kept } => commands::clean::clean(*kept).await,
+        Command::Sweep(args) => commands::sweep::sweep(&cli, args).await,
+        Command::Explain(args) => commands::explain::explain(&cli, args).await,
     };
     match result {
         Ok(code) | Err(exit::Exit(code)) => code,

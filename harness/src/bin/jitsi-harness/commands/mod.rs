@@ -3,11 +3,13 @@
 pub mod bisect;
 pub mod check;
 pub mod clean;
+pub mod explain;
 pub mod list;
 pub mod plan;
 pub mod releases;
 pub mod report;
 pub mod run;
+pub mod sweep;
 
 use std::path::{Path, PathBuf};
 

@@ -294,7 +294,7 @@ pub fn write_reports(
 }
 
 /// Removes every container and network of this run, saying so when there was any.
-fn sweep_this_run() {
+pub fn sweep_this_run() {
     match cancel::emergency_cleanup() {
         Ok(s) if !s.containers.is_empty() || !s.networks.is_empty() => {
             eprintln!("{}", cancel::removed(&s))
