@@ -15,6 +15,15 @@
 //! * `jitsi_local::stable_11146::two_stacks_side_by_side`: two stacks of one release at once; each web's
 //!   HTTPS port is the one its `config.js` (from `PUBLIC_URL`) names.
 //!
+//! * `jitsi_local::<release>::goldens::<variant>`: every scenario of `scenarios/` that runs under the
+//!   variant, on one stack of the release (as `./just jitsi` runs them), each timeline compared with
+//!   its golden in `snapshots/local-images/jitsi/<scenario>@<variant>.snap` (the local images' own
+//!   family: their results are the stand-ins', never Jitsi's). An unmet expectation or a changed or
+//!   missing golden fails the trial, naming each scenario; goldens are written (after review) with
+//!   `./just jitsi --accept`.
+//! * `jitsi_local::snapshots::every_golden_has_a_trial`: every file under `snapshots/local-images/` is
+//!   `jitsi/<scenario>@<variant>.snap` of a scenario × variant the golden trials read (needs no Docker).
+//!
 //! Prerequisites are decided while listing: Docker, the eight images (`./just jitsi-images`) and the
 //! browser (Debian's chromium + chromium-driver). Missing, a trial is reported ignored with the reason;
 //! with `CI` set it fails instead (never a silent skip). The timelines are the stand-ins', not Jitsi's:
@@ -31,9 +40,10 @@ use harness::participant::browser::DriverOptions;
 use harness::runner::outcome::UnmetExpectation;
 use harness::runner::{run_scenario, RunOptions};
 use harness::scenario::{self, Scenario};
+use harness::snapshot::{self, Comparison};
 use harness::stack::docker::{self, LABEL_RUN, LABEL_STACK};
 use harness::stack::jitsi::{JitsiStack, Ready, StartHooks};
-use harness::stack::{Stack, StackError, StackTarget, StartOptions, Variant, Variants};
+use harness::stack::{Family, Stack, StackError, StackTarget, StartOptions, Variant, Variants};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use testcontainers::bollard::query_parameters::{
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
@@ -99,6 +109,43 @@ fn main() {
             );
         }
     }
+    // The goldens: one trial per (release, variant), every scenario of that variant on one stack.
+    let golden_cells = match golden_cells() {
+        Ok(cells) => cells,
+        Err(e) => {
+            add(
+                "jitsi_local::goldens::scenarios".into(),
+                Box::new(move || Err(Failed::from(e))),
+            );
+            Vec::new()
+        }
+    };
+    let expected: Vec<String> = golden_cells
+        .iter()
+        .flat_map(|(variant, scenarios)| {
+            scenarios
+                .iter()
+                .map(move |s| format!("{}@{variant}.snap", s.name))
+        })
+        .collect();
+    for release in RELEASES {
+        for (variant, scenarios) in &golden_cells {
+            let (r, v, s) = (release.to_owned(), variant.clone(), scenarios.clone());
+            add(
+                format!(
+                    "jitsi_local::{}::goldens::{}",
+                    release.replace('-', "_"),
+                    variant.replace('-', "_")
+                ),
+                Box::new(move || goldens(&r, &v, &s)),
+            );
+        }
+    }
+    // Reads files only: runs wherever the binary runs.
+    let orphan_check = Trial::test(
+        "jitsi_local::snapshots::every_golden_has_a_trial",
+        move || orphans(&expected),
+    );
     add(
         "jitsi_local::stable_11146::a_jicofo_wait_that_never_holds_fails_in_time".into(),
         Box::new(|| wrong_wait_fails("stable-11146")),
@@ -107,7 +154,181 @@ fn main() {
         "jitsi_local::stable_11146::two_stacks_side_by_side".into(),
         Box::new(|| side_by_side("stable-11146")),
     );
+    trials.push(orphan_check);
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// Where the local images' goldens live: `snapshots/local-images/` (`stack::jitsi::LOCAL_IMAGES_SNAPSHOTS`),
+/// then the family folder `jitsi/`, as `run --registry jitsi-harness.local/jitsi` writes them.
+fn goldens_root() -> std::path::PathBuf {
+    support::repo_root()
+        .join("snapshots")
+        .join(harness::stack::jitsi::LOCAL_IMAGES_SNAPSHOTS)
+}
+
+/// Every variant that some scenario of `scenarios/` runs under, with those scenarios (sorted by name).
+fn golden_cells() -> Result<Vec<(String, Vec<Scenario>)>, String> {
+    let dir = support::repo_root().join("scenarios");
+    let variants = Variants::load(&dir.join("variants.toml")).map_err(|e| e.to_string())?;
+    let paths = scenario::discover(&dir, None).map_err(|e| {
+        format!(
+            "cannot list {}: {:?}",
+            dir.display(),
+            miette::Report::new(e)
+        )
+    })?;
+    let mut by_variant: std::collections::BTreeMap<String, Vec<Scenario>> = Default::default();
+    for path in paths {
+        let s = scenario::load(&path, &variants)
+            .map_err(|e| format!("{:?}", miette::Report::new(e)))?;
+        for v in &s.variants {
+            by_variant.entry(v.clone()).or_default().push(s.clone());
+        }
+    }
+    let mut cells: Vec<(String, Vec<Scenario>)> = by_variant.into_iter().collect();
+    for (_, scenarios) in &mut cells {
+        scenarios.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    Ok(cells)
+}
+
+/// Every scenario of `variant` on one stack of `release`, each compared with its local-images golden.
+fn goldens(release: &str, variant_name: &str, scenarios: &[Scenario]) -> Result<(), Failed> {
+    let variant = variant(variant_name)?;
+    let test = format!("jitsi-local-goldens-{release}-{variant_name}");
+    let label = format!("jitsi:{release}/{variant_name}");
+    let root = goldens_root();
+    support::runtime().block_on(async {
+        let docker = docker::connect()
+            .await
+            .map_err(|e| Failed::from(e.to_string()))?;
+        let stack = start(release, &variant, &test, STARTUP).await?;
+        let mut problems = Vec::new();
+        for scenario in scenarios {
+            let t0 = Instant::now();
+            let artifacts = support::artifacts(&test).join(&scenario.name);
+            let outcome =
+                run_scenario(scenario, &variant, &stack, &RunOptions::new(&artifacts)).await;
+            eprintln!(
+                "{label} {}: {:.1} s",
+                scenario.name,
+                t0.elapsed().as_secs_f64()
+            );
+            let timeline = match outcome {
+                Ok(t) => t,
+                Err(e) => {
+                    problems.push(format!(
+                        "{}: did not run to its end: {e} (artifacts: {})",
+                        scenario.name,
+                        artifacts.display()
+                    ));
+                    continue;
+                }
+            };
+            let unmet: Vec<String> = UnmetExpectation::of(&timeline)
+                .iter()
+                .map(|u| format!("    {u}"))
+                .collect();
+            if !unmet.is_empty() {
+                problems.push(format!(
+                    "{}: expectations not met:\n{}",
+                    scenario.name,
+                    unmet.join("\n")
+                ));
+                continue;
+            }
+            let body = snapshot::render(&timeline, scenario);
+            let golden = snapshot::path(&root, Family::Jitsi, &scenario.name, variant_name)
+                .map_err(|e| Failed::from(e.to_string()))?;
+            match snapshot::compare(&golden, &body) {
+                Ok(Comparison::Same) => {}
+                Ok(Comparison::Changed { diff }) => problems.push(format!(
+                    "{}: the timeline differs from {}:\n{diff}",
+                    scenario.name,
+                    golden.display()
+                )),
+                Ok(Comparison::New) => problems.push(format!(
+                    "{}: no golden {} yet; review this timeline and accept it with \
+                     `./just jitsi --accept`:\n{body}",
+                    scenario.name,
+                    golden.display()
+                )),
+                Err(e) => problems.push(format!("cannot read {}: {e}", golden.display())),
+            }
+        }
+        stack
+            .close()
+            .await
+            .map_err(|e| Failed::from(format!("closing {label}: {e}")))?;
+        nothing_left(&docker, &label).await?;
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Failed::from(format!(
+                "{label} (local images, not Jitsi's):\n  {}",
+                problems.join("\n  ")
+            )))
+        }
+    })
+}
+
+/// Fails naming every file under `snapshots/local-images/` that is not the golden of a scenario ×
+/// variant the golden trials read (a renamed scenario, a dropped variant, a stray folder). Pending
+/// `.snap.new` files are `cargo insta review`'s business.
+fn orphans(expected: &[String]) -> Result<(), Failed> {
+    let root = goldens_root();
+    let list = |dir: &Path| -> Result<Vec<std::path::PathBuf>, Failed> {
+        let mut paths = Vec::new();
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| Failed::from(format!("cannot list {}: {e}", dir.display())))?;
+        for entry in entries {
+            paths.push(
+                entry
+                    .map_err(|e| Failed::from(format!("cannot list {}: {e}", dir.display())))?
+                    .path(),
+            );
+        }
+        paths.sort();
+        Ok(paths)
+    };
+    if !root.exists() {
+        return Err(Failed::from(format!(
+            "{} is missing: the local images' goldens are part of the suite",
+            root.display()
+        )));
+    }
+    let mut problems = Vec::new();
+    for family in list(&root)? {
+        if family.file_name().and_then(|n| n.to_str()) != Some(Family::Jitsi.as_str())
+            || !family.is_dir()
+        {
+            problems.push(format!(
+                "{}: not a snapshot family of the local images (only `jitsi/`)",
+                family.display()
+            ));
+            continue;
+        }
+        for golden in list(&family)? {
+            let name = golden
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.ends_with(".snap.new") {
+                continue;
+            }
+            if !expected.contains(&name) {
+                problems.push(format!(
+                    "{}: no scenario × variant reads this golden (rename or delete it)",
+                    golden.display()
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failed::from(problems.join("\n")))
+    }
 }
 
 /// Why the trials cannot run here, if they cannot: Docker, an image, the browser.
