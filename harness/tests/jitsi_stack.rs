@@ -31,7 +31,7 @@
 
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -94,22 +94,7 @@ fn main() {
             Vec::new()
         }
     };
-    for release in RELEASES {
-        for variant in &variant_names {
-            let (r, v) = (release.to_owned(), variant.clone());
-            add(
-                // The `browser::` segment: nextest gives browser trials both cores, so no other stack's
-                // network appears while Chromium loads a page (it aborts on ERR_NETWORK_CHANGED).
-                format!(
-                    "jitsi_local::{}::browser::{}::bots_browser_and_jicofo_agree",
-                    release.replace('-', "_"),
-                    variant.replace('-', "_")
-                ),
-                Box::new(move || agree(&r, &v)),
-            );
-        }
-    }
-    // The goldens: one trial per (release, variant), every scenario of that variant on one stack.
+    // The goldens: every scenario of `scenarios/` under each variant it names.
     let golden_cells = match golden_cells() {
         Ok(cells) => cells,
         Err(e) => {
@@ -117,7 +102,7 @@ fn main() {
                 "jitsi_local::goldens::scenarios".into(),
                 Box::new(move || Err(Failed::from(e))),
             );
-            Vec::new()
+            Default::default()
         }
     };
     let expected: Vec<String> = golden_cells
@@ -129,16 +114,35 @@ fn main() {
         })
         .collect();
     for release in RELEASES {
-        for (variant, scenarios) in &golden_cells {
-            let (r, v, s) = (release.to_owned(), variant.clone(), scenarios.clone());
+        for variant in &variant_names {
+            let (shared, own): (Vec<Scenario>, Vec<Scenario>) = golden_cells
+                .get(variant)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .partition(|s| !breaks_a_service(s));
+            let (r, v) = (release.to_owned(), variant.clone());
             add(
+                // The `browser::` segment: nextest gives browser trials both cores.
                 format!(
-                    "jitsi_local::{}::goldens::{}",
+                    "jitsi_local::{}::browser::{}::agree_and_goldens",
                     release.replace('-', "_"),
                     variant.replace('-', "_")
                 ),
-                Box::new(move || goldens(&r, &v, &s)),
+                Box::new(move || agree(&r, &v, &shared)),
             );
+            // A scenario that breaks a service gets a stack of its own, as `run` gives it.
+            for scenario in own {
+                let (r, v) = (release.to_owned(), variant.clone());
+                add(
+                    format!(
+                        "jitsi_local::{}::goldens::{}@{variant}",
+                        release.replace('-', "_"),
+                        scenario.name
+                    ),
+                    Box::new(move || own_stack_golden(&r, &v, &scenario)),
+                );
+            }
         }
     }
     // Reads files only: runs wherever the binary runs.
@@ -167,7 +171,7 @@ fn goldens_root() -> std::path::PathBuf {
 }
 
 /// Every variant that some scenario of `scenarios/` runs under, with those scenarios (sorted by name).
-fn golden_cells() -> Result<Vec<(String, Vec<Scenario>)>, String> {
+fn golden_cells() -> Result<BTreeMap<String, Vec<Scenario>>, String> {
     let dir = support::repo_root().join("scenarios");
     let variants = Variants::load(&dir.join("variants.toml")).map_err(|e| e.to_string())?;
     let paths = scenario::discover(&dir, None).map_err(|e| {
@@ -177,7 +181,7 @@ fn golden_cells() -> Result<Vec<(String, Vec<Scenario>)>, String> {
             miette::Report::new(e)
         )
     })?;
-    let mut by_variant: std::collections::BTreeMap<String, Vec<Scenario>> = Default::default();
+    let mut by_variant: BTreeMap<String, Vec<Scenario>> = BTreeMap::new();
     for path in paths {
         let s = scenario::load(&path, &variants)
             .map_err(|e| format!("{:?}", miette::Report::new(e)))?;
@@ -185,91 +189,10 @@ fn golden_cells() -> Result<Vec<(String, Vec<Scenario>)>, String> {
             by_variant.entry(v.clone()).or_default().push(s.clone());
         }
     }
-    let mut cells: Vec<(String, Vec<Scenario>)> = by_variant.into_iter().collect();
-    for (_, scenarios) in &mut cells {
+    for scenarios in by_variant.values_mut() {
         scenarios.sort_by(|a, b| a.name.cmp(&b.name));
     }
-    Ok(cells)
-}
-
-/// Every scenario of `variant` on one stack of `release`, each compared with its local-images golden.
-fn goldens(release: &str, variant_name: &str, scenarios: &[Scenario]) -> Result<(), Failed> {
-    let variant = variant(variant_name)?;
-    let test = format!("jitsi-local-goldens-{release}-{variant_name}");
-    let label = format!("jitsi:{release}/{variant_name}");
-    let root = goldens_root();
-    support::runtime().block_on(async {
-        let docker = docker::connect()
-            .await
-            .map_err(|e| Failed::from(e.to_string()))?;
-        let stack = start(release, &variant, &test, STARTUP).await?;
-        let mut problems = Vec::new();
-        for scenario in scenarios {
-            let t0 = Instant::now();
-            let artifacts = support::artifacts(&test).join(&scenario.name);
-            let outcome =
-                run_scenario(scenario, &variant, &stack, &RunOptions::new(&artifacts)).await;
-            eprintln!(
-                "{label} {}: {:.1} s",
-                scenario.name,
-                t0.elapsed().as_secs_f64()
-            );
-            let timeline = match outcome {
-                Ok(t) => t,
-                Err(e) => {
-                    problems.push(format!(
-                        "{}: did not run to its end: {e} (artifacts: {})",
-                        scenario.name,
-                        artifacts.display()
-                    ));
-                    continue;
-                }
-            };
-            let unmet: Vec<String> = UnmetExpectation::of(&timeline)
-                .iter()
-                .map(|u| format!("    {u}"))
-                .collect();
-            if !unmet.is_empty() {
-                problems.push(format!(
-                    "{}: expectations not met:\n{}",
-                    scenario.name,
-                    unmet.join("\n")
-                ));
-                continue;
-            }
-            let body = snapshot::render(&timeline, scenario);
-            let golden = snapshot::path(&root, Family::Jitsi, &scenario.name, variant_name)
-                .map_err(|e| Failed::from(e.to_string()))?;
-            match snapshot::compare(&golden, &body) {
-                Ok(Comparison::Same) => {}
-                Ok(Comparison::Changed { diff }) => problems.push(format!(
-                    "{}: the timeline differs from {}:\n{diff}",
-                    scenario.name,
-                    golden.display()
-                )),
-                Ok(Comparison::New) => problems.push(format!(
-                    "{}: no golden {} yet; review this timeline and accept it with \
-                     `./just jitsi --accept`:\n{body}",
-                    scenario.name,
-                    golden.display()
-                )),
-                Err(e) => problems.push(format!("cannot read {}: {e}", golden.display())),
-            }
-        }
-        stack
-            .close()
-            .await
-            .map_err(|e| Failed::from(format!("closing {label}: {e}")))?;
-        nothing_left(&docker, &label).await?;
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Failed::from(format!(
-                "{label} (local images, not Jitsi's):\n  {}",
-                problems.join("\n  ")
-            )))
-        }
-    })
+    Ok(by_variant)
 }
 
 /// Fails naming every file under `snapshots/local-images/` that is not the golden of a scenario ×
@@ -497,7 +420,7 @@ async fn start(
     Ok(stack)
 }
 
-fn agree(release: &str, variant_name: &str) -> Result<(), Failed> {
+fn agree(release: &str, variant_name: &str, goldens: &[Scenario]) -> Result<(), Failed> {
     let variants = variants()?;
     let variant = variant(variant_name)?;
     let scenario = load_seed(variant_name, &variants)?;
@@ -515,15 +438,21 @@ fn agree(release: &str, variant_name: &str) -> Result<(), Failed> {
             &RunOptions::new(support::artifacts(&test).join("run")),
         )
         .await;
+        // The repository's scenarios of this variant share the stack, as `run` shares it.
+        let mut problems = Vec::new();
+        for golden in goldens {
+            problems.extend(golden_problem(&stack, &variant, golden, &test).await);
+        }
         let closed = stack.close().await;
         let timeline = outcome.map_err(|e| Failed::from(format!("{test}: {e}")))?;
         closed.map_err(|e| Failed::from(format!("closing {test}: {e}")))?;
         nothing_left(&docker, &label).await?;
 
-        let mut problems: Vec<String> = UnmetExpectation::of(&timeline)
-            .iter()
-            .map(|u| u.to_string())
-            .collect();
+        problems.extend(
+            UnmetExpectation::of(&timeline)
+                .iter()
+                .map(|u| u.to_string()),
+        );
         for step in &timeline.steps {
             if !step.observers_agree() {
                 problems.push(format!(
@@ -550,12 +479,108 @@ fn agree(release: &str, variant_name: &str) -> Result<(), Failed> {
             Ok(())
         } else {
             Err(Failed::from(format!(
-                "{release} {variant_name}:\n  {}\n(artifacts: {})",
+                "{release} {variant_name} (local images, not Jitsi's):\n  {}\n(artifacts: {})",
                 problems.join("\n  "),
                 support::artifacts(&test).display()
             )))
         }
     })
+}
+
+/// Whether `scenario` breaks a service (`restart`, `stop`, `pause`): `run` gives it a stack of its own.
+fn breaks_a_service(scenario: &Scenario) -> bool {
+    scenario.steps.iter().any(|s| s.action.service().is_some())
+}
+
+/// A scenario that breaks a service, on a stack of its own, compared with its local-images golden.
+fn own_stack_golden(release: &str, variant_name: &str, scenario: &Scenario) -> Result<(), Failed> {
+    let variant = variant(variant_name)?;
+    let test = format!("jitsi-local-{release}-{variant_name}-{}", scenario.name);
+    let label = format!("jitsi:{release}/{variant_name}");
+    support::runtime().block_on(async {
+        let docker = docker::connect()
+            .await
+            .map_err(|e| Failed::from(e.to_string()))?;
+        let stack = start(release, &variant, &test, STARTUP).await?;
+        let problem = golden_problem(&stack, &variant, scenario, &test).await;
+        stack
+            .close()
+            .await
+            .map_err(|e| Failed::from(format!("closing {label}: {e}")))?;
+        nothing_left(&docker, &label).await?;
+        match problem {
+            None => Ok(()),
+            Some(p) => Err(Failed::from(format!(
+                "{label} (local images, not Jitsi's): {p}"
+            ))),
+        }
+    })
+}
+
+/// Runs `scenario` on `stack` and compares its timeline with its golden in `snapshots/local-images/`;
+/// what is wrong, if anything (it did not run to its end, an unmet expectation, a changed or missing
+/// golden). Prints how long it ran.
+async fn golden_problem(
+    stack: &Stack,
+    variant: &Variant,
+    scenario: &Scenario,
+    test: &str,
+) -> Option<String> {
+    let t0 = Instant::now();
+    let artifacts = support::artifacts(test).join(&scenario.name);
+    let outcome = run_scenario(scenario, variant, stack, &RunOptions::new(&artifacts)).await;
+    eprintln!(
+        "{} {} {}: {:.1} s",
+        stack.target(),
+        variant.name,
+        scenario.name,
+        t0.elapsed().as_secs_f64()
+    );
+    let timeline = match outcome {
+        Ok(t) => t,
+        Err(e) => {
+            return Some(format!(
+                "{}: did not run to its end: {e} (artifacts: {})",
+                scenario.name,
+                artifacts.display()
+            ))
+        }
+    };
+    let unmet: Vec<String> = UnmetExpectation::of(&timeline)
+        .iter()
+        .map(|u| format!("    {u}"))
+        .collect();
+    if !unmet.is_empty() {
+        return Some(format!(
+            "{}: expectations not met:\n{}",
+            scenario.name,
+            unmet.join("\n")
+        ));
+    }
+    let body = snapshot::render(&timeline, scenario);
+    let golden = match snapshot::path(
+        &goldens_root(),
+        Family::Jitsi,
+        &scenario.name,
+        &variant.name,
+    ) {
+        Ok(g) => g,
+        Err(e) => return Some(e.to_string()),
+    };
+    match snapshot::compare(&golden, &body) {
+        Ok(Comparison::Same) => None,
+        Ok(Comparison::Changed { diff }) => Some(format!(
+            "{}: the timeline differs from {}:\n{diff}",
+            scenario.name,
+            golden.display()
+        )),
+        Ok(Comparison::New) => Some(format!(
+            "{}: no golden {} yet; review this timeline and accept it with `./just jitsi --accept`:\n{body}",
+            scenario.name,
+            golden.display()
+        )),
+        Err(e) => Some(format!("cannot read {}: {e}", golden.display())),
+    }
 }
 
 /// Nothing carrying this run's id and `stack` label is left: containers, networks, volumes.
