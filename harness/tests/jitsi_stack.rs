@@ -4,23 +4,22 @@
 //! images take (plan, image check, network, env, read-only root, tmpfs, volumes, waits, endpoints). A
 //! `harness = false` test binary (libtest-mimic):
 //!
-//! * `jitsi_local::<release>::browser::<variant>::bots_browser_and_jicofo_agree`, for stable-11031 and stable-11146
-//!   × the four variants of `scenarios/variants.toml`: one stack per (release, variant), its start time
+//! * `jitsi_local::<release>::browser::<variant>::agree_and_goldens`, for stable-11031 and stable-11146
+//!   × every variant of `scenarios/variants.toml`: one stack per (release, variant), its start time
 //!   printed; a seed scenario with one browser (page kind `JitsiMeet`) and bots; after every step the
-//!   observers agree, jicofo's REST view is recorded and agrees, the expectations hold; after close
-//!   nothing of the stack is left (containers, networks, volumes).
+//!   observers agree, jicofo's REST view is recorded and agrees, the expectations hold. Then, on the same
+//!   stack (as `./just jitsi` shares it), every scenario of `scenarios/` under that variant, each timeline
+//!   compared with its golden `snapshots/local-images/jitsi/<scenario>@<variant>.snap` (the local images'
+//!   own family: their results are the stand-ins', never Jitsi's); an unmet expectation or a changed or
+//!   missing golden fails the trial, naming the scenario; `./just jitsi --accept` writes goldens after
+//!   review. After close nothing of the stack is left (containers, networks, volumes).
+//! * `jitsi_local::<release>::goldens::<scenario>@<variant>`: a scenario that breaks a service
+//!   (`restart`, `stop`, `pause`) on a stack of its own, as `run` gives it, compared with its golden.
 //! * `jitsi_local::stable_11146::a_jicofo_wait_that_never_holds_fails_in_time`: with jicofo's REST wait
 //!   switched to `/about/health` (which jicofo serves only with `JICOFO_ENABLE_HEALTH_CHECKS`, never set
 //!   by the plan) the start fails within its deadline, naming that wait and quoting jicofo's last lines.
 //! * `jitsi_local::stable_11146::two_stacks_side_by_side`: two stacks of one release at once; each web's
 //!   HTTPS port is the one its `config.js` (from `PUBLIC_URL`) names.
-//!
-//! * `jitsi_local::<release>::goldens::<variant>`: every scenario of `scenarios/` that runs under the
-//!   variant, on one stack of the release (as `./just jitsi` runs them), each timeline compared with
-//!   its golden in `snapshots/local-images/jitsi/<scenario>@<variant>.snap` (the local images' own
-//!   family: their results are the stand-ins', never Jitsi's). An unmet expectation or a changed or
-//!   missing golden fails the trial, naming each scenario; goldens are written (after review) with
-//!   `./just jitsi --accept`.
 //! * `jitsi_local::snapshots::every_golden_has_a_trial`: every file under `snapshots/local-images/` is
 //!   `jitsi/<scenario>@<variant>.snap` of a scenario × variant the golden trials read (needs no Docker).
 //!
