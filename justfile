@@ -36,8 +36,8 @@ jitsi-images:
     bash docker/jitsi/build.sh
 
 # Every scenario on both local-image releases through the real-release path (`--registry`); their
-# timelines go to snapshots/local-images/, never snapshots/jitsi/. One stack at a time: Chromium aborts a
-# page load (ERR_NETWORK_CHANGED) when another stack's network appears on the host.
+# timelines go to snapshots/local-images/, never snapshots/jitsi/ (`--accept` writes them after review).
+# One stack at a time: each takes both cores of a 2-core machine while it starts.
 jitsi *args: setup jitsi-images
     cargo build --bins --quiet
     ./target/debug/jitsi-harness run --stack jitsi:stable-11031,jitsi:stable-11146 --registry jitsi-harness.local/jitsi --parallel 1 {{args}}

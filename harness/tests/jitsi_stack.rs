@@ -4,16 +4,24 @@
 //! images take (plan, image check, network, env, read-only root, tmpfs, volumes, waits, endpoints). A
 //! `harness = false` test binary (libtest-mimic):
 //!
-//! * `jitsi_local::<release>::browser::<variant>::bots_browser_and_jicofo_agree`, for stable-11031 and stable-11146
-//!   × the four variants of `scenarios/variants.toml`: one stack per (release, variant), its start time
+//! * `jitsi_local::<release>::browser::<variant>::agree_and_goldens`, for stable-11031 and stable-11146
+//!   × every variant of `scenarios/variants.toml`: one stack per (release, variant), its start time
 //!   printed; a seed scenario with one browser (page kind `JitsiMeet`) and bots; after every step the
-//!   observers agree, jicofo's REST view is recorded and agrees, the expectations hold; after close
-//!   nothing of the stack is left (containers, networks, volumes).
+//!   observers agree, jicofo's REST view is recorded and agrees, the expectations hold. Then, on the same
+//!   stack (as `./just jitsi` shares it), every scenario of `scenarios/` under that variant, each timeline
+//!   compared with its golden `snapshots/local-images/jitsi/<scenario>@<variant>.snap` (the local images'
+//!   own family: their results are the stand-ins', never Jitsi's); an unmet expectation or a changed or
+//!   missing golden fails the trial, naming the scenario; `./just jitsi --accept` writes goldens after
+//!   review. After close nothing of the stack is left (containers, networks, volumes).
+//! * `jitsi_local::<release>::goldens::<scenario>@<variant>`: a scenario that breaks a service
+//!   (`restart`, `stop`, `pause`) on a stack of its own, as `run` gives it, compared with its golden.
 //! * `jitsi_local::stable_11146::a_jicofo_wait_that_never_holds_fails_in_time`: with jicofo's REST wait
 //!   switched to `/about/health` (which jicofo serves only with `JICOFO_ENABLE_HEALTH_CHECKS`, never set
 //!   by the plan) the start fails within its deadline, naming that wait and quoting jicofo's last lines.
 //! * `jitsi_local::stable_11146::two_stacks_side_by_side`: two stacks of one release at once; each web's
 //!   HTTPS port is the one its `config.js` (from `PUBLIC_URL`) names.
+//! * `jitsi_local::snapshots::every_golden_has_a_trial`: every file under `snapshots/local-images/` is
+//!   `jitsi/<scenario>@<variant>.snap` of a scenario × variant the golden trials read (needs no Docker).
 //!
 //! Prerequisites are decided while listing: Docker, the eight images (`./just jitsi-images`) and the
 //! browser (Debian's chromium + chromium-driver). Missing, a trial is reported ignored with the reason;
@@ -22,7 +30,7 @@
 
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -31,9 +39,10 @@ use harness::participant::browser::DriverOptions;
 use harness::runner::outcome::UnmetExpectation;
 use harness::runner::{run_scenario, RunOptions};
 use harness::scenario::{self, Scenario};
+use harness::snapshot::{self, Comparison};
 use harness::stack::docker::{self, LABEL_RUN, LABEL_STACK};
 use harness::stack::jitsi::{JitsiStack, Ready, StartHooks};
-use harness::stack::{Stack, StackError, StackTarget, StartOptions, Variant, Variants};
+use harness::stack::{Family, Stack, StackError, StackTarget, StartOptions, Variant, Variants};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use testcontainers::bollard::query_parameters::{
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
@@ -84,21 +93,62 @@ fn main() {
             Vec::new()
         }
     };
+    // The goldens: every scenario of `scenarios/` under each variant it names.
+    let golden_cells = match golden_cells() {
+        Ok(cells) => cells,
+        Err(e) => {
+            add(
+                "jitsi_local::goldens::scenarios".into(),
+                Box::new(move || Err(Failed::from(e))),
+            );
+            Default::default()
+        }
+    };
+    let expected: Vec<String> = golden_cells
+        .iter()
+        .flat_map(|(variant, scenarios)| {
+            scenarios
+                .iter()
+                .map(move |s| format!("{}@{variant}.snap", s.name))
+        })
+        .collect();
     for release in RELEASES {
         for variant in &variant_names {
+            let (shared, own): (Vec<Scenario>, Vec<Scenario>) = golden_cells
+                .get(variant)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .partition(|s| !breaks_a_service(s));
             let (r, v) = (release.to_owned(), variant.clone());
             add(
-                // The `browser::` segment: nextest gives browser trials both cores, so no other stack's
-                // network appears while Chromium loads a page (it aborts on ERR_NETWORK_CHANGED).
+                // The `browser::` segment: nextest gives browser trials both cores.
                 format!(
-                    "jitsi_local::{}::browser::{}::bots_browser_and_jicofo_agree",
+                    "jitsi_local::{}::browser::{}::agree_and_goldens",
                     release.replace('-', "_"),
                     variant.replace('-', "_")
                 ),
-                Box::new(move || agree(&r, &v)),
+                Box::new(move || agree(&r, &v, &shared)),
             );
+            // A scenario that breaks a service gets a stack of its own, as `run` gives it.
+            for scenario in own {
+                let (r, v) = (release.to_owned(), variant.clone());
+                add(
+                    format!(
+                        "jitsi_local::{}::goldens::{}@{variant}",
+                        release.replace('-', "_"),
+                        scenario.name
+                    ),
+                    Box::new(move || own_stack_golden(&r, &v, &scenario)),
+                );
+            }
         }
     }
+    // Reads files only: runs wherever the binary runs.
+    let orphan_check = Trial::test(
+        "jitsi_local::snapshots::every_golden_has_a_trial",
+        move || orphans(&expected),
+    );
     add(
         "jitsi_local::stable_11146::a_jicofo_wait_that_never_holds_fails_in_time".into(),
         Box::new(|| wrong_wait_fails("stable-11146")),
@@ -107,7 +157,100 @@ fn main() {
         "jitsi_local::stable_11146::two_stacks_side_by_side".into(),
         Box::new(|| side_by_side("stable-11146")),
     );
+    trials.push(orphan_check);
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// Where the local images' goldens live: `snapshots/local-images/` (`stack::jitsi::LOCAL_IMAGES_SNAPSHOTS`),
+/// then the family folder `jitsi/`, as `run --registry jitsi-harness.local/jitsi` writes them.
+fn goldens_root() -> std::path::PathBuf {
+    support::repo_root()
+        .join("snapshots")
+        .join(harness::stack::jitsi::LOCAL_IMAGES_SNAPSHOTS)
+}
+
+/// Every variant that some scenario of `scenarios/` runs under, with those scenarios (sorted by name).
+fn golden_cells() -> Result<BTreeMap<String, Vec<Scenario>>, String> {
+    let dir = support::repo_root().join("scenarios");
+    let variants = Variants::load(&dir.join("variants.toml")).map_err(|e| e.to_string())?;
+    let paths = scenario::discover(&dir, None).map_err(|e| {
+        format!(
+            "cannot list {}: {:?}",
+            dir.display(),
+            miette::Report::new(e)
+        )
+    })?;
+    let mut by_variant: BTreeMap<String, Vec<Scenario>> = BTreeMap::new();
+    for path in paths {
+        let s = scenario::load(&path, &variants)
+            .map_err(|e| format!("{:?}", miette::Report::new(e)))?;
+        for v in &s.variants {
+            by_variant.entry(v.clone()).or_default().push(s.clone());
+        }
+    }
+    for scenarios in by_variant.values_mut() {
+        scenarios.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    Ok(by_variant)
+}
+
+/// Fails naming every file under `snapshots/local-images/` that is not the golden of a scenario ×
+/// variant the golden trials read (a renamed scenario, a dropped variant, a stray folder). Pending
+/// `.snap.new` files are `cargo insta review`'s business.
+fn orphans(expected: &[String]) -> Result<(), Failed> {
+    let root = goldens_root();
+    let list = |dir: &Path| -> Result<Vec<std::path::PathBuf>, Failed> {
+        let mut paths = Vec::new();
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| Failed::from(format!("cannot list {}: {e}", dir.display())))?;
+        for entry in entries {
+            paths.push(
+                entry
+                    .map_err(|e| Failed::from(format!("cannot list {}: {e}", dir.display())))?
+                    .path(),
+            );
+        }
+        paths.sort();
+        Ok(paths)
+    };
+    if !root.exists() {
+        return Err(Failed::from(format!(
+            "{} is missing: the local images' goldens are part of the suite",
+            root.display()
+        )));
+    }
+    let mut problems = Vec::new();
+    for family in list(&root)? {
+        if family.file_name().and_then(|n| n.to_str()) != Some(Family::Jitsi.as_str())
+            || !family.is_dir()
+        {
+            problems.push(format!(
+                "{}: not a snapshot family of the local images (only `jitsi/`)",
+                family.display()
+            ));
+            continue;
+        }
+        for golden in list(&family)? {
+            let name = golden
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.ends_with(".snap.new") {
+                continue;
+            }
+            if !expected.contains(&name) {
+                problems.push(format!(
+                    "{}: no scenario × variant reads this golden (rename or delete it)",
+                    golden.display()
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failed::from(problems.join("\n")))
+    }
 }
 
 /// Why the trials cannot run here, if they cannot: Docker, an image, the browser.
@@ -276,7 +419,7 @@ async fn start(
     Ok(stack)
 }
 
-fn agree(release: &str, variant_name: &str) -> Result<(), Failed> {
+fn agree(release: &str, variant_name: &str, goldens: &[Scenario]) -> Result<(), Failed> {
     let variants = variants()?;
     let variant = variant(variant_name)?;
     let scenario = load_seed(variant_name, &variants)?;
@@ -294,15 +437,21 @@ fn agree(release: &str, variant_name: &str) -> Result<(), Failed> {
             &RunOptions::new(support::artifacts(&test).join("run")),
         )
         .await;
+        // The repository's scenarios of this variant share the stack, as `run` shares it.
+        let mut problems = Vec::new();
+        for golden in goldens {
+            problems.extend(golden_problem(&stack, &variant, golden, &test).await);
+        }
         let closed = stack.close().await;
         let timeline = outcome.map_err(|e| Failed::from(format!("{test}: {e}")))?;
         closed.map_err(|e| Failed::from(format!("closing {test}: {e}")))?;
         nothing_left(&docker, &label).await?;
 
-        let mut problems: Vec<String> = UnmetExpectation::of(&timeline)
-            .iter()
-            .map(|u| u.to_string())
-            .collect();
+        problems.extend(
+            UnmetExpectation::of(&timeline)
+                .iter()
+                .map(|u| u.to_string()),
+        );
         for step in &timeline.steps {
             if !step.observers_agree() {
                 problems.push(format!(
@@ -329,12 +478,108 @@ fn agree(release: &str, variant_name: &str) -> Result<(), Failed> {
             Ok(())
         } else {
             Err(Failed::from(format!(
-                "{release} {variant_name}:\n  {}\n(artifacts: {})",
+                "{release} {variant_name} (local images, not Jitsi's):\n  {}\n(artifacts: {})",
                 problems.join("\n  "),
                 support::artifacts(&test).display()
             )))
         }
     })
+}
+
+/// Whether `scenario` breaks a service (`restart`, `stop`, `pause`): `run` gives it a stack of its own.
+fn breaks_a_service(scenario: &Scenario) -> bool {
+    scenario.steps.iter().any(|s| s.action.service().is_some())
+}
+
+/// A scenario that breaks a service, on a stack of its own, compared with its local-images golden.
+fn own_stack_golden(release: &str, variant_name: &str, scenario: &Scenario) -> Result<(), Failed> {
+    let variant = variant(variant_name)?;
+    let test = format!("jitsi-local-{release}-{variant_name}-{}", scenario.name);
+    let label = format!("jitsi:{release}/{variant_name}");
+    support::runtime().block_on(async {
+        let docker = docker::connect()
+            .await
+            .map_err(|e| Failed::from(e.to_string()))?;
+        let stack = start(release, &variant, &test, STARTUP).await?;
+        let problem = golden_problem(&stack, &variant, scenario, &test).await;
+        stack
+            .close()
+            .await
+            .map_err(|e| Failed::from(format!("closing {label}: {e}")))?;
+        nothing_left(&docker, &label).await?;
+        match problem {
+            None => Ok(()),
+            Some(p) => Err(Failed::from(format!(
+                "{label} (local images, not Jitsi's): {p}"
+            ))),
+        }
+    })
+}
+
+/// Runs `scenario` on `stack` and compares its timeline with its golden in `snapshots/local-images/`;
+/// what is wrong, if anything (it did not run to its end, an unmet expectation, a changed or missing
+/// golden). Prints how long it ran.
+async fn golden_problem(
+    stack: &Stack,
+    variant: &Variant,
+    scenario: &Scenario,
+    test: &str,
+) -> Option<String> {
+    let t0 = Instant::now();
+    let artifacts = support::artifacts(test).join(&scenario.name);
+    let outcome = run_scenario(scenario, variant, stack, &RunOptions::new(&artifacts)).await;
+    eprintln!(
+        "{} {} {}: {:.1} s",
+        stack.target(),
+        variant.name,
+        scenario.name,
+        t0.elapsed().as_secs_f64()
+    );
+    let timeline = match outcome {
+        Ok(t) => t,
+        Err(e) => {
+            return Some(format!(
+                "{}: did not run to its end: {e} (artifacts: {})",
+                scenario.name,
+                artifacts.display()
+            ))
+        }
+    };
+    let unmet: Vec<String> = UnmetExpectation::of(&timeline)
+        .iter()
+        .map(|u| format!("    {u}"))
+        .collect();
+    if !unmet.is_empty() {
+        return Some(format!(
+            "{}: expectations not met:\n{}",
+            scenario.name,
+            unmet.join("\n")
+        ));
+    }
+    let body = snapshot::render(&timeline, scenario);
+    let golden = match snapshot::path(
+        &goldens_root(),
+        Family::Jitsi,
+        &scenario.name,
+        &variant.name,
+    ) {
+        Ok(g) => g,
+        Err(e) => return Some(e.to_string()),
+    };
+    match snapshot::compare(&golden, &body) {
+        Ok(Comparison::Same) => None,
+        Ok(Comparison::Changed { diff }) => Some(format!(
+            "{}: the timeline differs from {}:\n{diff}",
+            scenario.name,
+            golden.display()
+        )),
+        Ok(Comparison::New) => Some(format!(
+            "{}: no golden {} yet; review this timeline and accept it with `./just jitsi --accept`:\n{body}",
+            scenario.name,
+            golden.display()
+        )),
+        Err(e) => Some(format!("cannot read {}: {e}", golden.display())),
+    }
 }
 
 /// Nothing carrying this run's id and `stack` label is left: containers, networks, volumes.

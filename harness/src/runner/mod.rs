@@ -716,7 +716,20 @@ impl Run<'_> {
             }
         }
         match conference.map(|v| v.observation_named(&names)) {
-            Ok(o) => Some(View::from_observation(&o, &self.scenario.participants)),
+            Ok(mut o) => {
+                // A browser's member is named by its own MUC nick (its endpoint id), which its page
+                // reports: with no bot in the room, no roster names its JID.
+                for (name, live) in &self.live {
+                    if let (Participant::Browser(_), Status::InRoom(own)) =
+                        (live, live.status().await)
+                    {
+                        if let Some(seen) = own.own.and_then(|nick| o.occupants.get_mut(&nick)) {
+                            seen.name.get_or_insert_with(|| name.clone());
+                        }
+                    }
+                }
+                Some(View::from_observation(&o, &self.scenario.participants))
+            }
             Err(e) => {
                 tracing::warn!("jicofo REST for {room}: {e}");
                 None

@@ -598,6 +598,123 @@ pub(super) async fn add_script_on_new_document(
     )
 }
 
+/// Chromium's network errors that abandon a page load because the host's network changed under it, not
+/// because the page is unreachable: Docker adds or removes a bridge interface whenever a stack's network is
+/// created or removed, and Chromium's network change notifier then cancels every request in flight with
+/// `net::ERR_NETWORK_CHANGED` (chromium `net/base/net_error_list.h`: "The network changed"). Loading again
+/// succeeds; any other error is the page's own answer and is never retried.
+const TRANSIENT_NAVIGATION_ERRORS: &[&str] = &["ERR_NETWORK_CHANGED"];
+
+/// How many times one page load is tried when Chromium abandons it for a network change (one interface
+/// change aborts one attempt; a burst of a few, as when a stack's containers start, is covered).
+pub(super) const NAVIGATION_ATTEMPTS: u32 = 4;
+
+/// Pause before loading again after a network change: Chromium settles its network state within tens of
+/// milliseconds; without a pause the next attempt can fall into the same change.
+const NAVIGATION_RETRY_PAUSE: Duration = Duration::from_millis(300);
+
+/// Whether `reason` (a failed navigation's driver error, or the error code Chromium's error page shows) is
+/// a load abandoned for a network change, which is worth loading again.
+pub(super) fn navigation_is_transient(reason: &str) -> bool {
+    TRANSIENT_NAVIGATION_ERRORS
+        .iter()
+        .any(|code| reason.contains(code))
+}
+
+/// Where a navigation ended: the document's address, title, and, on Chromium's error page
+/// (`chrome-error://`), the `ERR_…` code it shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Landing {
+    /// `document.location.href`.
+    pub href: String,
+    /// `document.title`.
+    pub title: String,
+    /// The `ERR_…` code of Chromium's error page, empty elsewhere.
+    pub error_code: String,
+}
+
+impl Landing {
+    /// Chromium shows its own error page instead of the document.
+    pub fn is_error_page(&self) -> bool {
+        self.href.starts_with("chrome-error://")
+    }
+
+    fn of(value: &Value) -> Landing {
+        let text = |i: usize| value[i].as_str().unwrap_or_default().to_owned();
+        Landing {
+            href: text(0),
+            title: text(1),
+            error_code: text(2),
+        }
+    }
+}
+
+/// Reads where the page landed; the error page's code from its text (`ERR_NAME`).
+const LANDING_JS: &str =
+    "const code = (document.body && document.body.innerText || '').match(/ERR_[A-Z_]+/); \
+     return [String(document.location.href), String(document.title), code ? code[0] : ''];";
+
+/// Why [`goto_retrying`] gave up.
+#[derive(Debug)]
+pub(super) enum NavigationError {
+    /// The driver refused the navigation or the landing check (the last attempt's error).
+    Driver(fantoccini::error::CmdError),
+    /// No attempt finished before the deadline.
+    Deadline,
+}
+
+/// Loads `url`, and loads it again (up to [`NAVIGATION_ATTEMPTS`] times, within `deadline`) while Chromium
+/// abandons the load for a network change, whether chromedriver reports it as a failed navigation
+/// (`unknown error: net::ERR_NETWORK_CHANGED`) or the load ends on Chromium's error page with that code.
+/// Returns where the last attempt landed (possibly an error page with another code: the caller says
+/// what it means) and how many attempts it took.
+pub(super) async fn goto_retrying(
+    client: &Client,
+    url: &str,
+    deadline: Instant,
+) -> Result<(Landing, u32), NavigationError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let outcome = tokio::time::timeout(left, async {
+            client.goto(url).await?;
+            client.execute(LANDING_JS, vec![]).await
+        })
+        .await
+        .map_err(|_| NavigationError::Deadline)?;
+        let (result, transient) = match outcome {
+            Ok(value) => {
+                let landing = Landing::of(&value);
+                let transient = (landing.is_error_page()
+                    && navigation_is_transient(&landing.error_code))
+                .then(|| landing.error_code.clone());
+                (Ok(landing), transient)
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                (Err(e), navigation_is_transient(&reason).then_some(reason))
+            }
+        };
+        let last = || {
+            result
+                .map(|landing| (landing, attempt))
+                .map_err(NavigationError::Driver)
+        };
+        let Some(transient) = transient else {
+            return last();
+        };
+        if attempt >= NAVIGATION_ATTEMPTS || Instant::now() + NAVIGATION_RETRY_PAUSE >= deadline {
+            return last();
+        }
+        tracing::debug!(
+            attempt,
+            "Chromium abandoned the page load ({transient}); loading again"
+        );
+        tokio::time::sleep(NAVIGATION_RETRY_PAUSE).await;
+    }
+}
+
 /// chromedriver's CDP passthrough, a Chromium extension of WebDriver (chromedriver's
 /// `ExecuteCDP` command: `POST /session/{id}/goog/cdp/execute`).
 #[derive(Debug)]
@@ -715,6 +832,39 @@ mod tests {
         assert!(insecure["goog:chromeOptions"].get("binary").is_none());
         let args = insecure["goog:chromeOptions"]["args"].as_array().unwrap();
         assert_eq!(args.last().unwrap(), "--ignore-certificate-errors");
+    }
+
+    #[test]
+    fn only_a_network_change_makes_a_page_load_again() {
+        // As chromedriver reports a failed navigation, and as the error page shows its code.
+        for transient in [
+            "unknown error: net::ERR_NETWORK_CHANGED\n  (Session info: chrome=120.0.6099.224)",
+            "ERR_NETWORK_CHANGED",
+        ] {
+            assert!(navigation_is_transient(transient), "{transient}");
+        }
+        for answer in [
+            "unknown error: net::ERR_CONNECTION_REFUSED",
+            "unknown error: net::ERR_NAME_NOT_RESOLVED",
+            "unknown error: net::ERR_CERT_AUTHORITY_INVALID",
+            "ERR_ADDRESS_UNREACHABLE",
+            "timeout: Timed out receiving message from renderer",
+            "",
+        ] {
+            assert!(!navigation_is_transient(answer), "{answer}");
+        }
+        // Where the load landed: only Chromium's own error page is one.
+        let error_page = Landing::of(&json!([
+            "chrome-error://chromewebdata/",
+            "127.0.0.1",
+            "ERR_NETWORK_CHANGED"
+        ]));
+        assert!(error_page.is_error_page());
+        assert!(navigation_is_transient(&error_page.error_code));
+        let page = Landing::of(&json!(["https://127.0.0.1:8443/room", "Jitsi Meet", ""]));
+        assert!(!page.is_error_page());
+        assert_eq!(Landing::of(&Value::Null), Landing::default());
+        const { assert!(NAVIGATION_ATTEMPTS > 1) };
     }
 
     #[test]

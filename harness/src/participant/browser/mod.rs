@@ -49,7 +49,7 @@ use super::bot::check_room;
 use super::Observation;
 use crate::redact::{redact_url, short_token};
 use crate::token::Token;
-use driver::{add_script_on_new_document, Session};
+use driver::{add_script_on_new_document, NavigationError, Session};
 use error::io_error;
 use page::{AdminAction, LandingCheck, Page, Script};
 use poll::{poll_until, Look, Waited};
@@ -389,17 +389,22 @@ impl Browser {
     async fn load_and_wait(&mut self, url: &str, deadline: Duration) -> Result<(), BrowserError> {
         let started = Instant::now();
         let shown = redact_url(url);
-        let target = url.to_owned();
-        let client = self.client.clone();
-        let goto = async move {
-            match client {
-                Some(c) => c.goto(&target).await,
-                None => Err(CmdError::NotW3C(Value::Null)),
-            }
+        let Some(client) = self.client.clone() else {
+            return Err(BrowserError::PageUnreachable {
+                nick: self.nick.clone(),
+                url: shown,
+                reason: "the browser session is closed".into(),
+            });
         };
-        match tokio::time::timeout(deadline, goto).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
+        // Loaded again while Chromium abandons the load for a host network change (driver.rs).
+        let landing = match driver::goto_retrying(&client, url, started + deadline).await {
+            Ok((landing, attempts)) => {
+                if attempts > 1 {
+                    tracing::debug!(nick = %self.nick, attempts, "page loaded after network changes");
+                }
+                landing
+            }
+            Err(NavigationError::Driver(e)) => {
                 // chromedriver reports a failed navigation as `unknown error: net::ERR_…`. Only the
                 // redacted text is kept: the driver's own error may echo the URL, token and all.
                 return Err(BrowserError::PageUnreachable {
@@ -408,7 +413,7 @@ impl Browser {
                     reason: self.redact(&driver_reason(&e)),
                 });
             }
-            Err(_) => {
+            Err(NavigationError::Deadline) => {
                 return Err(BrowserError::Timeout {
                     nick: self.nick.clone(),
                     what: format!("loading {shown}"),
@@ -416,25 +421,21 @@ impl Browser {
                     last: None,
                 })
             }
-        }
+        };
         // Chromium may also land on its error page without the navigation failing.
-        let here = self
-            .script(
-                "checking where the page landed",
-                "return [String(document.location.href), String(document.title)];",
-            )
-            .await?;
-        let title = here[1].as_str().unwrap_or("");
-        if here[0]
-            .as_str()
-            .is_some_and(|h| h.starts_with("chrome-error://"))
-        {
+        let title = landing.title.as_str();
+        if landing.is_error_page() {
             return Err(BrowserError::PageUnreachable {
                 nick: self.nick.clone(),
                 url: shown,
                 reason: format!(
-                    "Chromium shows its error page ({})",
-                    here[1].as_str().unwrap_or("no title")
+                    "Chromium shows its error page ({}{})",
+                    if title.is_empty() { "no title" } else { title },
+                    if landing.error_code.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", landing.error_code)
+                    }
                 ),
             });
         }

@@ -125,11 +125,12 @@ impl JitsiStack {
         hooks: StartHooks,
     ) -> Result<Self, StackError> {
         // Everything that needs no Docker first: a variant the release cannot express fails here.
-        let web_port = reserve_loopback_port().map_err(|source| StackError::Io {
-            what: "cannot reserve a free 127.0.0.1 port for web's HTTPS".into(),
+        let ports = reserve_loopback_ports().map_err(|source| StackError::Io {
+            what: "cannot reserve free 127.0.0.1 ports for web's HTTPS, Prosody's HTTP and jicofo's REST"
+                .into(),
             source,
         })?;
-        let mut inputs = PlanInputs::random(docker::run_id(), web_port);
+        let mut inputs = PlanInputs::random(docker::run_id(), ports);
         inputs.registry = plan::registry_override(options.registry.as_deref());
         inputs.jicofo_rest_wait = hooks.jicofo_rest_wait;
         let plan = plan_with(target, variant, &inputs)?;
@@ -223,9 +224,12 @@ impl JitsiStack {
             .unwrap_or_default()
     }
 
-    /// Breaks `service` on purpose (`focus` names jicofo). Returns the services touched. The engine
-    /// gives a restarted container new ephemeral host ports, so participants that connect to Prosody's
-    /// published port after a Prosody restart need the web entry point instead.
+    /// Breaks `service` on purpose (`focus` names jicofo) and, after a restart, waits (within
+    /// [`COME_BACK`]) until the stack serves again as it did: Prosody answers on its fixed host port and,
+    /// from the release that registers accounts after start, says so again; jicofo has logged in again
+    /// and seen the bridge (jicofo and the jvb reconnect on their own: Smack's reconnection manager,
+    /// jicoco's `MucClient`). Returns every service the fault touched. Participants' and the jicofo
+    /// observer's ports are fixed host ports (`PlanInputs`), so they find a restarted service where it was.
     pub async fn fault(&self, service: &str, fault: Fault) -> Result<Vec<String>, FaultError> {
         let service = match service {
             "focus" => "jicofo",
@@ -240,8 +244,77 @@ impl JitsiStack {
                 reason: "its services are `prosody`, `jicofo` (`focus`), `jvb` and `web`".into(),
             });
         };
+        let facts = self.inner.plan.release.facts();
+        // Log lines of the restarted services count from here (the engine's `since` is in seconds; the
+        // lines waited for were last printed at the stack's start, well before).
+        let since = unix_now();
         watch::inject(&self.inner.docker, container, fault).await?;
-        Ok(vec![service.to_owned()])
+        let mut touched = vec![service.to_owned()];
+        let deadline = Instant::now() + COME_BACK;
+        let jicofo = containers.iter().find(|c| c.service == "jicofo");
+        match (service, fault) {
+            ("prosody", Fault::Restart) => {
+                let port = self.fixed_port(Service::Prosody, PROSODY_HTTP_PORT)?;
+                let url = format!("http://127.0.0.1:{port}/xmpp-websocket");
+                ready::wait(&Ready::url(url), None, deadline)
+                    .await
+                    .map_err(|unready| FaultError::NotBack {
+                        service: "prosody".into(),
+                        waited: COME_BACK,
+                        why: unready.condition,
+                    })?;
+                if let Some(line) = facts.prosody_ready_log {
+                    logged_since(&self.inner.docker, container, line, since, deadline).await?;
+                }
+                if let Some(jicofo) = jicofo {
+                    logged_since(
+                        &self.inner.docker,
+                        jicofo,
+                        facts.jicofo_ready_log,
+                        since,
+                        deadline,
+                    )
+                    .await?;
+                }
+                // jicofo and the jvb lose their connection (and log it); their containers keep running.
+                touched.extend(["jicofo".to_owned(), "jvb".to_owned()]);
+            }
+            ("prosody", Fault::Stop) => touched.extend(["jicofo".to_owned(), "jvb".to_owned()]),
+            ("jicofo", Fault::Restart) => {
+                logged_since(
+                    &self.inner.docker,
+                    container,
+                    facts.jicofo_ready_log,
+                    since,
+                    deadline,
+                )
+                .await?;
+                let port = self.fixed_port(Service::Jicofo, JICOFO_REST_PORT)?;
+                let url = format!("http://127.0.0.1:{port}{}", plan::JICOFO_READY_PATH);
+                ready::wait(&Ready::url(url), None, deadline)
+                    .await
+                    .map_err(|unready| FaultError::NotBack {
+                        service: "jicofo".into(),
+                        waited: COME_BACK,
+                        why: unready.condition,
+                    })?;
+            }
+            _ => {}
+        }
+        Ok(touched)
+    }
+
+    fn fixed_port(&self, service: Service, port: u16) -> Result<u16, FaultError> {
+        self.inner
+            .plan
+            .fixed_host_port(service, port)
+            .ok_or_else(|| FaultError::NotBack {
+                service: service.to_string(),
+                waited: Duration::ZERO,
+                why: format!(
+                    "its port {port} has no fixed host port to find it on again (a bug in jitsi-harness)"
+                ),
+            })
     }
 
     /// The engine connection the stack was started with.
@@ -422,6 +495,73 @@ fn placeholder_endpoints(plan: &Plan) -> Endpoints {
     }
 }
 
+/// How long a restarted service may take to serve again: a Prosody of these images restarts and registers
+/// its accounts in a few seconds, jicofo reconnects within its retry pause (at most 5 s) and sees the
+/// bridge as soon as the jvb is back in the brewery; 60 s covers a loaded 2-core machine.
+const COME_BACK: Duration = Duration::from_secs(60);
+
+/// Seconds since the epoch, as the engine's `since` takes them.
+fn unix_now() -> i32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i32::try_from(d.as_secs()).unwrap_or(i32::MAX))
+        .unwrap_or(0)
+}
+
+/// Waits until `container` prints a line containing `needle` at or after `since` (engine seconds),
+/// following its output as the engine delivers it (`docker logs --follow --since`), until `deadline`.
+async fn logged_since(
+    docker: &Docker,
+    container: &ServiceContainer,
+    needle: &str,
+    since: i32,
+    deadline: Instant,
+) -> Result<(), FaultError> {
+    use futures::StreamExt;
+    let options = testcontainers::bollard::query_parameters::LogsOptionsBuilder::new()
+        .follow(true)
+        .stdout(true)
+        .stderr(true)
+        .since(since)
+        .build();
+    let not_back = |why: String| FaultError::NotBack {
+        service: container.service.clone(),
+        waited: COME_BACK,
+        why,
+    };
+    let follow = async {
+        // A restarted container's stream can end between its stop and its start: follow it again.
+        loop {
+            let mut carry = String::new();
+            let mut logs = docker.logs(&container.id, Some(options.clone()));
+            while let Some(frame) = logs.next().await {
+                let frame = frame.map_err(|e| not_back(format!("its log cannot be read: {e}")))?;
+                carry.push_str(&String::from_utf8_lossy(&frame.into_bytes()));
+                if carry.contains(needle) {
+                    return Ok(());
+                }
+                // Keep only what a needle split across two frames needs.
+                if carry.len() > 4 * needle.len() + 4096 {
+                    let mut cut = carry.len() - needle.len();
+                    while !carry.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    carry.drain(..cut);
+                }
+            }
+            tokio::time::sleep(LOG_REFOLLOW_PAUSE).await;
+        }
+    };
+    match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), follow).await {
+        Ok(result) => result,
+        Err(_) => Err(not_back(format!("its log does not say `{needle}` again"))),
+    }
+}
+
+/// Pause before following a container's log again when the engine ended the stream (the container was
+/// between its stop and its start).
+const LOG_REFOLLOW_PAUSE: Duration = Duration::from_millis(200);
+
 fn removal_error(name: &str, e: TestcontainersError) -> StackError {
     match e {
         TestcontainersError::Client(ClientError::RemoveContainer(source)) => {
@@ -439,9 +579,22 @@ fn removal_error(name: &str, e: TestcontainersError) -> StackError {
 
 /// A free TCP port on 127.0.0.1 right now (the OS picks it; it is released again at once). Docker binds it
 /// moments later; a collision in between fails the start with a clear "port is already allocated".
+#[cfg(test)]
 fn reserve_loopback_port() -> std::io::Result<u16> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-    Ok(listener.local_addr()?.port())
+    Ok(reserve_loopback_ports::<1>()?[0])
+}
+
+/// `N` distinct free TCP ports on 127.0.0.1 (all held at once while the OS picks them, so no two are the
+/// same, then released for Docker to bind).
+fn reserve_loopback_ports<const N: usize>() -> std::io::Result<[u16; N]> {
+    let mut listeners = Vec::with_capacity(N);
+    let mut ports = [0; N];
+    for port in &mut ports {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        *port = listener.local_addr()?.port();
+        listeners.push(listener);
+    }
+    Ok(ports)
 }
 
 async fn start_container(
@@ -590,10 +743,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reserved_port_is_free_and_non_zero() {
+    fn reserved_ports_are_free_distinct_and_non_zero() {
         let p = reserve_loopback_port().unwrap();
         assert_ne!(p, 0);
         assert!(std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        let [a, b, c] = reserve_loopback_ports::<3>().unwrap();
+        assert!(a != b && b != c && a != c && [a, b, c].iter().all(|&p| p != 0));
+        for p in [a, b, c] {
+            assert!(std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        }
     }
 
     #[test]

@@ -143,6 +143,13 @@ pub(crate) struct PlanInputs {
     /// Host port (127.0.0.1) of the web container's HTTPS port; `PUBLIC_URL` must name it, so it is
     /// chosen before the container starts.
     pub web_https_host_port: u16,
+    /// Host port (127.0.0.1) of Prosody's HTTP port (the bots' WebSocket): fixed, so that a restarted
+    /// Prosody (`restart = "prosody"`) is found where the participants' endpoints say it is (the engine
+    /// gives a restarted container new ephemeral ports).
+    pub prosody_http_host_port: u16,
+    /// Host port (127.0.0.1) of jicofo's REST port (the jicofo observer): fixed for the same reason
+    /// (`restart = "focus"`).
+    pub jicofo_rest_host_port: u16,
     /// The stack's passwords and JWT secret.
     pub secrets: StackSecrets,
     /// Registry prefix to run the images from instead of the release's own (`--registry`).
@@ -160,6 +167,8 @@ impl PlanInputs {
             run: "RUN".into(),
             stack: "STACK".into(),
             web_https_host_port: 8443,
+            prosody_http_host_port: PROSODY_HTTP_PORT,
+            jicofo_rest_host_port: JICOFO_REST_PORT,
             secrets: StackSecrets {
                 jicofo_auth_password: Secret::new("placeholder"),
                 jvb_auth_password: Secret::new("placeholder"),
@@ -170,13 +179,16 @@ impl PlanInputs {
         }
     }
 
-    /// Inputs of a real run: a random stack id and random secrets.
-    pub fn random(run: &str, web_https_host_port: u16) -> Self {
+    /// Inputs of a real run: a random stack id, random secrets, and the host ports reserved for web's
+    /// HTTPS, Prosody's HTTP and jicofo's REST port, in that order.
+    pub fn random(run: &str, [web, prosody, jicofo]: [u16; 3]) -> Self {
         let stack = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
         PlanInputs {
             run: run.to_owned(),
             stack,
-            web_https_host_port,
+            web_https_host_port: web,
+            prosody_http_host_port: prosody,
+            jicofo_rest_host_port: jicofo,
             secrets: StackSecrets::random(),
             registry: None,
             jicofo_rest_wait: None,
@@ -275,8 +287,8 @@ pub struct ContainerSpec {
     pub waits: Vec<Ready>,
 }
 
-/// How the [`Endpoints`](crate::stack::Endpoints) are formed once host ports are known; `{service:port}` stands
-/// for the host port published for that container port.
+/// Where the participants connect: every port they use is published on a fixed 127.0.0.1 port chosen
+/// before start, so the endpoints are known before the containers run and survive a service's restart.
 #[derive(Clone, Debug, Serialize)]
 pub struct EndpointsSpec {
     /// Bots' WebSocket URL (prosody directly).
@@ -327,6 +339,18 @@ impl Plan {
     /// The container of `service`.
     pub fn container(&self, service: Service) -> Option<&ContainerSpec> {
         self.containers.iter().find(|c| c.service == service)
+    }
+
+    /// The fixed host port `service`'s container port `port` is published on, if it is a fixed one.
+    pub fn fixed_host_port(&self, service: Service, port: u16) -> Option<u16> {
+        self.container(service)?
+            .ports
+            .iter()
+            .find(|p| p.container == port)
+            .and_then(|p| match p.host {
+                HostPort::Fixed(h) => Some(h),
+                HostPort::Random => None,
+            })
     }
 
     /// Pretty JSON, secrets redacted.
@@ -737,10 +761,16 @@ pub(crate) fn plan_with(
     let endpoints = EndpointsSpec {
         // prosody sets consider_websocket_secure and http_default_host = meet.jitsi, so plain ws on 5280
         // satisfies c2s_require_encryption; the stream's `to` is the XMPP domain.
-        websocket: format!("ws://127.0.0.1:{{prosody:{PROSODY_HTTP_PORT}}}/xmpp-websocket"),
-        bosh: format!("http://127.0.0.1:{{prosody:{PROSODY_HTTP_PORT}}}/http-bind"),
+        websocket: format!(
+            "ws://127.0.0.1:{}/xmpp-websocket",
+            inputs.prosody_http_host_port
+        ),
+        bosh: format!(
+            "http://127.0.0.1:{}/http-bind",
+            inputs.prosody_http_host_port
+        ),
         web: format!("https://127.0.0.1:{}", inputs.web_https_host_port),
-        jicofo_rest: format!("http://127.0.0.1:{{jicofo:{JICOFO_REST_PORT}}}"),
+        jicofo_rest: format!("http://127.0.0.1:{}", inputs.jicofo_rest_host_port),
         domain: XMPP_DOMAIN,
         muc_domain: XMPP_MUC_DOMAIN,
         focus_domain: FOCUS_DOMAIN,
@@ -780,8 +810,8 @@ fn ports_and_waits(
             (
                 vec![PortSpec {
                     container: PROSODY_HTTP_PORT,
-                    host: HostPort::Random,
-                    purpose: "BOSH and WebSocket for bots",
+                    host: HostPort::Fixed(inputs.prosody_http_host_port),
+                    purpose: "BOSH and WebSocket for bots (fixed: a restart keeps it)",
                 }],
                 waits,
             )
@@ -789,8 +819,10 @@ fn ports_and_waits(
         Service::Jicofo => (
             vec![PortSpec {
                 container: JICOFO_REST_PORT,
-                host: HostPort::Random,
-                purpose: "REST: /about/version (readiness), /debug/conference (observer)",
+                host: HostPort::Fixed(inputs.jicofo_rest_host_port),
+                purpose:
+                    "REST: /about/version (readiness), /debug/conference (observer); fixed: a \
+                          restart keeps it",
             }],
             vec![
                 // Prosody up, jicofo connected, the jvb joined the brewery: the single best "ready" signal.
@@ -886,7 +918,7 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let mut inputs = PlanInputs::random("r1", 12345);
+        let mut inputs = PlanInputs::random("r1", [12345, 12346, 12347]);
         inputs.secrets.jwt_app_secret = Secret::new("sekrit-jwt");
         inputs.secrets.jicofo_auth_password = Secret::new("sekrit-jicofo");
         inputs.secrets.jvb_auth_password = Secret::new("sekrit-jvb");
@@ -905,7 +937,7 @@ mod tests {
 
     #[test]
     fn names_ports_and_images_follow_the_inputs_and_release() {
-        let inputs = PlanInputs::random("abcd1234", 40443);
+        let inputs = PlanInputs::random("abcd1234", [40443, 45280, 48888]);
         let p = plan_with(&target("stable-11146"), &variant("jwt = true"), &inputs).unwrap();
         let prosody = &p.container(Service::Prosody).unwrap().name;
         assert!(prosody.starts_with("jh-abcd1234-") && prosody.ends_with("-prosody"));
@@ -920,6 +952,19 @@ mod tests {
             host: HostPort::Fixed(40443),
             purpose: "HTTPS for browsers (PUBLIC_URL)"
         }));
+        // What participants use is on fixed ports, so a restarted service is found where it was.
+        let fixed = |service: Service| {
+            p.container(service)
+                .unwrap()
+                .ports
+                .iter()
+                .map(|port| (port.container, port.host))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(fixed(Service::Prosody), [(5280, HostPort::Fixed(45280))]);
+        assert_eq!(fixed(Service::Jicofo), [(8888, HostPort::Fixed(48888))]);
+        assert_eq!(p.endpoints.websocket, "ws://127.0.0.1:45280/xmpp-websocket");
+        assert_eq!(p.endpoints.jicofo_rest, "http://127.0.0.1:48888");
         assert!(web.tmpfs["/run"].contains("uid=1000,gid=1000"));
         assert!(web.read_only && web.volumes == ["/storage"]);
         assert_eq!(
