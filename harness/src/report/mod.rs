@@ -60,6 +60,10 @@ pub struct JsonResult<'a> {
     /// Whether the infrastructure failed rather than Jitsi, when the verdict is `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub infrastructure: Option<bool>,
+    /// Why the scenario was not run, when the verdict is `skipped` (a feature it requires that the
+    /// stack cannot provide).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<&'a str>,
     /// The scenario file.
     pub path: String,
     /// The golden snapshot file.
@@ -149,6 +153,7 @@ pub fn json<'a>(results: &'a [ScenarioResult], stacks: &[StackTarget]) -> JsonRe
                 error: r.outcome.error(),
                 diff: r.outcome.diff(),
                 infrastructure: r.outcome.error().map(|_| r.outcome.is_infrastructure()),
+                skipped: r.outcome.skipped(),
                 path: r.path.display().to_string(),
                 snapshot: r.snapshot.display().to_string(),
                 artifacts: r.artifacts.display().to_string(),
@@ -231,6 +236,9 @@ pub fn text(results: &[ScenarioResult], stacks: &[StackTarget]) -> String {
                 let _ = writeln!(out, "  {line}");
             }
         }
+        if let Some(why) = r.outcome.skipped() {
+            let _ = writeln!(out, "  not run: {why}");
+        }
         for u in r.outcome.unmet() {
             let _ = writeln!(out, "  {u}");
         }
@@ -274,6 +282,10 @@ change the scenario file ({}) first if Jitsi's behaviour is meant to change",
     let flaky = match count(Verdict::Flaky) {
         0 => String::new(),
         n => format!(", {n} flaky"),
+    };
+    let flaky = match count(Verdict::Skipped) {
+        0 => flaky,
+        n => format!("{flaky}, {n} skipped"),
     };
     let _ = writeln!(
         out,

@@ -32,6 +32,8 @@ pub struct MatrixOptions {
     pub artifacts: PathBuf,
     /// Leave the stacks running after the run (`--keep`).
     pub keep: bool,
+    /// Keep each scenario's last participants connected until the run is cancelled (`--hold`).
+    pub hold: bool,
     /// How long a stack may take to answer.
     pub startup_timeout: Duration,
     /// How long the room must stay unchanged before a step counts as settled.
@@ -84,6 +86,7 @@ pub async fn run_matrix(options: &MatrixOptions) -> Vec<ScenarioResult> {
     // stays stopped); the other scenarios repeat one after the other on their shared stack.
     let repeat = options.repeat.max(1);
     let mut groups: BTreeMap<Group<'_>, Vec<&Scenario>> = BTreeMap::new();
+    let mut results = Vec::new();
     for target in &options.targets {
         for scenario in &options.scenarios {
             let own = scenario
@@ -92,6 +95,19 @@ pub async fn run_matrix(options: &MatrixOptions) -> Vec<ScenarioResult> {
                 .any(|s| s.action.service().is_some())
                 .then_some(scenario.name.as_str());
             for variant in &scenario.variants {
+                // A feature the scenario requires and the stack cannot provide: skipped, with the reason,
+                // before any stack starts.
+                if let Some(reason) = options
+                    .variants
+                    .get(variant)
+                    .ok()
+                    .and_then(|v| crate::stack::features::lacks(target, v, &scenario.requires))
+                {
+                    let result = skipped(options, scenario, variant, target, reason);
+                    report(options, RunEvent::ScenarioFinished { result: &result });
+                    results.push(result);
+                    continue;
+                }
                 let repetitions = if own.is_some() { repeat } else { 1 };
                 for repetition in 0..repetitions {
                     groups
@@ -112,7 +128,6 @@ pub async fn run_matrix(options: &MatrixOptions) -> Vec<ScenarioResult> {
         let here = if group.own.is_some() { 1 } else { repeat };
         run_group(options, group, here, scenarios)
     });
-    let mut results = Vec::new();
     let mut parts: BTreeMap<(String, String, StackTarget), Vec<Ran>> = BTreeMap::new();
     let mut groups = futures::stream::iter(runs).buffer_unordered(options.parallel_stacks.max(1));
     while let Some(cells) = groups.next().await {
@@ -218,6 +233,49 @@ fn combine<'a>(options: &MatrixOptions, first: Ran<'a>, rest: Vec<Ran<'a>>) -> S
     }
     result.took = took;
     result
+}
+
+/// What `--keep-stack` prints for each scenario: its room on the kept stack, where to reach it, and the
+/// command that mints a token for it (the token itself is printed only by that command).
+fn kept_room_line(stack: &Stack, variant: &str, scenario: &str, room: &str) -> String {
+    let endpoints = stack.endpoints();
+    let websocket = crate::redact::redact_url(&format!("{}?room={room}", endpoints.websocket));
+    let web = endpoints
+        .web
+        .as_ref()
+        .map(|w| format!("{}/{room}", w.trim_end_matches('/')))
+        .unwrap_or_else(|| "(no web page)".into());
+    format!(
+        "kept {scenario} ({variant}) on {}: room {room}; WebSocket {websocket}; web {web}; a token:          jitsi-harness token --stack {} --variant {variant} --room {room} --name NAME [--moderator]",
+        stack.target(),
+        stack.target()
+    )
+}
+
+/// The result of a scenario a stack cannot run for want of a feature it `requires`.
+fn skipped(
+    options: &MatrixOptions,
+    scenario: &Scenario,
+    variant: &str,
+    target: &StackTarget,
+    reason: String,
+) -> ScenarioResult {
+    let snapshot = snapshot::path(&options.snapshots, target.family, &scenario.name, variant)
+        .unwrap_or_else(|_| options.snapshots.clone());
+    ScenarioResult {
+        scenario: scenario.name.clone(),
+        path: scenario.path.clone(),
+        variant: variant.to_owned(),
+        target: target.clone(),
+        outcome: Outcome::Skipped { reason },
+        timeline: None,
+        body: None,
+        snapshot,
+        written: None,
+        withheld: false,
+        artifacts: options.artifacts.clone(),
+        took: Duration::ZERO,
+    }
 }
 
 fn report(options: &MatrixOptions, event: RunEvent<'_>) {
@@ -377,10 +435,18 @@ async fn run_group<'a>(
                 }
                 let mut run = RunOptions::new(&artifacts);
                 run.settle = options.settle;
+                run.hold = options.hold;
                 run.cancel = options.cancel.clone();
                 run.reporter = options.reporter.clone();
                 let t0 = Instant::now();
                 let result = run_scenario(scenario, variant, stack, &run).await;
+                if options.keep {
+                    if let Ok(timeline) = &result {
+                        let line =
+                            kept_room_line(stack, &variant.name, &scenario.name, &timeline.room);
+                        report(options, RunEvent::StackProgress { line: &line });
+                    }
+                }
                 ran.push(Ran {
                     scenario,
                     variant: variant.name.clone(),
@@ -517,6 +583,7 @@ mod tests {
             snapshots: "snapshots-that-do-not-exist".into(),
             artifacts: "artifacts".into(),
             keep: false,
+            hold: false,
             startup_timeout: Duration::from_secs(1),
             settle: Duration::from_millis(1),
             accept: false,

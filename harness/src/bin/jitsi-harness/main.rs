@@ -71,6 +71,13 @@ async fn dispatch(cli: Cli) -> u8 {
         }
         Command::Report(command) => commands::report::report(command),
         Command::Clean { kept } => commands::clean::clean(*kept).await,
+        Command::Token {
+            stack,
+            variant,
+            room,
+            name,
+            moderator,
+        } => commands::token::token(stack, variant.as_deref(), room, name, *moderator).await,
     };
     match result {
         Ok(code) | Err(exit::Exit(code)) => code,

@@ -7,6 +7,7 @@ pub mod plan;
 pub mod releases;
 pub mod report;
 pub mod run;
+pub mod token;
 
 use std::path::{Path, PathBuf};
 
