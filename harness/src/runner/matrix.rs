@@ -611,6 +611,51 @@ mod tests {
         }
     }
 
+    /// A scenario that requires a feature the stack cannot provide is skipped with the stack's reason,
+    /// before any stack starts (no Docker is asked), and never counted as same; the others run.
+    #[tokio::test]
+    async fn a_required_feature_the_stack_lacks_skips_the_scenario_with_the_reason() {
+        let mut options = options();
+        options.repeat = 1;
+        options.targets = vec!["jitsi:stable-9364".parse().unwrap()];
+        options.scenarios[0].requires = vec!["token_affiliation".into()];
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let tx = std::sync::Mutex::new(tx);
+        options.reporter = Some(std::sync::Arc::new(move |e: &RunEvent<'_>| {
+            let line = match e {
+                RunEvent::StackStarting { .. } => "starting".to_owned(),
+                RunEvent::ScenarioFinished { result } => result.verdict().as_str().to_owned(),
+                _ => return,
+            };
+            if let Ok(tx) = tx.lock() {
+                let _ = tx.send(line);
+            }
+        }));
+        let results = run_matrix(&options).await;
+        assert_eq!(results.len(), 1);
+        let r = &results[0];
+        assert_eq!(r.verdict(), Verdict::Skipped);
+        let why = r.outcome.skipped().unwrap_or_default();
+        assert!(
+            why.contains("jitsi:stable-9364") && why.contains("token_affiliation"),
+            "{why}"
+        );
+        assert!(r.timeline.is_none() && r.written.is_none());
+        let events: Vec<String> = rx.try_iter().collect();
+        assert_eq!(
+            events,
+            ["skipped"],
+            "no stack may start for a skipped scenario"
+        );
+        // In the text matrix and its summary, and in the JSON, with the reason.
+        let text = crate::report::text(&results, &options.targets);
+        assert!(text.contains("skipped") && text.contains(why), "{text}");
+        assert!(text.contains(", 1 skipped"), "{text}");
+        let json = serde_json::to_value(crate::report::json(&results, &options.targets)).unwrap();
+        assert_eq!(json["results"][0]["verdict"], "skipped");
+        assert_eq!(json["results"][0]["skipped"], why);
+    }
+
     #[test]
     fn repetitions_that_differ_are_flaky_with_the_differing_runs() {
         let options = options();
