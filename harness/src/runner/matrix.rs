@@ -246,7 +246,7 @@ fn kept_room_line(stack: &Stack, variant: &str, scenario: &str, room: &str) -> S
         .map(|w| format!("{}/{room}", w.trim_end_matches('/')))
         .unwrap_or_else(|| "(no web page)".into());
     format!(
-        "kept {scenario} ({variant}) on {}: room {room}; WebSocket {websocket}; web {web}; a token:          jitsi-harness token --stack {} --variant {variant} --room {room} --name NAME [--moderator]",
+        "kept {scenario} ({variant}) on {}: room {room}; WebSocket {websocket}; web {web}; a token: jitsi-harness token --stack {} --variant {variant} --room {room} --name NAME [--moderator]",
         stack.target(),
         stack.target()
     )

@@ -104,7 +104,7 @@ impl Diagnostic for ScenarioError {
                 "the filter matches scenario names (file stems), e.g. `auto_owner_*`",
             )),
             ScenarioError::DuplicateName { .. } => Some(Box::new(
-                "a scenario's name is its file stem, whatever its folder; it names snapshots                  (snapshots/<family>/<name>@<variant>.snap), test trials and report rows: rename one file",
+                "a scenario's name is its file stem, whatever its folder; it names snapshots (snapshots/<family>/<name>@<variant>.snap), test trials and report rows: rename one file",
             )),
             _ => None,
         }
