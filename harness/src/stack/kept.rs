@@ -152,14 +152,15 @@ pub async fn signing(
             stack: stack.clone(),
             missing: "JWT_APP_ID",
         })?;
-        let domain = env.get("XMPP_DOMAIN").ok_or_else(|| KeptError::NoSecret {
-            stack: stack.clone(),
-            missing: "XMPP_DOMAIN",
-        })?;
+        // docker-jitsi-meet's prosody image defaults `XMPP_DOMAIN` (the harness's Jitsi plan leaves it so).
+        let domain = env
+            .get("XMPP_DOMAIN")
+            .map(String::as_str)
+            .unwrap_or(super::jitsi::plan::XMPP_DOMAIN);
         return Ok(KeptSigning {
             stack,
             app_id: app_id.clone(),
-            domain: domain.clone(),
+            domain: domain.to_owned(),
             secret: Secret::new(secret.clone()),
         });
     }
