@@ -339,6 +339,36 @@ mod tests {
         }
     }
 
+    /// A skipped result says why in every report, and is never shown as passed.
+    #[test]
+    fn a_skipped_result_says_why_in_every_report_and_never_passes() {
+        let why = "jitsi:stable-9364 cannot provide `token_affiliation`: no module";
+        let r = result(Outcome::Skipped { reason: why.into() }, false);
+        let results = [r];
+        let stacks = ["fixture:13".parse().unwrap()];
+        let text = text(&results, &stacks);
+        assert!(text.contains("skipped") && text.contains(why), "{text}");
+        assert!(
+            text.contains("0 same") && text.contains(", 1 skipped"),
+            "{text}"
+        );
+        let junit = junit::report(&results, &stacks)
+            .to_string()
+            .unwrap_or_default();
+        assert!(
+            junit.contains("<skipped") && junit.contains("token_affiliation"),
+            "{junit}"
+        );
+        let md = markdown::render(&results, &stacks, markdown::LIMIT);
+        assert!(md.contains("– skipped") && !md.contains("✓"), "{md}");
+        let merged = serde_json::to_string(&json(&results, &stacks)).unwrap_or_default();
+        assert!(
+            merged.contains("\"verdict\":\"skipped\"")
+                && merged.contains("\"skipped\":\"jitsi:stable-9364"),
+            "{merged}"
+        );
+    }
+
     #[test]
     fn an_unmet_result_is_its_own_verdict_with_its_expectations_listed() {
         let mut same = result(Outcome::Same, false);
