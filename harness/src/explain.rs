@@ -384,6 +384,7 @@ mod tests {
                 line: 1,
                 action: crate::scenario::Action::Wait(std::time::Duration::ZERO),
                 expect: Default::default(),
+                per_variant: Default::default(),
                 timeout: None,
                 note: None,
             },

@@ -280,6 +280,7 @@ mod tests {
             machine_uid: "m".into(),
             display_name: None,
             transcript: None,
+            session_id: None,
         };
         let browser = BrowserJoin {
             room: "r1".into(),

@@ -8,6 +8,13 @@
 //! normalised — the chosen participant becomes `one-of(bob|carol)` from that step on, the others
 //! `other-of(bob|carol)` — so repeated runs give identical text whichever one jicofo picked.
 //! One line per step means every line of a diff names its step.
+//!
+//! Chained hand-overs are normalised too, without the scenario naming anyone: when a step removes someone
+//! (`leave`, `disconnect`, `kick`, or the same on "whoever is moderator now") and exactly one of the two or
+//! more participants who stayed and were not moderator becomes moderator, the choice was the focus's. The
+//! one chosen is `chosen@N` from that step on (N the step's number), the others `others@N` (or keep the one
+//! placeholder they already share), so the third hand-over in a six-person room renders the same whoever
+//! was picked each time. The notes say what each placeholder stands for.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -66,6 +73,74 @@ impl Aliases {
             "one-of({set}) is whichever of them became moderator at step {} (jicofo's choice is arbitrary); other-of({set}) the rest",
             record.index + 1
         ));
+    }
+
+    /// After a step that removed someone: if exactly one of two or more participants who were in the room
+    /// before and after it, and not moderator before, became moderator, the focus chose among them.
+    /// The chosen one becomes `chosen@N`; the rest `others@N`, unless they already share one placeholder.
+    fn learn_successor(&mut self, before: &StepRecord, after: &StepRecord) {
+        let (Some(was), Some(now)) = (before.consensus(), after.consensus()) else {
+            return;
+        };
+        let was_moderator = was.moderators();
+        let pool: Vec<&String> = now
+            .occupants
+            .keys()
+            .filter(|n| was.occupants.contains_key(*n) && !was_moderator.contains(*n))
+            .collect();
+        let now_moderator = now.moderators();
+        let chosen: Vec<&&String> = pool
+            .iter()
+            .filter(|n| now_moderator.contains(**n))
+            .collect();
+        let [chosen] = chosen.as_slice() else {
+            return;
+        };
+        if pool.len() < 2 {
+            return;
+        }
+        let step = after.index + 1;
+        let mut before_aliases: Vec<String> = pool.iter().map(|n| self.name(n)).collect();
+        before_aliases.sort();
+        before_aliases.dedup();
+        let rest: Vec<&&String> = pool.iter().filter(|n| *n != *chosen).collect();
+        let rest_aliases: BTreeSet<String> = rest.iter().map(|n| self.name(n)).collect();
+        // The rest keep a placeholder they all share, and only they hold in the room.
+        let shared = match rest_aliases.iter().collect::<Vec<_>>().as_slice() {
+            [one]
+                if !self.map.contains_key(one.as_str())
+                    && self.map.values().any(|a| a == *one)
+                    && now
+                        .occupants
+                        .keys()
+                        .filter(|n| *n != **chosen && self.name(n) == **one)
+                        .count()
+                        == rest.len() =>
+            {
+                Some((*one).clone())
+            }
+            _ => None,
+        };
+        let others = shared.unwrap_or_else(|| format!("others@{step}"));
+        self.map
+            .insert((**chosen).clone(), format!("chosen@{step}"));
+        for n in rest {
+            self.map.insert((*n).clone(), others.clone());
+        }
+        self.notes.push(format!(
+            "chosen@{step} is whichever of {} became moderator at step {step} (the focus's choice is arbitrary); {others} the rest of them",
+            before_aliases.join(", ")
+        ));
+    }
+}
+
+/// Whether a step's action removes someone from the room (a hand-over may follow).
+fn removes_someone(action: &crate::scenario::Action) -> bool {
+    use crate::scenario::{Action, ModeratorAction};
+    match action {
+        Action::Leave(_) | Action::Disconnect(_) | Action::Kick { .. } | Action::Reload(_) => true,
+        Action::Moderator(m) => !matches!(m, ModeratorAction::Grants { .. }),
+        _ => false,
     }
 }
 
@@ -164,15 +239,18 @@ fn quoted(s: &str) -> String {
 /// The snapshot text of a timeline: YAML with one string per step, so every line of a diff names its
 /// step.
 pub fn render(timeline: &Timeline, scenario: &Scenario) -> String {
+    let scenario = &scenario.for_variant(&timeline.variant);
     let mut aliases = Aliases::default();
     let mut lines = Vec::new();
+    let mut previous: Option<&StepRecord> = None;
     for record in &timeline.steps {
-        if let Some(one_of) = scenario
-            .steps
-            .get(record.index)
-            .and_then(|s| s.expect.moderators_one_of.as_ref())
-        {
+        let step = scenario.steps.get(record.index);
+        if let Some(one_of) = step.and_then(|s| s.expect.moderators_one_of.as_ref()) {
             aliases.learn(one_of, record);
+        } else if let (Some(step), Some(before)) = (step, previous) {
+            if removes_someone(&step.action) {
+                aliases.learn_successor(before, record);
+            }
         }
         let mut line = step_line(record, &aliases);
         if scenario.explain {
@@ -196,6 +274,7 @@ pub fn render(timeline: &Timeline, scenario: &Scenario) -> String {
             }
         }
         lines.push(line);
+        previous = Some(record);
     }
     let mut out = vec![
         format!("scenario: {}", quoted(&timeline.scenario)),
@@ -434,6 +513,7 @@ mod tests {
             expect,
             timeout: None,
             note: None,
+            per_variant: Default::default(),
         };
         Scenario {
             name: "handover".into(),
@@ -443,6 +523,7 @@ mod tests {
             variants: vec!["jwt-auto-owner".into()],
             timeout: Duration::from_secs(10),
             participants: vec![],
+            requires: vec![],
             steps: vec![
                 step(
                     0,
@@ -551,6 +632,99 @@ mod tests {
         );
         // Before the choice, real names.
         assert!(a.contains("1. join alice, bob, carol -> moderators: alice | room: alice:owner/moderator, bob:none/participant, carol:none/participant"), "{a}");
+    }
+
+    /// A six-person room whose owner leaves three times ("whoever is moderator now"): the successors are
+    /// `picks` in order. No scenario names them.
+    fn chain(picks: [&str; 3]) -> (Scenario, Timeline) {
+        use crate::scenario::ModeratorAction;
+        let all = ["alice", "bob", "carol", "dave", "erin", "frank"];
+        let step = |index, action| Step {
+            index,
+            line: index + 1,
+            action,
+            expect: Expect::default(),
+            timeout: None,
+            note: None,
+            per_variant: Default::default(),
+        };
+        let mut s = scenario();
+        s.name = "chain".into();
+        s.steps = vec![
+            step(0, Action::Join(all.iter().map(|n| n.to_string()).collect())),
+            step(1, Action::Moderator(ModeratorAction::Leave)),
+            step(2, Action::Moderator(ModeratorAction::Leave)),
+            step(3, Action::Moderator(ModeratorAction::Leave)),
+            step(4, Action::Rejoin("alice".into())),
+        ];
+        let mut present: Vec<&str> = all.to_vec();
+        let mut owner = "alice";
+        let mut records = Vec::new();
+        let room = |present: &[&str], owner: &str| {
+            view(
+                &present
+                    .iter()
+                    .map(|n| {
+                        if *n == owner {
+                            (*n, "moderator", "owner")
+                        } else {
+                            (*n, "participant", "none")
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        };
+        records.push(record(0, "join", &present, room(&present, owner)));
+        for (k, pick) in picks.iter().enumerate() {
+            present.retain(|n| *n != owner);
+            owner = pick;
+            records.push(record(
+                k + 1,
+                "leave the moderator",
+                &present,
+                room(&present, owner),
+            ));
+        }
+        present.push("alice");
+        records.push(record(4, "rejoin alice", &present, room(&present, owner)));
+        let t = Timeline {
+            scenario: "chain".into(),
+            variant: "jwt-auto-owner".into(),
+            stack: "fixture:13".parse::<StackTarget>().unwrap(),
+            room: "r".into(),
+            steps: records,
+        };
+        (s, t)
+    }
+
+    #[test]
+    fn chained_hand_overs_render_the_same_whoever_is_chosen_each_time() {
+        let (s, a) = chain(["dave", "bob", "frank"]);
+        let (_, b) = chain(["erin", "carol", "dave"]);
+        let (_, c) = chain(["bob", "frank", "carol"]);
+        let text = render(&a, &s);
+        assert_eq!(text, render(&b, &s));
+        assert_eq!(text, render(&c, &s));
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("  - \"")).collect();
+        assert!(lines.iter().any(|l| l.contains("2. leave the moderator -> moderators: chosen@2 | room: chosen@2:owner/moderator, others@2:none/participant, others@2:none/participant, others@2:none/participant, others@2:none/participant")), "{text}");
+        assert!(text.contains("3. leave the moderator -> moderators: chosen@3 | room: chosen@3:owner/moderator, others@2:none/participant, others@2:none/participant, others@2:none/participant"), "{text}");
+        assert!(text.contains("4. leave the moderator -> moderators: chosen@4 | room: chosen@4:owner/moderator, others@2:none/participant, others@2:none/participant"), "{text}");
+        assert!(text.contains("5. rejoin alice -> moderators: chosen@4 | room: alice:none/participant, chosen@4:owner/moderator, others@2"), "{text}");
+        assert!(
+            text.contains("chosen@3 is whichever of others@2 became moderator at step 3"),
+            "{text}"
+        );
+        // The first owner was no choice: her name stays.
+        assert!(text.contains("1. join -> moderators: alice |"), "{text}");
+        // A different outcome still shows: nobody taking over is not normalised away.
+        let (_, mut d) = chain(["dave", "bob", "frank"]);
+        d.steps[3].views.values_mut().for_each(|v| {
+            v.occupants.values_mut().for_each(|seat| {
+                seat.role = "participant".parse().unwrap();
+                seat.affiliation = Some("none".parse().unwrap());
+            })
+        });
+        assert_ne!(render(&d, &s), text);
     }
 
     #[test]

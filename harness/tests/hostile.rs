@@ -329,3 +329,190 @@ fn keep_stack_then_clean_kept_removes_everything() {
     assert_eq!(docker_count("container", std::slice::from_ref(&of_run)), 0);
     assert_eq!(docker_count("network", std::slice::from_ref(&of_run)), 0);
 }
+
+/// Whether the fixture image for Prosody 13 is built here (the tests below need it and Docker).
+fn fixture_13_built() -> bool {
+    let image = Command::new("docker")
+        .args(["image", "inspect", "jitsi-harness/fixture-prosody:13"])
+        .output();
+    image.is_ok_and(|o| o.status.success())
+}
+
+/// Reproducing by hand: `--keep-stack` prints each scenario's room, its WebSocket and web URLs and the
+/// `token` command for it; that command prints a token (stdout only) whose claims name the room and the
+/// kept stack's issuer and domain, and nothing secret reaches stderr. Then `clean --kept`.
+#[test]
+fn keep_stack_prints_each_room_and_the_token_command_mints_for_it() {
+    if !fixture_13_built() {
+        eprintln!("skipped: jitsi-harness/fixture-prosody:13 is not built here");
+        return;
+    }
+    let dir = temp_dir("keep-stack-token");
+    let out = harness(
+        &[
+            "--scenarios",
+            &repo_scenarios(),
+            "run",
+            "--stack",
+            "fixture:13",
+            "--scenario",
+            "moderator_false_string_under_jicofo_auth",
+            "--keep-stack",
+            "--artifacts",
+            "artifacts",
+        ],
+        &dir,
+        &[],
+    );
+    let err = stderr(&out);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("kept moderator_false_string_under_jicofo_auth (jwt-jicofo-auth) on fixture:13: room "))
+        .unwrap_or_else(|| panic!("no room line in: {err}"));
+    let room = line
+        .split("room ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(room.starts_with("moderator-false-string"), "{line}");
+    assert!(
+        line.contains(&format!("?room={room}")) && line.contains("web http://127.0.0.1:"),
+        "{line}"
+    );
+    let command = format!("jitsi-harness token --stack fixture:13 --variant jwt-jicofo-auth --room {room} --name NAME");
+    assert!(line.contains(&command), "{line}");
+
+    let token = harness(
+        &[
+            "token",
+            "--stack",
+            "fixture:13",
+            "--variant",
+            "jwt-jicofo-auth",
+            "--room",
+            &room,
+            "--name",
+            "visitor",
+        ],
+        &dir,
+        &[],
+    );
+    let printed = String::from_utf8_lossy(&token.stdout).trim().to_owned();
+    assert_eq!(token.status.code(), Some(0), "{}", stderr(&token));
+    let parts: Vec<&str> = printed.split('.').collect();
+    assert_eq!(parts.len(), 3, "{printed}");
+    use base64::Engine as _;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .expect("base64url claims"),
+    )
+    .expect("JSON claims");
+    assert_eq!(claims["room"], room.as_str());
+    assert_eq!(claims["iss"], "jitsi-harness");
+    assert_eq!(claims["sub"], "meet.jitsi");
+    assert_eq!(claims["context"]["user"]["name"], "visitor");
+    assert!(
+        !stderr(&token).contains(parts[2]),
+        "the signature reached stderr"
+    );
+
+    let clean = harness(&["clean", "--kept"], &dir, &[]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    let again = harness(
+        &[
+            "token",
+            "--stack",
+            "fixture:13",
+            "--variant",
+            "jwt-jicofo-auth",
+            "--room",
+            &room,
+            "--name",
+            "visitor",
+        ],
+        &dir,
+        &[],
+    );
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("no stack kept by `--keep-stack`"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+/// `--hold` keeps the last step's participants connected until Ctrl-C: the run says who it holds and
+/// where, waits, and on SIGINT exits 130 with nothing of its run left.
+#[test]
+fn hold_keeps_the_participants_until_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    if !fixture_13_built() {
+        eprintln!("skipped: jitsi-harness/fixture-prosody:13 is not built here");
+        return;
+    }
+    let dir = temp_dir("hold");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jitsi-harness"))
+        .args([
+            "--scenarios",
+            &repo_scenarios(),
+            "run",
+            "--stack",
+            "fixture:13",
+            "--scenario",
+            "moderator_false_string_under_jicofo_auth",
+            "--hold",
+            "--artifacts",
+            "artifacts",
+        ])
+        .current_dir(&dir)
+        .env_remove("CI")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run jitsi-harness");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    let holding = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                seen.push(line.clone());
+                if line.contains("holding ") {
+                    break line;
+                }
+            }
+            _ => panic!("the run ended without holding: {seen:#?}"),
+        }
+    };
+    assert!(
+        holding.contains("holding bob in room moderator-false-string"),
+        "{holding}"
+    );
+    assert!(holding.contains("until Ctrl-C"), "{holding}");
+    // Still holding a while later: it waits for the signal, not for a deadline.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "the run ended on its own"
+    );
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "{rest:#?}");
+    let run_id = rest
+        .iter()
+        .chain(&seen)
+        .find_map(|l| l.split("/run-").nth(1))
+        .and_then(|r| r.split('-').nth(1))
+        .map(|id| id.trim().to_owned())
+        .unwrap_or_else(|| panic!("no artifacts folder named in {rest:#?}"));
+    let of_run = format!("jitsi-harness.run-id={run_id}");
+    assert_eq!(docker_count("container", std::slice::from_ref(&of_run)), 0);
+    assert_eq!(docker_count("network", std::slice::from_ref(&of_run)), 0);
+}

@@ -105,14 +105,17 @@ fn main() {
                             version.to_string(),
                             snapshots.clone(),
                         );
-                        let missing = if browser { no_browser.as_deref() } else { None };
-                        trials.push(skip::trial(
-                            &args,
-                            name,
-                            missing,
-                            skip::in_ci(),
-                            move || trial(&s, &variant, &variants, &version, &snapshots),
-                        ));
+                        // A feature the scenario `requires` that the fixture cannot provide: skipped with
+                        // the reason, in CI too (it is the scenario's declaration, not a missing tool).
+                        let lacks = fixture_lacks(&s, &variant, &variants, &version);
+                        let (missing, required) = match &lacks {
+                            Some(why) => (Some(why.as_str()), false),
+                            None if browser => (no_browser.as_deref(), skip::in_ci()),
+                            None => (None, skip::in_ci()),
+                        };
+                        trials.push(skip::trial(&args, name, missing, required, move || {
+                            trial(&s, &variant, &variants, &version, &snapshots)
+                        }));
                     }
                 }
             }
@@ -126,6 +129,18 @@ fn main() {
         ));
     }
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// Why the fixture of `version` cannot run `scenario` under `variant` for want of a feature it `requires`.
+fn fixture_lacks(
+    scenario: &Scenario,
+    variant: &str,
+    variants: &Variants,
+    version: &str,
+) -> Option<String> {
+    let target: harness::stack::StackTarget = format!("fixture:{version}").parse().ok()?;
+    let variant = variants.get(variant).ok()?;
+    harness::stack::features::lacks(&target, variant, &scenario.requires)
 }
 
 /// Fails naming every `.snap` under `snapshots/<family>/` that no trial reads (a renamed scenario, a

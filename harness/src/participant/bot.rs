@@ -104,6 +104,10 @@ pub struct BotJoin {
     pub display_name: Option<String>,
     /// Where to record the XMPP traffic, if anywhere.
     pub transcript: Option<Transcript>,
+    /// The `session-id` the focus gave this user's previous connection, sent again on a page reload as
+    /// lib-jitsi-meet does (it keeps the id in its settings and sends it with `machine-uid` in every
+    /// conference request: jitsi/lib-jitsi-meet `modules/xmpp/moderator.js`); `None` for a first visit.
+    pub session_id: Option<String>,
 }
 
 /// Why a bot could not do what it was asked.
@@ -261,6 +265,84 @@ enum Command {
         what: String,
         reply: oneshot::Sender<Result<(), BotError>>,
     },
+    /// Send a stanza that expects no answer (a presence update).
+    Send {
+        stanza: minidom::Element,
+        reply: oneshot::Sender<Result<(), BotError>>,
+    },
+}
+
+/// A change of what a participant's presence says, as a user's click in the web app makes it: mute, raise
+/// a hand, rename. Unset fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PresenceChange {
+    /// Audio and video muted, or unmuted.
+    pub muted: Option<bool>,
+    /// Hand raised, or lowered.
+    pub raise_hand: Option<bool>,
+    /// A new display name (XEP-0172 `<nick/>`).
+    pub display_name: Option<String>,
+}
+
+/// What the bot's presence says besides the join. lib-jitsi-meet sends its whole presence map on every
+/// change (`ChatRoom.sendPresence`, jitsi/lib-jitsi-meet `modules/xmpp/ChatRoom.js`): a MUC presence
+/// replaces the previous one wholesale, so the display name rides along on every update.
+#[derive(Clone, Debug, Default)]
+struct OwnPresence {
+    display_name: Option<String>,
+    muted: bool,
+    /// Epoch milliseconds of the raise, as jitsi-meet's `jitsi_participant_raisedHand` carries it.
+    raised_hand: Option<u128>,
+}
+
+impl OwnPresence {
+    fn apply(&mut self, change: &PresenceChange) {
+        if let Some(m) = change.muted {
+            self.muted = m;
+        }
+        match change.raise_hand {
+            Some(true) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or_default();
+                self.raised_hand = Some(now);
+            }
+            Some(false) => self.raised_hand = None,
+            None => {}
+        }
+        if let Some(name) = &change.display_name {
+            self.display_name = Some(name.clone());
+        }
+    }
+
+    /// The presence to the bot's occupant JID: no MUC `<x/>` (that is for the join only, XEP-0045 §7.2),
+    /// the display name, `audiomuted`/`videomuted` and, while raised, the hand (elements in
+    /// `jabber:client`, as jitsi-meet's presence extensions are).
+    fn stanza(&self, to: FullJid) -> Presence {
+        let mut presence = Presence::new(PresenceType::None).with_to(to);
+        if let Some(name) = &self.display_name {
+            presence
+                .payloads
+                .push(xmpp_parsers::nick::Nick(name.clone()).into());
+        }
+        let muted = self.muted.to_string();
+        for element in ["audiomuted", "videomuted"] {
+            presence.payloads.push(
+                Element::builder(element, ns::JABBER_CLIENT)
+                    .append(muted.as_str())
+                    .build(),
+            );
+        }
+        if let Some(at) = self.raised_hand {
+            presence.payloads.push(
+                Element::builder("jitsi_participant_raisedHand", ns::JABBER_CLIENT)
+                    .append(at.to_string())
+                    .build(),
+            );
+        }
+        presence
+    }
 }
 
 /// A joined bot. Dropping it drops its connection.
@@ -274,6 +356,10 @@ pub struct Bot {
     /// Connect → own presence (role known).
     joined_in: Duration,
     timeouts: BotTimeouts,
+    /// What the bot's presence says (display name, mute, hand).
+    own_presence: Mutex<OwnPresence>,
+    /// The `session-id` the focus answered (authentication on), kept for a reload.
+    session_id: Option<String>,
 }
 
 impl std::fmt::Debug for Bot {
@@ -336,8 +422,11 @@ impl Bot {
         tracing::debug!(nick = %own_nick, %jid, url = %redact_url(&url), "logged in");
 
         let mut roster = Roster::default();
+        let mut session_id = None;
         if !config.skip_focus {
-            roster.focus_jid = Some(ask_focus(&mut ws, config, &room, &join).await?);
+            let (focus_jid, session) = ask_focus(&mut ws, config, &room, &join).await?;
+            roster.focus_jid = Some(focus_jid);
+            session_id = session;
         }
 
         let mut presence = Presence::new(PresenceType::None)
@@ -421,7 +510,17 @@ impl Bot {
             commands,
             joined_in,
             timeouts: t,
+            own_presence: Mutex::new(OwnPresence {
+                display_name: join.display_name,
+                ..OwnPresence::default()
+            }),
+            session_id,
         })
+    }
+
+    /// The `session-id` the focus gave this connection (authentication on), for a reload.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
     }
 
     /// The MUC nick the bot joined with.
@@ -548,6 +647,38 @@ impl Bot {
         .await
     }
 
+    /// Sends a presence update as the web app does when its user mutes, raises a hand or renames itself;
+    /// returns once it is on the wire (the room's echo is the runner's to wait for).
+    pub async fn update_presence(&self, change: &PresenceChange) -> Result<(), BotError> {
+        let to = self
+            .room
+            .with_resource_str(&self.nick)
+            .map_err(|_| BotError::InvalidNick {
+                nick: self.nick.clone(),
+            })?;
+        let stanza = match self.own_presence.lock() {
+            Ok(mut own) => {
+                own.apply(change);
+                own.stanza(to)
+            }
+            Err(_) => {
+                return Err(BotError::Gone {
+                    reason: Some("internal state poisoned".into()),
+                })
+            }
+        };
+        let what = format!("a presence update in {}", self.room);
+        self.command(
+            |reply| Command::Send {
+                stanza: stanza.into(),
+                reply,
+            },
+            self.timeouts.request,
+            &what,
+        )
+        .await
+    }
+
     /// As a moderator, kicks the occupant `nick`.
     pub async fn kick(&self, nick: &str) -> Result<(), BotError> {
         let what = format!("kicking {nick} from {}", self.room);
@@ -574,13 +705,14 @@ pub fn focus_retry_delay(n: u32) -> Duration {
     Duration::from_millis((FIRST_MS << doublings).min(CAP_MS))
 }
 
-/// Sends the conference request until `ready='true'`; returns the focus's JID.
+/// Sends the conference request until `ready='true'`; returns the focus's JID and the `session-id` it
+/// answered, if any.
 async fn ask_focus(
     ws: &mut XmppWebSocket,
     config: &BotConfig,
     room: &BareJid,
     join: &BotJoin,
-) -> Result<String, BotError> {
+) -> Result<(String, Option<String>), BotError> {
     let started = Instant::now();
     let deadline = started + config.timeouts.focus;
     let mut attempts = 0u32;
@@ -595,6 +727,7 @@ async fn ask_focus(
         attempts += 1;
         let id = format!("focus{attempts}");
         let mut request = Conference::request(room.to_string(), join.machine_uid.clone());
+        request.session_id = join.session_id.clone();
         if config.focus_token {
             if let Some(token) = &join.token {
                 request = request.with_token(token.expose());
@@ -635,9 +768,13 @@ async fn ask_focus(
                         text: Some("the result carries no <conference/>".into()),
                     })?;
                 if conference.is_ready() {
-                    return Ok(conference
-                        .focusjid
-                        .unwrap_or_else(|| config.focus_domain.clone()));
+                    let session = conference.session_id.clone();
+                    return Ok((
+                        conference
+                            .focusjid
+                            .unwrap_or_else(|| config.focus_domain.clone()),
+                        session,
+                    ));
                 }
             }
             _ => {
@@ -822,6 +959,13 @@ impl Session {
                         return;
                     }
                     Some(Command::Admin { query, what, reply }) => self.send_admin(query, what, reply).await,
+                    Some(Command::Send { stanza, reply }) => {
+                        let sent = match self.ws.as_mut() {
+                            Some(ws) => ws.send(stanza).await.map_err(BotError::from),
+                            None => Err(BotError::Gone { reason: None }),
+                        };
+                        let _ = reply.send(sent);
+                    }
                     Some(Command::Abort) | None => {
                         if let Some(ws) = self.ws.take() {
                             ws.abort();

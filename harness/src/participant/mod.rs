@@ -19,7 +19,7 @@ use std::path::Path;
 use serde::Serialize;
 use tokio::sync::watch;
 
-pub use bot::{Bot, BotConfig, BotError, BotJoin, BotTimeouts, BotView, Phase};
+pub use bot::{Bot, BotConfig, BotError, BotJoin, BotTimeouts, BotView, Phase, PresenceChange};
 pub use browser::{
     Browser, BrowserConfig, BrowserError, BrowserJoin, BrowserTimeouts, Driver, DriverOptions,
     PageKind, PagePhase, PageState,
@@ -364,6 +364,24 @@ impl Participant {
                     .into()),
                 }
             }
+        }
+    }
+
+    /// The `session-id` the focus gave a bot's connection (authentication on); `None` for browsers,
+    /// whose page keeps its own.
+    pub fn session_id(&self) -> Option<String> {
+        match self {
+            Participant::Bot(b) => b.session_id().map(str::to_owned),
+            Participant::Browser(_) => None,
+        }
+    }
+
+    /// Sends a presence update (mute, hand, display name) as the web app does. Bots only: `Ok(false)` for a
+    /// browser, whose page the harness does not click through (the runner says so).
+    pub async fn update_presence(&self, change: &PresenceChange) -> Result<bool, ParticipantError> {
+        match self {
+            Participant::Bot(b) => Ok(b.update_presence(change).await.map(|()| true)?),
+            Participant::Browser(_) => Ok(false),
         }
     }
 

@@ -77,6 +77,7 @@ pub fn bot_join(
         machine_uid: machine_uid(name),
         display_name: Some(name.to_owned()),
         transcript,
+        session_id: None,
     }
 }
 

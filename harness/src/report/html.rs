@@ -73,6 +73,7 @@ fn mark(v: Verdict) -> &'static str {
     match v {
         Verdict::Same => "✓",
         Verdict::New => "?",
+        Verdict::Skipped => "–",
         _ => "✗",
     }
 }

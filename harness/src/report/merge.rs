@@ -63,6 +63,8 @@ struct Entry {
     #[serde(default)]
     infrastructure: Option<bool>,
     #[serde(default)]
+    skipped: Option<String>,
+    #[serde(default)]
     path: String,
     snapshot: String,
     artifacts: String,
@@ -93,6 +95,9 @@ impl Entry {
             "failed" => Outcome::Failed {
                 error: self.error.unwrap_or_default(),
                 infrastructure: self.infrastructure.unwrap_or(true),
+            },
+            "skipped" => Outcome::Skipped {
+                reason: self.skipped.unwrap_or_default(),
             },
             other => return Err(format!("unknown verdict `{other}`")),
         };

@@ -60,6 +60,10 @@ pub struct JsonResult<'a> {
     /// Whether the infrastructure failed rather than Jitsi, when the verdict is `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub infrastructure: Option<bool>,
+    /// Why the scenario was not run, when the verdict is `skipped` (a feature it requires that the
+    /// stack cannot provide).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<&'a str>,
     /// The scenario file.
     pub path: String,
     /// The golden snapshot file.
@@ -149,6 +153,7 @@ pub fn json<'a>(results: &'a [ScenarioResult], stacks: &[StackTarget]) -> JsonRe
                 error: r.outcome.error(),
                 diff: r.outcome.diff(),
                 infrastructure: r.outcome.error().map(|_| r.outcome.is_infrastructure()),
+                skipped: r.outcome.skipped(),
                 path: r.path.display().to_string(),
                 snapshot: r.snapshot.display().to_string(),
                 artifacts: r.artifacts.display().to_string(),
@@ -231,6 +236,9 @@ pub fn text(results: &[ScenarioResult], stacks: &[StackTarget]) -> String {
                 let _ = writeln!(out, "  {line}");
             }
         }
+        if let Some(why) = r.outcome.skipped() {
+            let _ = writeln!(out, "  not run: {why}");
+        }
         for u in r.outcome.unmet() {
             let _ = writeln!(out, "  {u}");
         }
@@ -274,6 +282,10 @@ change the scenario file ({}) first if Jitsi's behaviour is meant to change",
     let flaky = match count(Verdict::Flaky) {
         0 => String::new(),
         n => format!(", {n} flaky"),
+    };
+    let flaky = match count(Verdict::Skipped) {
+        0 => flaky,
+        n => format!("{flaky}, {n} skipped"),
     };
     let _ = writeln!(
         out,
@@ -325,6 +337,36 @@ mod tests {
             }],
             diff: diff.map(str::to_owned),
         }
+    }
+
+    /// A skipped result says why in every report, and is never shown as passed.
+    #[test]
+    fn a_skipped_result_says_why_in_every_report_and_never_passes() {
+        let why = "jitsi:stable-9364 cannot provide `token_affiliation`: no module";
+        let r = result(Outcome::Skipped { reason: why.into() }, false);
+        let results = [r];
+        let stacks = ["fixture:13".parse().unwrap()];
+        let text = text(&results, &stacks);
+        assert!(text.contains("skipped") && text.contains(why), "{text}");
+        assert!(
+            text.contains("0 same") && text.contains(", 1 skipped"),
+            "{text}"
+        );
+        let junit = junit::report(&results, &stacks)
+            .to_string()
+            .unwrap_or_default();
+        assert!(
+            junit.contains("<skipped") && junit.contains("token_affiliation"),
+            "{junit}"
+        );
+        let md = markdown::render(&results, &stacks, markdown::LIMIT);
+        assert!(md.contains("– skipped") && !md.contains("✓"), "{md}");
+        let merged = serde_json::to_string(&json(&results, &stacks)).unwrap_or_default();
+        assert!(
+            merged.contains("\"verdict\":\"skipped\"")
+                && merged.contains("\"skipped\":\"jitsi:stable-9364"),
+            "{merged}"
+        );
     }
 
     #[test]

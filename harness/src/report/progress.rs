@@ -30,6 +30,10 @@ pub fn line(event: &RunEvent<'_>, verbose: bool) -> Option<String> {
             "[{target} {variant}] stack FAILED: {}",
             error.lines().next().unwrap_or("")
         )),
+        // What `--keep-stack` left running, and how to reach it, shows whether verbose or not.
+        RunEvent::StackProgress { line } if line.starts_with(crate::stack::KEPT_PREFIX) => {
+            Some(format!("  {line}"))
+        }
         RunEvent::StackProgress { line } => verbose.then(|| format!("  {line}")),
         RunEvent::ScenarioStarted { .. } => None,
         RunEvent::StepFinished {
@@ -67,6 +71,7 @@ pub fn line(event: &RunEvent<'_>, verbose: bool) -> Option<String> {
                 Verdict::Unmet => "UNMET",
                 Verdict::Failed => "FAILED",
                 Verdict::Flaky => "FLAKY",
+                Verdict::Skipped => "SKIPPED",
             };
             Some(format!(
                 "[{} {}] {} {mark} ({:.1} s)",

@@ -32,6 +32,8 @@ pub struct MatrixOptions {
     pub artifacts: PathBuf,
     /// Leave the stacks running after the run (`--keep`).
     pub keep: bool,
+    /// Keep each scenario's last participants connected until the run is cancelled (`--hold`).
+    pub hold: bool,
     /// How long a stack may take to answer.
     pub startup_timeout: Duration,
     /// How long the room must stay unchanged before a step counts as settled.
@@ -84,6 +86,7 @@ pub async fn run_matrix(options: &MatrixOptions) -> Vec<ScenarioResult> {
     // stays stopped); the other scenarios repeat one after the other on their shared stack.
     let repeat = options.repeat.max(1);
     let mut groups: BTreeMap<Group<'_>, Vec<&Scenario>> = BTreeMap::new();
+    let mut results = Vec::new();
     for target in &options.targets {
         for scenario in &options.scenarios {
             let own = scenario
@@ -92,6 +95,19 @@ pub async fn run_matrix(options: &MatrixOptions) -> Vec<ScenarioResult> {
                 .any(|s| s.action.service().is_some())
                 .then_some(scenario.name.as_str());
             for variant in &scenario.variants {
+                // A feature the scenario requires and the stack cannot provide: skipped, with the reason,
+                // before any stack starts.
+                if let Some(reason) = options
+                    .variants
+                    .get(variant)
+                    .ok()
+                    .and_then(|v| crate::stack::features::lacks(target, v, &scenario.requires))
+                {
+                    let result = skipped(options, scenario, variant, target, reason);
+                    report(options, RunEvent::ScenarioFinished { result: &result });
+                    results.push(result);
+                    continue;
+                }
                 let repetitions = if own.is_some() { repeat } else { 1 };
                 for repetition in 0..repetitions {
                     groups
@@ -112,7 +128,6 @@ pub async fn run_matrix(options: &MatrixOptions) -> Vec<ScenarioResult> {
         let here = if group.own.is_some() { 1 } else { repeat };
         run_group(options, group, here, scenarios)
     });
-    let mut results = Vec::new();
     let mut parts: BTreeMap<(String, String, StackTarget), Vec<Ran>> = BTreeMap::new();
     let mut groups = futures::stream::iter(runs).buffer_unordered(options.parallel_stacks.max(1));
     while let Some(cells) = groups.next().await {
@@ -218,6 +233,49 @@ fn combine<'a>(options: &MatrixOptions, first: Ran<'a>, rest: Vec<Ran<'a>>) -> S
     }
     result.took = took;
     result
+}
+
+/// What `--keep-stack` prints for each scenario: its room on the kept stack, where to reach it, and the
+/// command that mints a token for it (the token itself is printed only by that command).
+fn kept_room_line(stack: &Stack, variant: &str, scenario: &str, room: &str) -> String {
+    let endpoints = stack.endpoints();
+    let websocket = crate::redact::redact_url(&format!("{}?room={room}", endpoints.websocket));
+    let web = endpoints
+        .web
+        .as_ref()
+        .map(|w| format!("{}/{room}", w.trim_end_matches('/')))
+        .unwrap_or_else(|| "(no web page)".into());
+    format!(
+        "kept {scenario} ({variant}) on {}: room {room}; WebSocket {websocket}; web {web}; a token: jitsi-harness token --stack {} --variant {variant} --room {room} --name NAME [--moderator]",
+        stack.target(),
+        stack.target()
+    )
+}
+
+/// The result of a scenario a stack cannot run for want of a feature it `requires`.
+fn skipped(
+    options: &MatrixOptions,
+    scenario: &Scenario,
+    variant: &str,
+    target: &StackTarget,
+    reason: String,
+) -> ScenarioResult {
+    let snapshot = snapshot::path(&options.snapshots, target.family, &scenario.name, variant)
+        .unwrap_or_else(|_| options.snapshots.clone());
+    ScenarioResult {
+        scenario: scenario.name.clone(),
+        path: scenario.path.clone(),
+        variant: variant.to_owned(),
+        target: target.clone(),
+        outcome: Outcome::Skipped { reason },
+        timeline: None,
+        body: None,
+        snapshot,
+        written: None,
+        withheld: false,
+        artifacts: options.artifacts.clone(),
+        took: Duration::ZERO,
+    }
 }
 
 fn report(options: &MatrixOptions, event: RunEvent<'_>) {
@@ -377,10 +435,18 @@ async fn run_group<'a>(
                 }
                 let mut run = RunOptions::new(&artifacts);
                 run.settle = options.settle;
+                run.hold = options.hold;
                 run.cancel = options.cancel.clone();
                 run.reporter = options.reporter.clone();
                 let t0 = Instant::now();
                 let result = run_scenario(scenario, variant, stack, &run).await;
+                if options.keep {
+                    if let Ok(timeline) = &result {
+                        let line =
+                            kept_room_line(stack, &variant.name, &scenario.name, &timeline.room);
+                        report(options, RunEvent::StackProgress { line: &line });
+                    }
+                }
                 ran.push(Ran {
                     scenario,
                     variant: variant.name.clone(),
@@ -517,6 +583,7 @@ mod tests {
             snapshots: "snapshots-that-do-not-exist".into(),
             artifacts: "artifacts".into(),
             keep: false,
+            hold: false,
             startup_timeout: Duration::from_secs(1),
             settle: Duration::from_millis(1),
             accept: false,
@@ -542,6 +609,51 @@ mod tests {
             }),
             took: Duration::from_millis(10),
         }
+    }
+
+    /// A scenario that requires a feature the stack cannot provide is skipped with the stack's reason,
+    /// before any stack starts (no Docker is asked), and never counted as same; the others run.
+    #[tokio::test]
+    async fn a_required_feature_the_stack_lacks_skips_the_scenario_with_the_reason() {
+        let mut options = options();
+        options.repeat = 1;
+        options.targets = vec!["jitsi:stable-9364".parse().unwrap()];
+        options.scenarios[0].requires = vec!["token_affiliation".into()];
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let tx = std::sync::Mutex::new(tx);
+        options.reporter = Some(std::sync::Arc::new(move |e: &RunEvent<'_>| {
+            let line = match e {
+                RunEvent::StackStarting { .. } => "starting".to_owned(),
+                RunEvent::ScenarioFinished { result } => result.verdict().as_str().to_owned(),
+                _ => return,
+            };
+            if let Ok(tx) = tx.lock() {
+                let _ = tx.send(line);
+            }
+        }));
+        let results = run_matrix(&options).await;
+        assert_eq!(results.len(), 1);
+        let r = &results[0];
+        assert_eq!(r.verdict(), Verdict::Skipped);
+        let why = r.outcome.skipped().unwrap_or_default();
+        assert!(
+            why.contains("jitsi:stable-9364") && why.contains("token_affiliation"),
+            "{why}"
+        );
+        assert!(r.timeline.is_none() && r.written.is_none());
+        let events: Vec<String> = rx.try_iter().collect();
+        assert_eq!(
+            events,
+            ["skipped"],
+            "no stack may start for a skipped scenario"
+        );
+        // In the text matrix and its summary, and in the JSON, with the reason.
+        let text = crate::report::text(&results, &options.targets);
+        assert!(text.contains("skipped") && text.contains(why), "{text}");
+        assert!(text.contains(", 1 skipped"), "{text}");
+        let json = serde_json::to_value(crate::report::json(&results, &options.targets)).unwrap();
+        assert_eq!(json["results"][0]["verdict"], "skipped");
+        assert_eq!(json["results"][0]["skipped"], why);
     }
 
     #[test]

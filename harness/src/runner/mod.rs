@@ -25,7 +25,9 @@ pub use events::{Reporter, RunEvent};
 
 use crate::participant::jicofo::JicofoClient;
 use crate::participant::{setup, Driver, Participant, ParticipantError, Setup, SetupError, Status};
-use crate::scenario::{Action, ParticipantSpec, Scenario, Step, Transport};
+use crate::scenario::{
+    Action, ModeratorAction, ParticipantSpec, PresenceUpdate, Scenario, Step, Transport,
+};
 use crate::stack::{ContainerEvent, ContainerWatch, Endpoints, Fault, FaultError, Stack, Variant};
 use crate::timeline::{self, StepRecord, Timeline, View};
 
@@ -42,6 +44,8 @@ pub struct RunOptions {
     pub cancel: CancellationToken,
     /// Who hears of the scenario's steps.
     pub reporter: Option<Reporter>,
+    /// After the last step, keep the participants connected until `cancel` fires (`--hold`).
+    pub hold: bool,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -67,6 +71,7 @@ impl RunOptions {
             transcripts: true,
             cancel: CancellationToken::new(),
             reporter: None,
+            hold: false,
         }
     }
 }
@@ -106,6 +111,10 @@ struct Run<'a> {
     names_by_jid: BTreeMap<String, String>,
     /// jicofo's `chat_room_role_manager.class` for the room, from its REST view.
     jicofo_manager: Option<String>,
+    /// Display names a `presence` step gave, to the scenario name of who took them.
+    renamed: BTreeMap<String, String>,
+    /// What a step on "whoever is moderator now" could not do, for its record.
+    unmet_before: Vec<String>,
 }
 
 /// A fault a step asked for: events of these services between `from` and `until` are its own doing.
@@ -195,6 +204,8 @@ pub async fn run_scenario(
     stack: &Stack,
     options: &RunOptions,
 ) -> Result<Timeline, RunError> {
+    // Per-variant expectations become the steps' own for this run.
+    let scenario = &scenario.for_variant(&variant.name);
     let room = room_name(&scenario.name);
     let mut run = Run {
         scenario,
@@ -208,6 +219,8 @@ pub async fn run_scenario(
         started: Instant::now(),
         names_by_jid: BTreeMap::new(),
         jicofo_manager: None,
+        renamed: BTreeMap::new(),
+        unmet_before: Vec::new(),
     };
     let asked = run.asked.clone();
     let mut watch = match stack.watch().await {
@@ -257,6 +270,8 @@ pub async fn run_scenario(
     .await;
     if outcome.is_err() {
         run.capture_browsers().await;
+    } else if options.hold {
+        run.hold().await;
     }
     run.explain(variant, &mut steps);
     run.leave_all().await;
@@ -508,13 +523,17 @@ impl Run<'_> {
                     }
                 }
             }
+            Action::Moderator(what) => self.moderator_step(step, what, &mut record).await?,
+            Action::Presence(update) => self.presence(step, update).await?,
+            Action::Reload(name) => self.reload(step, name, &mut record).await?,
         }
         self.settle(step, &mut record).await?;
         record.jicofo = self.jicofo_view().await;
         self.drain_changes(&mut record.changes);
         self.names_by_jid
             .extend(crate::participant::names_by_jid(&self.live));
-        record.unmet = timeline::check(&step.expect, &record);
+        record.unmet = std::mem::take(&mut self.unmet_before);
+        record.unmet.extend(timeline::check(&step.expect, &record));
         record
             .unmet
             .extend(timeline::unexpected_refusals(&step.expect, &record));
@@ -551,10 +570,7 @@ impl Run<'_> {
             for (name, live) in &self.live {
                 match live.status().await {
                     Status::InRoom(observation) => {
-                        views.insert(
-                            name.clone(),
-                            View::from_observation(&observation, &self.scenario.participants),
-                        );
+                        views.insert(name.clone(), self.view_of(observation));
                     }
                     // A kicked participant is out of the room.
                     Status::Kicked => kicked.push(name.clone()),
@@ -735,6 +751,215 @@ impl Run<'_> {
                 None
             }
         }
+    }
+
+    /// What an observation shows, in scenario names (display names a `presence` step gave included).
+    fn view_of(&self, mut observation: crate::participant::Observation) -> View {
+        for seen in observation.occupants.values_mut() {
+            if let Some(name) = seen.name.as_ref().and_then(|n| self.renamed.get(n)) {
+                seen.name = Some(name.clone());
+            }
+        }
+        View::from_observation(&observation, &self.scenario.participants)
+    }
+
+    /// Whoever is moderator now, as every participant in the room sees it: exactly one, or why not.
+    async fn moderator_now(&self) -> Result<String, String> {
+        let mut seen: Option<BTreeSet<String>> = None;
+        for live in self.live.values() {
+            if let Status::InRoom(observation) = live.status().await {
+                let moderators = self.view_of(observation).moderators();
+                match &seen {
+                    None => seen = Some(moderators),
+                    Some(s) if *s == moderators => {}
+                    Some(_) => return Err("the participants disagree on who is moderator".into()),
+                }
+            }
+        }
+        let moderators: Vec<String> = seen
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| self.live.contains_key(m))
+            .collect();
+        match moderators.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err("nobody is moderator".into()),
+            many => Err(format!("{} moderators ({})", many.len(), many.join(", "))),
+        }
+    }
+
+    /// A step on "whoever is moderator now": resolved to one participant, then done as the named step
+    /// would be. Without exactly one moderator nothing happens, and the step records why as unmet.
+    async fn moderator_step(
+        &mut self,
+        step: &Step,
+        what: &ModeratorAction,
+        record: &mut StepRecord,
+    ) -> Result<(), RunError> {
+        let moderator = match self.moderator_now().await {
+            Ok(m) => m,
+            Err(why) => {
+                self.unmet_before.push(format!(
+                    "`{}` needs exactly one moderator in the room: {why}",
+                    step.label()
+                ));
+                return Ok(());
+            }
+        };
+        tracing::info!("{}: the moderator is {moderator}", step.label());
+        match what {
+            ModeratorAction::Leave => {
+                if let Some(live) = self.live.remove(&moderator) {
+                    if let Err(e) = live.leave().await {
+                        return Err(self.participant_error(step, &moderator, e));
+                    }
+                }
+            }
+            ModeratorAction::Disconnect => {
+                if let Some(live) = self.live.remove(&moderator) {
+                    live.disconnect().await;
+                }
+            }
+            ModeratorAction::Kicks { who } => {
+                self.kick_by(step, &moderator, who, "the moderator", who, record)
+                    .await?
+            }
+            ModeratorAction::KickedBy { by } => {
+                self.kick_by(step, by, &moderator, by, "the moderator", record)
+                    .await?
+            }
+            ModeratorAction::Grants { to } => {
+                let nick = self.spec(to).nick.clone();
+                if let Some(granter) = self.live.get(&moderator) {
+                    if let Err(e) = granter.grant(&nick).await {
+                        match e.refused_request() {
+                            Some(why) => record
+                                .refused
+                                .push(format!("grant {to} by the moderator: {why}")),
+                            None => return Err(self.participant_error(step, &moderator, e)),
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `by` kicks `who`; a refusal is recorded in the words of the step (`kick bob by the moderator`).
+    async fn kick_by(
+        &mut self,
+        step: &Step,
+        by: &str,
+        who: &str,
+        by_words: &str,
+        who_words: &str,
+        record: &mut StepRecord,
+    ) -> Result<(), RunError> {
+        let nick = self.spec(who).nick.clone();
+        if let Some(kicker) = self.live.get(by) {
+            if let Err(e) = kicker.kick(&nick).await {
+                match e.refused_request() {
+                    Some(why) => record
+                        .refused
+                        .push(format!("kick {who_words} by {by_words}: {why}")),
+                    None => return Err(self.participant_error(step, by, e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A page reload: the connection drops, and the same user joins again with its `machine-uid` and the
+    /// focus's `session-id` for it.
+    async fn reload(
+        &mut self,
+        step: &Step,
+        name: &str,
+        record: &mut StepRecord,
+    ) -> Result<(), RunError> {
+        let Some(live) = self.live.remove(name) else {
+            return Ok(());
+        };
+        if matches!(live, Participant::Browser(_)) {
+            self.live.insert(name.to_owned(), live);
+            return Err(RunError::new(
+                self.at(step),
+                Some(name),
+                RunErrorKind::Unsupported {
+                    what: format!("{name} joins in a browser; `reload` is done by bots only"),
+                },
+            ));
+        }
+        let session_id = live.session_id();
+        live.disconnect().await;
+        let mut prepared = self.prepare(step, name).await?;
+        if let setup::Prepared::Bot(bot) = &mut prepared {
+            bot.1.session_id = session_id;
+        }
+        match prepared.join().await {
+            Ok(live) => {
+                self.live.insert(name.to_owned(), live);
+            }
+            Err(e) if e.is_refusal() => {
+                record.rejected.insert(name.to_owned(), e.to_string());
+            }
+            Err(e) => return Err(self.participant_error(step, name, e)),
+        }
+        Ok(())
+    }
+
+    /// A presence update (mute, hand, display name) from a participant in the room.
+    async fn presence(&mut self, step: &Step, update: &PresenceUpdate) -> Result<(), RunError> {
+        let change = crate::participant::PresenceChange {
+            muted: update.muted,
+            raise_hand: update.raise_hand,
+            display_name: update.nick.clone(),
+        };
+        let Some(live) = self.live.get(&update.who) else {
+            return Ok(());
+        };
+        match live.update_presence(&change).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(RunError::new(
+                    self.at(step),
+                    Some(&update.who),
+                    RunErrorKind::Unsupported {
+                        what: format!(
+                            "{} joins in a browser; presence updates are sent by bots only",
+                            update.who
+                        ),
+                    },
+                ))
+            }
+            Err(e) => return Err(self.participant_error(step, &update.who, e)),
+        }
+        if let Some(name) = &update.nick {
+            self.renamed.retain(|_, who| who != &update.who);
+            self.renamed.insert(name.clone(), update.who.clone());
+        }
+        Ok(())
+    }
+
+    /// `--hold`: the last step's participants stay connected until the run is cancelled (Ctrl-C).
+    async fn hold(&self) {
+        let who: Vec<&str> = self.live.keys().map(String::as_str).collect();
+        let line = format!(
+            "{}holding {} in room {} of {} until Ctrl-C",
+            crate::stack::KEPT_PREFIX,
+            if who.is_empty() {
+                "nobody".to_owned()
+            } else {
+                who.join(", ")
+            },
+            self.room,
+            self.stack.target()
+        );
+        tracing::info!("{line}");
+        if let Some(r) = &self.options.reporter {
+            r(&RunEvent::StackProgress { line: &line });
+        }
+        self.options.cancel.cancelled().await;
     }
 
     async fn leave_all(&mut self) {

@@ -87,6 +87,11 @@ pub enum Outcome {
         /// The runs that differ from the first, each with its difference.
         differing: Vec<DifferingRun>,
     },
+    /// Not run: the scenario `requires` a feature the stack cannot provide. Never counted as passed.
+    Skipped {
+        /// Which stack lacks which feature, and why.
+        reason: String,
+    },
 }
 
 /// One run of a repeated scenario that differs from the first run.
@@ -119,6 +124,15 @@ impl Outcome {
             Outcome::Unmet { .. } => Verdict::Unmet,
             Outcome::Failed { .. } => Verdict::Failed,
             Outcome::Flaky { .. } => Verdict::Flaky,
+            Outcome::Skipped { .. } => Verdict::Skipped,
+        }
+    }
+
+    /// Why the scenario was not run, for a skipped one.
+    pub fn skipped(&self) -> Option<&str> {
+        match self {
+            Outcome::Skipped { reason } => Some(reason),
+            _ => None,
         }
     }
 
@@ -183,6 +197,8 @@ pub enum Verdict {
     Failed,
     /// Repeated with `--repeat N`, the runs did not all observe the same timeline.
     Flaky,
+    /// Not run: the stack cannot provide a feature the scenario requires.
+    Skipped,
 }
 
 impl Verdict {
@@ -195,6 +211,7 @@ impl Verdict {
             Verdict::Unmet => "unmet",
             Verdict::Failed => "failed",
             Verdict::Flaky => "flaky",
+            Verdict::Skipped => "skipped",
         }
     }
 }

@@ -44,6 +44,21 @@ pub enum ScenarioError {
         #[source]
         source: std::io::Error,
     },
+    /// Two scenario files in different folders have the same name (file stem): snapshots, trials and
+    /// report rows are named by it, so it must be unique under the scenarios folder.
+    #[error(
+        "two scenarios are named `{name}`: `{}` and `{}`",
+        first.display(),
+        second.display()
+    )]
+    DuplicateName {
+        /// The shared file stem.
+        name: String,
+        /// The first file (in sorted order).
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
+    },
     /// The `--filter` glob does not parse.
     #[error("invalid scenario filter `{glob}`")]
     Glob {
@@ -73,6 +88,7 @@ impl Diagnostic for ScenarioError {
             ScenarioError::Invalid(invalid) => return invalid.code(),
             ScenarioError::ListDir { .. } => "scenario::list_dir",
             ScenarioError::Glob { .. } => "scenario::glob",
+            ScenarioError::DuplicateName { .. } => "scenario::duplicate_name",
         };
         Some(Box::new(code))
     }
@@ -86,6 +102,9 @@ impl Diagnostic for ScenarioError {
             ScenarioError::Invalid(invalid) => invalid.help(),
             ScenarioError::Glob { .. } => Some(Box::new(
                 "the filter matches scenario names (file stems), e.g. `auto_owner_*`",
+            )),
+            ScenarioError::DuplicateName { .. } => Some(Box::new(
+                "a scenario's name is its file stem, whatever its folder; it names snapshots (snapshots/<family>/<name>@<variant>.snap), test trials and report rows: rename one file",
             )),
             _ => None,
         }

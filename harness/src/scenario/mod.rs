@@ -9,7 +9,7 @@
 //!
 //! # The format
 //!
-//! One file per scenario under `scenarios/`; the file stem is the scenario's name
+//! One file per scenario under `scenarios/` or a subfolder; the file stem is the scenario's name
 //! (`^[a-z0-9][a-z0-9_-]*$`). Scenarios read like the bug reports they come from
 //! (e.g. jitsi/docker-jitsi-meet#1465, jitsi/jicofo#15):
 //!
@@ -41,10 +41,19 @@
 //! ```
 //!
 //! A step has exactly one action: `join = [..]`, `leave`, `disconnect`, `rejoin` (one name
-//! each), `wait = "2s"`, `grant = { by, to }`, `kick = { by, who }`. Expectations, all optional:
+//! each), `wait = "2s"`, `grant = { by, to }`, `kick = { by, who }`, `presence = { who, muted,
+//! raise_hand, nick }` (a presence update as the web app sends it). Where the focus chose someone,
+//! `leave`, `disconnect`, `kick`'s `by` or `who` and `grant`'s `by` may name "whoever is moderator
+//! now": `leave = { moderator = true }`. Expectations, all optional:
 //! `moderators` (exact set), `moderators_one_of` (exactly one of ≥ 2 names), `moderator_count`,
-//! `rejected` (participants of this step's join that must be refused). `note` and `timeout` are
-//! per step. Unknown keys are errors: a typo would otherwise silently test nothing.
+//! `rejected` (participants of this step's join that must be refused). The list expectations may
+//! differ per variant: `moderators = { jwt-jicofo-auth = ["alice", "bob"], jwt-auto-owner = ["alice"] }`.
+//! `note` and `timeout` are per step. Unknown keys are errors: a typo would otherwise silently test
+//! nothing.
+//!
+//! `requires = ["lobby"]` (top level) names features a stack must provide
+//! ([`crate::stack::FEATURES`]); on a stack that cannot, the scenario is skipped with the reason.
+//! Scenario files may sit in subfolders of `scenarios/`; names (file stems) stay unique across them.
 //!
 //! Steps are numbered from 1 in messages; [`Step::index`] is 0-based.
 
@@ -55,13 +64,16 @@ mod parse;
 mod validate;
 
 #[cfg(test)]
+mod language_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::{InvalidScenario, Problem, ScenarioError};
 pub use model::{
-    Action, Expect, Login, ParticipantSpec, Scenario, Step, Transport, DEFAULT_TIMEOUT,
+    Action, Expect, Login, ModeratorAction, ParticipantSpec, PresenceUpdate, Scenario, Step,
+    Transport, DEFAULT_TIMEOUT,
 };
 pub use validate::{MAX_DURATION, MAX_NICK_BYTES, MAX_TOKEN_OVERRIDE_BYTES};
 
@@ -98,8 +110,10 @@ pub fn parse(path: &Path, text: &str, variants: &Variants) -> Result<Scenario, S
     }
 }
 
-/// The scenario files in `dir` (`*.toml` except `variants.toml`, not recursive), sorted by
-/// name. `glob` keeps those whose scenario name (file stem) matches, e.g. `auto_owner_*`.
+/// The scenario files under `dir` and its subfolders (`*.toml` except `variants.toml`), sorted by path.
+/// `glob` keeps those whose scenario name (file stem) matches, e.g. `auto_owner_*`. Names stay unique
+/// across folders: two files with one stem are [`ScenarioError::DuplicateName`], naming both (snapshots
+/// are named by the stem alone). Folders whose name starts with `.` are not searched.
 pub fn discover(dir: &Path, glob: Option<&str>) -> Result<Vec<PathBuf>, ScenarioError> {
     let matcher = glob
         .map(|g| {
@@ -111,28 +125,56 @@ pub fn discover(dir: &Path, glob: Option<&str>) -> Result<Vec<PathBuf>, Scenario
                 })
         })
         .transpose()?;
+    let mut all = Vec::new();
+    walk(dir, &mut all)?;
+    all.sort();
+    let mut by_name: std::collections::BTreeMap<String, PathBuf> = Default::default();
+    let mut found = Vec::new();
+    for path in all {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(first) = by_name.get(&stem) {
+            return Err(ScenarioError::DuplicateName {
+                name: stem,
+                first: first.clone(),
+                second: path,
+            });
+        }
+        by_name.insert(stem.clone(), path.clone());
+        if matcher.as_ref().is_some_and(|m| !m.is_match(&stem)) {
+            continue;
+        }
+        found.push(path);
+    }
+    Ok(found)
+}
+
+/// Every `*.toml` file under `dir` except `variants.toml`, depth first.
+fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
     let list_error = |source| ScenarioError::ListDir {
         dir: dir.to_owned(),
         source,
     };
-    let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(list_error)? {
         let path = entry.map_err(list_error)?.path();
-        let is_toml = path.extension().is_some_and(|e| e == "toml");
-        let is_variants = path.file_name().is_some_and(|n| n == VARIANTS_FILE);
-        if !is_toml || is_variants || !path.is_file() {
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if path.is_dir() {
+            if !hidden {
+                walk(&path, found)?;
+            }
             continue;
         }
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-        if let (Some(matcher), Some(stem)) = (&matcher, stem) {
-            if !matcher.is_match(stem) {
-                continue;
-            }
+        let is_toml = path.extension().is_some_and(|e| e == "toml");
+        let is_variants = path.file_name().is_some_and(|n| n == VARIANTS_FILE);
+        if is_toml && !is_variants && path.is_file() {
+            found.push(path);
         }
-        found.push(path);
     }
-    found.sort();
-    Ok(found)
+    Ok(())
 }
 
 /// The scenario name of a file: its stem, which must match `^[a-z0-9][a-z0-9_-]*$` (it names

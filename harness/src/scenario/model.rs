@@ -38,6 +38,9 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     /// `explain = true`: the snapshot lines carry the cause of each owner/moderator change.
     pub explain: bool,
+    /// Features the scenario needs from a stack (`requires = ["lobby"]`): a stack that cannot provide
+    /// one reports the scenario as skipped with the reason, never as passed.
+    pub requires: Vec<String>,
 }
 
 /// A participant as declared under `[participants]`.
@@ -114,6 +117,9 @@ pub struct Step {
     pub timeout: Option<Duration>,
     /// Free text shown in reports.
     pub note: Option<String>,
+    /// Per-variant expectations (`moderators = { jwt-auto-owner = ["alice"], … }`): for a variant named
+    /// here, the whole expectation that applies under it ([`Scenario::for_variant`]).
+    pub per_variant: std::collections::BTreeMap<String, Expect>,
 }
 
 /// What a step does. Verbs are the bug reports' verbs.
@@ -157,6 +163,56 @@ pub enum Action {
         #[serde(rename = "for", serialize_with = "duration::serialize")]
         duration: Duration,
     },
+    /// A step on "whoever is moderator now" (`leave = { moderator = true }`, `kick = { by = { moderator =
+    /// true }, who = "bob" }`): after an arbitrary hand-over only the role names the person. Resolved when
+    /// the step runs; exactly one moderator must be in the room then.
+    Moderator(ModeratorAction),
+    /// A page reload (`reload = "alice"`): the connection drops as a closing tab's does, and the same
+    /// user joins again at once with the same `machine-uid` and the `session-id` the focus gave it, as
+    /// lib-jitsi-meet does after a reload (jicofo#760: owner restored for authenticated users).
+    Reload(String),
+    /// A presence update as the client sends it when its user mutes, raises a hand or renames itself
+    /// (`presence = { who, muted, raise_hand, nick }`).
+    Presence(PresenceUpdate),
+}
+
+/// What "whoever is moderator now" does, or has done to them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModeratorAction {
+    /// `leave = { moderator = true }`.
+    Leave,
+    /// `disconnect = { moderator = true }`.
+    Disconnect,
+    /// `kick = { by = { moderator = true }, who = "bob" }`: the moderator kicks `who`.
+    Kicks {
+        /// Who is kicked.
+        who: String,
+    },
+    /// `kick = { by = "alice", who = { moderator = true } }`: `by` kicks the moderator.
+    KickedBy {
+        /// Who kicks.
+        by: String,
+    },
+    /// `grant = { by = { moderator = true }, to = "bob" }`: the moderator makes `to` owner.
+    Grants {
+        /// Who is made owner.
+        to: String,
+    },
+}
+
+/// `presence = { who = "alice", muted = true, raise_hand = true, nick = "Alice B." }`: jitsi-meet's
+/// presence extensions (`audiomuted`/`videomuted`, `jitsi_participant_raisedHand`, the XEP-0172 nick).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PresenceUpdate {
+    /// Who sends it.
+    pub who: String,
+    /// Audio and video muted (`true`) or unmuted (`false`); unset: unchanged.
+    pub muted: Option<bool>,
+    /// Hand raised or lowered; unset: unchanged.
+    pub raise_hand: Option<bool>,
+    /// A new display name; unset: unchanged.
+    pub nick: Option<String>,
 }
 
 /// What must hold after a step. Unset parts are not checked; the timeline records them anyway.
@@ -192,6 +248,14 @@ impl Action {
             Action::Grant { by, to } => vec![by, to],
             Action::Kick { by, who } => vec![by, who],
             Action::Restart(_) | Action::Stop(_) | Action::Pause { .. } => Vec::new(),
+            Action::Moderator(m) => match m {
+                ModeratorAction::Leave | ModeratorAction::Disconnect => Vec::new(),
+                ModeratorAction::Kicks { who } => vec![who],
+                ModeratorAction::KickedBy { by } => vec![by],
+                ModeratorAction::Grants { to } => vec![to],
+            },
+            Action::Presence(p) => vec![&p.who],
+            Action::Reload(who) => vec![who],
         }
     }
 
@@ -225,7 +289,33 @@ impl Step {
                     duration::format_duration(*duration)
                 )
             }
+            Action::Moderator(m) => match m {
+                ModeratorAction::Leave => "leave the moderator".into(),
+                ModeratorAction::Disconnect => "disconnect the moderator".into(),
+                ModeratorAction::Kicks { who } => format!("kick {who} by the moderator"),
+                ModeratorAction::KickedBy { by } => format!("kick the moderator by {by}"),
+                ModeratorAction::Grants { to } => format!("grant {to} by the moderator"),
+            },
+            Action::Reload(who) => format!("reload {who}"),
+            Action::Presence(p) => {
+                let mut what = Vec::new();
+                if let Some(m) = p.muted {
+                    what.push(if m { "muted" } else { "unmuted" }.to_owned());
+                }
+                if let Some(h) = p.raise_hand {
+                    what.push(if h { "hand raised" } else { "hand lowered" }.to_owned());
+                }
+                if let Some(n) = &p.nick {
+                    what.push(format!("nick {n:?}"));
+                }
+                format!("presence {}: {}", p.who, what.join(", "))
+            }
         }
+    }
+
+    /// The expectations that hold under `variant`: the per-variant ones where the step has them.
+    pub fn expect_for(&self, variant: &str) -> &Expect {
+        self.per_variant.get(variant).unwrap_or(&self.expect)
     }
 }
 
@@ -243,5 +333,17 @@ impl Scenario {
     /// The deadline that applies to `step`: its own `timeout`, else the scenario's.
     pub fn timeout_of(&self, step: &Step) -> Duration {
         step.timeout.unwrap_or(self.timeout)
+    }
+
+    /// The scenario as it runs under `variant`: every step's expectations are the ones that hold under it
+    /// ([`Step::expect_for`]), so the runner, the timeline and the snapshot read `step.expect` alone.
+    pub fn for_variant(&self, variant: &str) -> Scenario {
+        let mut s = self.clone();
+        for step in &mut s.steps {
+            if let Some(expect) = step.per_variant.get(variant) {
+                step.expect = expect.clone();
+            }
+        }
+        s
     }
 }

@@ -26,6 +26,7 @@ pub(super) struct RawHeader {
     pub variants: Option<Spanned<Vec<Spanned<String>>>>,
     pub timeout: Option<Spanned<String>>,
     pub explain: Option<Spanned<bool>>,
+    pub requires: Option<Spanned<Vec<Spanned<String>>>>,
     // Read by `read` itself; declared so that serde accepts them and names them in the list of
     // valid keys.
     #[serde(rename = "participants")]
@@ -49,8 +50,8 @@ pub(super) struct RawParticipant {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStep {
     pub join: Option<Spanned<Vec<Spanned<String>>>>,
-    pub leave: Option<Spanned<String>>,
-    pub disconnect: Option<Spanned<String>>,
+    pub leave: Option<Spanned<RawWho>>,
+    pub disconnect: Option<Spanned<RawWho>>,
     pub rejoin: Option<Spanned<String>>,
     pub wait: Option<Spanned<String>>,
     pub grant: Option<Spanned<RawGrant>>,
@@ -58,6 +59,8 @@ pub(super) struct RawStep {
     pub restart: Option<Spanned<String>>,
     pub stop: Option<Spanned<String>>,
     pub pause: Option<Spanned<RawPause>>,
+    pub presence: Option<Spanned<RawPresence>>,
+    pub reload: Option<Spanned<String>>,
     pub moderators: Option<Spanned<Vec<Spanned<String>>>>,
     pub moderators_one_of: Option<Spanned<Vec<Spanned<String>>>>,
     pub moderator_count: Option<Spanned<usize>>,
@@ -71,7 +74,7 @@ pub(super) struct RawStep {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawGrant {
-    pub by: Spanned<String>,
+    pub by: Spanned<RawWho>,
     pub to: Spanned<String>,
 }
 
@@ -79,9 +82,72 @@ pub(super) struct RawGrant {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawKick {
-    pub by: Spanned<String>,
-    pub who: Spanned<String>,
+    pub by: Spanned<RawWho>,
+    pub who: Spanned<RawWho>,
 }
+
+/// A participant a step names: `"alice"`, or whoever is moderator now, `{ moderator = true }`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a participant's name (\"alice\") or { moderator = true } (whoever is moderator now)"
+)]
+pub(super) enum RawWho {
+    Name(String),
+    Role(RawRole),
+}
+
+/// `{ moderator = true }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRole {
+    pub moderator: bool,
+}
+
+impl RawWho {
+    /// The name, when the step names a participant.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            RawWho::Name(n) => Some(n),
+            RawWho::Role(_) => None,
+        }
+    }
+}
+
+/// The name of `who` with the span of its value, when it names a participant.
+pub(super) fn named(who: &Spanned<RawWho>) -> Option<Spanned<String>> {
+    who.get_ref()
+        .name()
+        .map(|n| Spanned::new(who.span(), n.to_owned()))
+}
+
+/// `presence = { who = "alice", muted = true, raise_hand = true, nick = "Alice B." }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPresence {
+    pub who: Spanned<String>,
+    pub muted: Option<bool>,
+    pub raise_hand: Option<bool>,
+    pub nick: Option<Spanned<String>>,
+}
+
+/// Expectation keys that take a list of participants, and so may instead take a table of lists by
+/// variant (`moderators = { jwt-auto-owner = ["alice"] }`).
+pub(super) const LIST_EXPECTATIONS: &[&str] = &["moderators", "moderators_one_of", "rejected"];
+
+/// One per-variant expectation as written: `KEY = { VARIANT = [names], … }`.
+#[derive(Debug)]
+pub(super) struct PerVariant {
+    /// The expectation key (`moderators`).
+    pub key: String,
+    /// Where the key is.
+    pub key_span: Range<usize>,
+    /// Each variant named, with its list.
+    pub lists: Vec<VariantList>,
+}
+
+/// A variant's name and its list of participants, as written.
+pub(super) type VariantList = (Spanned<String>, Spanned<Vec<Spanned<String>>>);
 
 /// `pause = { service = "prosody", for = "2s" }`.
 #[derive(Debug, Deserialize)]
@@ -104,6 +170,8 @@ pub(super) const ACTION_KEYS: &[&str] = &[
     "restart",
     "stop",
     "pause",
+    "presence",
+    "reload",
 ];
 
 /// A key of a table as written: its name, where the key is, where its value is.
@@ -132,6 +200,8 @@ pub(super) struct StepEntry {
     pub span: Range<usize>,
     pub body: Option<RawStep>,
     pub keys: Vec<Key>,
+    /// List expectations written as tables by variant, taken out of the step before `body` was read.
+    pub per_variant: Vec<PerVariant>,
 }
 
 /// Everything read from a syntactically valid file.
@@ -298,6 +368,7 @@ fn read_steps(value: Spanned<DeValue<'_>>, problems: &mut Vec<Problem>) -> Vec<S
             }
         };
         let context = format!("in step {}", i + 1);
+        let (item, per_variant) = take_per_variant(item, &context, &keys, problems);
         let body = match RawStep::deserialize(toml::de::ValueDeserializer::from(item)) {
             Ok(body) => Some(body),
             Err(err) => {
@@ -305,9 +376,90 @@ fn read_steps(value: Spanned<DeValue<'_>>, problems: &mut Vec<Problem>) -> Vec<S
                 None
             }
         };
-        entries.push(StepEntry { span, body, keys });
+        entries.push(StepEntry {
+            span,
+            body,
+            keys,
+            per_variant,
+        });
     }
     entries
+}
+
+/// Takes the list expectations written as tables by variant out of a step, so the rest reads as usual.
+fn take_per_variant<'a>(
+    item: Spanned<DeValue<'a>>,
+    context: &str,
+    keys: &[Key],
+    problems: &mut Vec<Problem>,
+) -> (Spanned<DeValue<'a>>, Vec<PerVariant>) {
+    if !item.get_ref().is_table() {
+        return (item, Vec::new());
+    }
+    let span = item.span();
+    let DeValue::Table(mut table) = item.into_inner() else {
+        return (
+            Spanned::new(span, DeValue::Table(DeTable::new())),
+            Vec::new(),
+        );
+    };
+    let mut out = Vec::new();
+    for key in LIST_EXPECTATIONS {
+        let is_table = table.get(*key).is_some_and(|v| v.get_ref().is_table());
+        if !is_table {
+            continue;
+        }
+        let Some(value) = table.remove(*key) else {
+            continue;
+        };
+        let key_span = keys
+            .iter()
+            .find(|k| k.name == *key)
+            .map(|k| k.key.clone())
+            .unwrap_or_else(|| value.span());
+        let value_span = value.span();
+        let DeValue::Table(by_variant) = value.into_inner() else {
+            continue;
+        };
+        let mut lists = Vec::new();
+        let written = by_variant.len();
+        for (variant, list) in by_variant {
+            let variant = Spanned::new(variant.span(), variant.get_ref().to_string());
+            let list_span = list.span();
+            match <Vec<Spanned<String>>>::deserialize(toml::de::ValueDeserializer::from(list)) {
+                Ok(names) => lists.push((variant, Spanned::new(list_span, names))),
+                Err(err) => {
+                    let mut p = serde_problem(&err, context, keys, list_span);
+                    p.message = format!(
+                        "invalid `{key}` for variant `{}` {context}: expected a list of participant names",
+                        variant.get_ref()
+                    );
+                    problems
+                        .push(p.help(format!("{key} = {{ {} = [\"alice\"] }}", variant.get_ref())));
+                }
+            }
+        }
+        lists.sort_by_key(|(v, _)| v.span().start);
+        if written == 0 {
+            problems.push(
+                Problem::at(
+                    "scenario::empty_list",
+                    value_span,
+                    "no variant",
+                    format!("`{key}` {context} is a table of no variant"),
+                )
+                .help(format!(
+                    "{key} = [\"alice\"] for every variant, or {key} = {{ jwt-auto-owner = [\"alice\"] }} per variant"
+                )),
+            );
+        }
+        out.push(PerVariant {
+            key: (*key).to_owned(),
+            key_span,
+            lists,
+        });
+    }
+    (Spanned::new(span, DeValue::Table(table)), out)
 }
 
 fn keys_of(table: &DeTable<'_>) -> Vec<Key> {
@@ -447,8 +599,8 @@ fn example(key: &str) -> Option<&'static str> {
         "nick" => "nick = \"carol_2\"",
         "token" => "token = { expired = true } or token = { claims = { \"context.user.moderator\" = \"true\" } }",
         "join" => "join = [\"alice\"] or join = [\"bob\", \"carol\"]",
-        "leave" => "leave = \"alice\" (one participant per step)",
-        "disconnect" => "disconnect = \"alice\" (one participant per step)",
+        "leave" => "leave = \"alice\" or leave = { moderator = true } (one participant per step)",
+        "disconnect" => "disconnect = \"alice\" or disconnect = { moderator = true }",
         "rejoin" => "rejoin = \"alice\" (one participant per step)",
         "wait" => "wait = \"2s\" (ms, s, m, h)",
         "grant" => "grant = { by = \"carol\", to = \"alice\" }",
@@ -456,7 +608,11 @@ fn example(key: &str) -> Option<&'static str> {
         "restart" => "restart = \"prosody\" (fixture: prosody, focus; jitsi: prosody, jicofo, jvb, web)",
         "stop" => "stop = \"focus\"",
         "pause" => "pause = { service = \"prosody\", for = \"2s\" }",
-        "moderators" => "moderators = [\"alice\"] (exactly these; [] for nobody)",
+        "reload" => "reload = \"alice\" (one participant per step)",
+        "presence" => "presence = { who = \"alice\", muted = true, raise_hand = true, nick = \"Alice B.\" }",
+        "requires" => "requires = [\"lobby\"] (features: lobby, wait_for_host, token_affiliation, guests, anonymous_strict)",
+        "by" | "who" => "who = \"alice\" or who = { moderator = true }",
+        "moderators" => "moderators = [\"alice\"] (exactly these; [] for nobody), or per variant: moderators = { jwt-auto-owner = [\"alice\"] }",
         "moderators_one_of" => "moderators_one_of = [\"bob\", \"carol\"]",
         "moderator_count" => "moderator_count = 1",
         "rejected" => "rejected = [\"mallory\"]",

@@ -340,6 +340,7 @@ fn labels_of_every_action() {
         expect: Expect::default(),
         timeout: None,
         note: None,
+        per_variant: Default::default(),
     };
     assert_eq!(wait(1_500).label(), "wait 1s500ms");
     assert_eq!(wait(90_000).label(), "wait 1m30s");

@@ -15,8 +15,14 @@ use toml::Spanned;
 
 use super::diagnostic::{closest, line_col, quoted_list, Problem};
 use super::duration::parse_duration;
-use super::model::{Action, Expect, Login, ParticipantSpec, Scenario, Step, DEFAULT_TIMEOUT};
-use super::parse::{Key, ParticipantEntry, RawScenario, RawStep, StepEntry, ACTION_KEYS};
+use super::model::{
+    Action, Expect, Login, ModeratorAction, ParticipantSpec, PresenceUpdate, Scenario, Step,
+    DEFAULT_TIMEOUT,
+};
+use super::parse::{
+    named, Key, ParticipantEntry, PerVariant, RawRole, RawScenario, RawStep, RawWho, StepEntry,
+    ACTION_KEYS,
+};
 use crate::stack::variant::Variants;
 use crate::stack::FAULT_SERVICES;
 use crate::xmpp;
@@ -58,8 +64,16 @@ pub(super) fn validate(
     };
 
     let header = check.header(&raw, variants);
+    let requires = check.requires(&raw);
     let participants = check.participants(&raw, header.as_ref(), variants);
     let steps = check.steps(&raw);
+    if let Some((_, _, names, _)) = &header {
+        check.per_variant_keys(&raw, names);
+    }
+    let steps = match (steps, &header) {
+        (Some(steps), Some((_, _, names, _))) => check.per_variant(&raw, steps, names),
+        _ => None,
+    };
     check.replay(&raw.steps);
 
     if problems.len() > before {
@@ -80,6 +94,7 @@ pub(super) fn validate(
             .as_ref()
             .and_then(|h| h.explain.as_ref())
             .is_some_and(|e| *e.get_ref()),
+        requires: requires?,
     })
 }
 
@@ -564,7 +579,7 @@ impl Checker<'_> {
         let action = self.action(n, entry, body);
 
         // Names: every one must be declared (unknown ones are reported once, here).
-        let mut names: Vec<(&Spanned<String>, String)> = Vec::new();
+        let mut names: Vec<(Spanned<String>, String)> = Vec::new();
         if let Some(join) = &body.join {
             if join.get_ref().is_empty() {
                 self.push(
@@ -578,21 +593,44 @@ impl Checker<'_> {
                 );
             }
             self.duplicates(join.get_ref(), "join", &here);
-            names.extend(join.get_ref().iter().map(|n| (n, here.clone())));
+            names.extend(join.get_ref().iter().map(|n| (n.clone(), here.clone())));
         }
-        for who in [&body.leave, &body.disconnect, &body.rejoin]
+        for who in [&body.leave, &body.disconnect]
             .into_iter()
             .flatten()
+            .filter_map(named)
         {
             names.push((who, here.clone()));
         }
+        for who in [&body.rejoin, &body.reload].into_iter().flatten() {
+            names.push((who.clone(), here.clone()));
+        }
         if let Some(grant) = &body.grant {
-            names.push((&grant.get_ref().by, format!("in `grant` of step {n}")));
-            names.push((&grant.get_ref().to, format!("in `grant` of step {n}")));
+            let place = format!("in `grant` of step {n}");
+            names.extend(named(&grant.get_ref().by).map(|by| (by, place.clone())));
+            names.push((grant.get_ref().to.clone(), place));
         }
         if let Some(kick) = &body.kick {
-            names.push((&kick.get_ref().by, format!("in `kick` of step {n}")));
-            names.push((&kick.get_ref().who, format!("in `kick` of step {n}")));
+            let place = format!("in `kick` of step {n}");
+            names.extend(named(&kick.get_ref().by).map(|by| (by, place.clone())));
+            names.extend(named(&kick.get_ref().who).map(|who| (who, place.clone())));
+        }
+        if let Some(presence) = &body.presence {
+            names.push((
+                presence.get_ref().who.clone(),
+                format!("in `presence` of step {n}"),
+            ));
+        }
+        for per in &entry.per_variant {
+            let place = format!("in `{}` of step {n}", per.key);
+            for (_, list) in &per.lists {
+                self.duplicates(list.get_ref(), &per.key, &here);
+                names.extend(
+                    list.get_ref()
+                        .iter()
+                        .map(|who| (who.clone(), place.clone())),
+                );
+            }
         }
         for (key, list) in [
             ("moderators", &body.moderators),
@@ -602,12 +640,16 @@ impl Checker<'_> {
             if let Some(list) = list {
                 self.duplicates(list.get_ref(), key, &here);
                 let place = format!("in `{key}` of step {n}");
-                names.extend(list.get_ref().iter().map(|who| (who, place.clone())));
+                names.extend(
+                    list.get_ref()
+                        .iter()
+                        .map(|who| (who.clone(), place.clone())),
+                );
             }
         }
         let before = self.problems.len();
         for (name, place) in names {
-            self.participant_name(name, &place);
+            self.participant_name(&name, &place);
         }
         let names_ok = self.problems.len() == before;
 
@@ -627,7 +669,194 @@ impl Checker<'_> {
             expect,
             timeout,
             note: body.note.as_ref().map(|n| n.get_ref().clone()),
+            per_variant: BTreeMap::new(),
         })
+    }
+
+    /// `requires = [...]`: features from [`crate::stack::FEATURES`], each once.
+    fn requires(&mut self, raw: &RawScenario) -> Option<Vec<String>> {
+        let Some(header) = raw.header.as_ref() else {
+            return Some(Vec::new());
+        };
+        let Some(given) = &header.requires else {
+            return Some(Vec::new());
+        };
+        let before = self.problems.len();
+        let features = crate::stack::FEATURES;
+        let mut seen: BTreeMap<&str, Range<usize>> = BTreeMap::new();
+        for f in given.get_ref() {
+            let name = f.get_ref().as_str();
+            if !features.iter().any(|(k, _)| *k == name) {
+                let mut help = String::new();
+                if let Some(near) = closest(name, features.iter().map(|(k, _)| *k)) {
+                    help.push_str(&format!("did you mean `{near}`? "));
+                }
+                help.push_str(&format!(
+                    "features: {}",
+                    quoted_list(features.iter().map(|(k, _)| *k))
+                ));
+                self.push(
+                    Problem::at(
+                        "scenario::unknown_feature",
+                        f.span(),
+                        "not a feature",
+                        format!("unknown feature `{name}` in `requires`"),
+                    )
+                    .help(help),
+                );
+            } else if let Some(first) = seen.get(name) {
+                self.push(
+                    Problem::at(
+                        "scenario::duplicate",
+                        f.span(),
+                        "listed again",
+                        format!("feature `{name}` is required twice"),
+                    )
+                    .also(first.clone(), "first listed here")
+                    .help("list each feature once"),
+                );
+            } else {
+                seen.insert(name, f.span());
+            }
+        }
+        (self.problems.len() == before).then(|| names(given.get_ref()))
+    }
+
+    /// Per-variant expectations (`moderators = { jwt-auto-owner = [...] }`): each variant one of the
+    /// scenario's, each list fits the rest of the step's expectations; the result is the whole
+    /// expectation under each variant named.
+    fn per_variant(
+        &mut self,
+        raw: &RawScenario,
+        mut steps: Vec<Step>,
+        variants: &[String],
+    ) -> Option<Vec<Step>> {
+        let before = self.problems.len();
+        for (step, entry) in steps.iter_mut().zip(&raw.steps) {
+            if entry.per_variant.is_empty() {
+                continue;
+            }
+            let n = step.index + 1;
+            for variant in variants {
+                let mut expect = step.expect.clone();
+                let mut any = false;
+                for per in &entry.per_variant {
+                    let Some((_, list)) = per.lists.iter().find(|(v, _)| v.get_ref() == variant)
+                    else {
+                        continue;
+                    };
+                    any = true;
+                    let list = names(list.get_ref());
+                    match per.key.as_str() {
+                        "moderators" => expect.moderators = Some(list),
+                        "moderators_one_of" => expect.moderators_one_of = Some(list),
+                        _ => expect.rejected = list,
+                    }
+                }
+                if !any {
+                    continue;
+                }
+                if expect.moderators.is_some() && expect.moderators_one_of.is_some() {
+                    let span = entry
+                        .per_variant
+                        .iter()
+                        .map(|p| p.key_span.clone())
+                        .next()
+                        .unwrap_or(entry.span.clone());
+                    self.push(
+                        Problem::at(
+                            "scenario::conflicting_expectations",
+                            span,
+                            "both under one variant",
+                            format!(
+                                "step {n} has both `moderators` and `moderators_one_of` under variant `{variant}`"
+                            ),
+                        )
+                        .help("under each variant keep one of them"),
+                    );
+                }
+                step.per_variant.insert(variant.clone(), expect);
+            }
+        }
+        (self.problems.len() == before).then_some(steps)
+    }
+
+    /// Every per-variant expectation of every readable step: its variant one of the scenario's, its list
+    /// fit for its key.
+    fn per_variant_keys(&mut self, raw: &RawScenario, variants: &[String]) {
+        for (index, entry) in raw.steps.iter().enumerate() {
+            let Some(body) = &entry.body else { continue };
+            for per in &entry.per_variant {
+                self.per_variant_lists(per, body, index + 1, variants);
+            }
+        }
+    }
+
+    fn per_variant_lists(
+        &mut self,
+        per: &PerVariant,
+        body: &RawStep,
+        n: usize,
+        variants: &[String],
+    ) {
+        for (variant, list) in &per.lists {
+            let name = variant.get_ref().as_str();
+            if !variants.iter().any(|v| v == name) {
+                let mut help = String::new();
+                if let Some(near) = closest(name, variants.iter().map(String::as_str)) {
+                    help.push_str(&format!("did you mean `{near}`? "));
+                }
+                help.push_str(&format!(
+                    "the scenario runs under {}; name those, or add the variant to `variants`",
+                    quoted_list(variants.iter().map(String::as_str))
+                ));
+                self.push(
+                    Problem::at(
+                        "scenario::unknown_variant",
+                        variant.span(),
+                        "not a variant of this scenario",
+                        format!("`{}` in step {n} names variant `{name}`, which the scenario does not run under", per.key),
+                    )
+                    .help(help),
+                );
+            }
+            if per.key == "moderators_one_of" && list.get_ref().len() < 2 {
+                self.push(
+                    Problem::at(
+                        "scenario::one_of_too_short",
+                        list.span(),
+                        "fewer than two",
+                        format!("`moderators_one_of` for variant `{name}` in step {n} names fewer than two participants"),
+                    )
+                    .help("with one candidate there is no choice: use `moderators` for that variant"),
+                );
+            }
+            if per.key == "rejected" {
+                let joining: Vec<&str> = match (&body.join, &body.rejoin) {
+                    (Some(join), _) => join
+                        .get_ref()
+                        .iter()
+                        .map(|n| n.get_ref().as_str())
+                        .collect(),
+                    (None, Some(who)) => vec![who.get_ref().as_str()],
+                    (None, None) => Vec::new(),
+                };
+                for who in list.get_ref() {
+                    let w = who.get_ref().as_str();
+                    if self.is_known(w) && !joining.contains(&w) {
+                        self.push(
+                            Problem::at(
+                                "scenario::rejected_not_joining",
+                                who.span(),
+                                "does not join here",
+                                format!("`{w}` is expected to be rejected under `{name}` in step {n} but does not join in it"),
+                            )
+                            .help("`rejected` lists participants of the same step's `join` (or `rejoin`)"),
+                        );
+                    }
+                }
+            }
+        }
     }
 
     fn duplicates(&mut self, list: &[Spanned<String>], key: &str, here: &str) {
@@ -703,10 +932,20 @@ impl Checker<'_> {
             return Some(Action::Join(names(join.get_ref())));
         }
         if let Some(who) = &body.leave {
-            return Some(Action::Leave(who.get_ref().clone()));
+            return match who.get_ref() {
+                RawWho::Name(name) => Some(Action::Leave(name.clone())),
+                RawWho::Role(role) => self
+                    .role(role, who.span(), "leave", n)
+                    .then_some(Action::Moderator(ModeratorAction::Leave)),
+            };
         }
         if let Some(who) = &body.disconnect {
-            return Some(Action::Disconnect(who.get_ref().clone()));
+            return match who.get_ref() {
+                RawWho::Name(name) => Some(Action::Disconnect(name.clone())),
+                RawWho::Role(role) => self
+                    .role(role, who.span(), "disconnect", n)
+                    .then_some(Action::Moderator(ModeratorAction::Disconnect)),
+            };
         }
         if let Some(who) = &body.rejoin {
             return Some(Action::Rejoin(who.get_ref().clone()));
@@ -729,19 +968,125 @@ impl Checker<'_> {
         }
         if let Some(grant) = &body.grant {
             let grant = grant.get_ref();
-            return Some(Action::Grant {
-                by: grant.by.get_ref().clone(),
-                to: grant.to.get_ref().clone(),
-            });
+            let to = grant.to.get_ref().clone();
+            return match grant.by.get_ref() {
+                RawWho::Name(by) => Some(Action::Grant { by: by.clone(), to }),
+                RawWho::Role(role) => self
+                    .role(role, grant.by.span(), "grant", n)
+                    .then_some(Action::Moderator(ModeratorAction::Grants { to })),
+            };
         }
         if let Some(kick) = &body.kick {
             let kick = kick.get_ref();
-            return Some(Action::Kick {
-                by: kick.by.get_ref().clone(),
-                who: kick.who.get_ref().clone(),
-            });
+            return match (kick.by.get_ref(), kick.who.get_ref()) {
+                (RawWho::Name(by), RawWho::Name(who)) => Some(Action::Kick {
+                    by: by.clone(),
+                    who: who.clone(),
+                }),
+                (RawWho::Role(role), RawWho::Name(who)) => self
+                    .role(role, kick.by.span(), "kick", n)
+                    .then(|| Action::Moderator(ModeratorAction::Kicks { who: who.clone() })),
+                (RawWho::Name(by), RawWho::Role(role)) => self
+                    .role(role, kick.who.span(), "kick", n)
+                    .then(|| Action::Moderator(ModeratorAction::KickedBy { by: by.clone() })),
+                (RawWho::Role(_), RawWho::Role(_)) => {
+                    self.push(
+                        Problem::at(
+                            "scenario::invalid_value",
+                            kick.who.span(),
+                            "the moderator again",
+                            format!("step {n}: the moderator cannot kick themself"),
+                        )
+                        .also(kick.by.span(), "the moderator kicks")
+                        .help("name one side: kick = { by = { moderator = true }, who = \"bob\" }"),
+                    );
+                    None
+                }
+            };
+        }
+        if let Some(presence) = &body.presence {
+            return self.presence(presence, n);
+        }
+        if let Some(who) = &body.reload {
+            return Some(Action::Reload(who.get_ref().clone()));
         }
         self.fault_action(n, body)
+    }
+
+    /// `{ moderator = true }` where a step names a participant; `false` names nobody.
+    fn role(&mut self, role: &RawRole, span: Range<usize>, key: &str, n: usize) -> bool {
+        if role.moderator {
+            return true;
+        }
+        self.push(
+            Problem::at(
+                "scenario::invalid_value",
+                span,
+                "names nobody",
+                format!("`{key}` in step {n} says `moderator = false`, which names nobody"),
+            )
+            .help(
+                "name a participant (\"alice\") or whoever is moderator now ({ moderator = true })",
+            ),
+        );
+        false
+    }
+
+    /// `presence = { who, muted, raise_hand, nick }`: something must change, and a new display name is
+    /// one a client could send.
+    fn presence(
+        &mut self,
+        presence: &Spanned<super::parse::RawPresence>,
+        n: usize,
+    ) -> Option<Action> {
+        let p = presence.get_ref();
+        if p.muted.is_none() && p.raise_hand.is_none() && p.nick.is_none() {
+            self.push(
+                Problem::at(
+                    "scenario::invalid_value",
+                    presence.span(),
+                    "changes nothing",
+                    format!("`presence` in step {n} changes nothing"),
+                )
+                .help("set at least one of muted, raise_hand, nick: presence = { who = \"alice\", muted = true }"),
+            );
+            return None;
+        }
+        if let Some(nick) = &p.nick {
+            let name = nick.get_ref();
+            if name.trim().is_empty() || name.len() > MAX_NICK_BYTES {
+                self.push(
+                    Problem::at(
+                        "scenario::invalid_nick",
+                        nick.span(),
+                        "not a display name",
+                        format!(
+                            "`nick` in `presence` of step {n} must be 1 to {MAX_NICK_BYTES} bytes and not blank"
+                        ),
+                    )
+                    .help("nick = \"Alice B.\" (the display name others see)"),
+                );
+                return None;
+            }
+            if self.known.iter().any(|k| k == name) && name != p.who.get_ref() {
+                self.push(
+                    Problem::at(
+                        "scenario::duplicate_nick",
+                        nick.span(),
+                        "another participant's name",
+                        format!("`presence` in step {n} gives `{}` the display name of participant `{name}`", p.who.get_ref()),
+                    )
+                    .help("observers name participants by display name; choose a name no participant has"),
+                );
+                return None;
+            }
+        }
+        Some(Action::Presence(PresenceUpdate {
+            who: p.who.get_ref().clone(),
+            muted: p.muted,
+            raise_hand: p.raise_hand,
+            nick: p.nick.as_ref().map(|n| n.get_ref().clone()),
+        }))
     }
 
     /// `restart`, `stop` or `pause`: a service every backend can name, and for `pause` a duration.

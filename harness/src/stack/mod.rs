@@ -16,8 +16,10 @@ mod endpoints;
 pub mod env;
 mod error;
 pub mod external;
+pub mod features;
 pub mod fixture;
 pub mod jitsi;
+pub mod kept;
 pub mod ready;
 mod target;
 pub mod variant;
@@ -25,6 +27,7 @@ pub mod watch;
 
 pub use endpoints::{ClientFacts, Endpoints};
 pub use error::StackError;
+pub use features::FEATURES;
 pub use ready::Ready;
 pub use target::{Family, StackTarget, StackTargetError, FIXTURE_VERSIONS};
 pub use variant::{Faults, Variant, VariantError, Variants};
@@ -34,6 +37,10 @@ pub use watch::{ContainerEvent, ContainerWatch, Fault, FaultError, ServiceContai
 /// `focus`; a Jitsi stack `prosody`, `jicofo`, `jvb` and `web`. `focus` and `jicofo` name the same role
 /// (the focus: rooms and owner grants) on both.
 pub const FAULT_SERVICES: [&str; 5] = ["prosody", "focus", "jicofo", "jvb", "web"];
+
+/// How a progress line about a stack left running by `--keep-stack` (and its rooms) begins: such lines are
+/// shown whether the run is verbose or not.
+pub const KEPT_PREFIX: &str = "kept ";
 
 /// Receives human progress lines (image pulls, readiness).
 pub type ProgressFn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;

@@ -325,6 +325,9 @@ pub struct Focus {
     rooms: HashMap<BareJid, Room>,
     /// Full JIDs with an authentication session (authentication mode).
     sessions: HashSet<String>,
+    /// Session ids the focus answered, with the `machine-uid` of the request that got each: a later
+    /// request (a page reload) may present one again.
+    issued: HashMap<String, String>,
     next_id: u64,
 }
 
@@ -358,6 +361,7 @@ impl Focus {
             config,
             rooms: HashMap::new(),
             sessions: HashSet::new(),
+            issued: HashMap::new(),
             next_id: 0,
         }
     }
@@ -507,7 +511,47 @@ impl Focus {
                     "Missing mandatory attribute 'machine-uid'",
                 );
             }
+            // A `session-id` from an earlier connection (lib-jitsi-meet sends it again after a page
+            // reload): jicofo accepts one it issued to the same machine, answers an unknown one with
+            // not-acceptable plus `<session-invalid/>`, and one issued to another machine with
+            // not-acceptable (jitsi/jicofo `auth/AbstractAuthAuthority.java` `verifySession`, and
+            // `XMPPDomainAuthAuthorityTest` cases 5 and 6). Accepted, the new connection is authenticated
+            // with that session: owner again (jicofo#760).
+            if let Some(presented) = request.session_id.as_deref().filter(|s| !s.is_empty()) {
+                let uid = request.machine_uid.as_deref().unwrap_or("");
+                match self.issued.get(presented) {
+                    None => {
+                        let mut error = StanzaError::new(
+                            ErrorType::Modify,
+                            DefinedCondition::NotAcceptable,
+                            "en",
+                            "invalid session",
+                        );
+                        error.other = Some(
+                            Element::builder("session-invalid", crate::xmpp::ns::FOCUS).build(),
+                        );
+                        let mut iq = Iq::from_error(id.clone(), error);
+                        *iq.to_mut() = from.clone();
+                        *iq.from_mut() = to.clone();
+                        return vec![Self::now(iq)];
+                    }
+                    Some(owner) if owner != uid => {
+                        return reply_error(
+                            DefinedCondition::NotAcceptable,
+                            "session-id of another machine",
+                        );
+                    }
+                    Some(_) => self.config.log.info(
+                        "AbstractAuthAuthority.processAuthentication",
+                        &format!("{sender} resumes session {presented}"),
+                    ),
+                }
+            }
             authenticated = true;
+            let session = format!("{:016x}", self.hash_rank(&room, sender.as_str()));
+            if let Some(uid) = request.machine_uid.clone() {
+                self.issued.insert(session, uid);
+            }
             if self.sessions.insert(sender.to_string()) {
                 self.config.log.info(
                     "XMPPDomainAuthAuthority.createNewSession",
@@ -1387,6 +1431,38 @@ mod tests {
         assert!(
             no_uid[0].as_ref().unwrap_err().contains("machine-uid"),
             "{no_uid:?}"
+        );
+    }
+
+    /// A reload presents the session id the focus gave: accepted from the same machine (owner again),
+    /// refused with `<session-invalid/>` when unknown, and refused when another machine presents it.
+    #[test]
+    fn a_reload_resumes_its_session_and_a_foreign_or_unknown_one_is_refused() {
+        let mut focus = Focus::new(config(true, true));
+        let first = create(&mut focus, "a@meet.jitsi/r1", "r1");
+        let session = first[0].as_ref().unwrap().session_id.clone().unwrap();
+        let with_session = |from: &str, uid: &str, sid: &str| {
+            el(&format!(
+                "<iq xmlns='jabber:client' type='set' id='q' from='{from}' to='focus.meet.jitsi'>\
+                 <conference xmlns='http://jitsi.org/protocol/focus' room='r1@muc.meet.jitsi' \
+                 machine-uid='{uid}' session-id='{sid}'/></iq>"
+            ))
+        };
+        let again = answers(&focus.handle(with_session("a@meet.jitsi/r2", "m1", &session)));
+        assert!(again[0].is_ok(), "{again:?}");
+        let unknown = focus.handle(with_session("a@meet.jitsi/r3", "m1", "0000"));
+        let Stanza::Iq(Iq::Error { error, .. }) = &unknown[0].stanza else {
+            panic!("{unknown:?}");
+        };
+        assert_eq!(error.defined_condition, DefinedCondition::NotAcceptable);
+        assert!(error
+            .other
+            .as_ref()
+            .is_some_and(|e| e.is("session-invalid", crate::xmpp::ns::FOCUS)));
+        let foreign = answers(&focus.handle(with_session("b@meet.jitsi/r4", "m-b", &session)));
+        assert!(
+            foreign[0].as_ref().unwrap_err().contains("another machine"),
+            "{foreign:?}"
         );
     }
 

@@ -93,6 +93,25 @@ pub enum Command {
         #[arg(long)]
         kept: bool,
     },
+    /// Print a valid token (stdout only) for a room of a stack kept by `run --keep-stack`, to join the
+    /// same live room by hand; `run --keep-stack` prints this command for each scenario's room.
+    Token {
+        /// The kept stack, e.g. fixture:13 or jitsi:stable-11146.
+        #[arg(long)]
+        stack: String,
+        /// The variant it runs, when several stacks of that target are kept.
+        #[arg(long)]
+        variant: Option<String>,
+        /// The room (node of the room JID), as `--keep-stack` printed it.
+        #[arg(long)]
+        room: String,
+        /// The display name, and the token's user name.
+        #[arg(long)]
+        name: String,
+        /// Add `context.user.moderator = true` (honoured only where a Prosody module reads it).
+        #[arg(long)]
+        moderator: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -133,9 +152,14 @@ pub struct RunArgs {
     /// Only scenarios whose name matches this glob.
     #[arg(long)]
     pub scenario: Option<String>,
-    /// Leave the stacks running afterwards (prints how to reach and remove them).
+    /// Leave the stacks running afterwards (prints how to reach and remove them, and per scenario its
+    /// room and a command that mints a token for it).
     #[arg(long)]
     pub keep_stack: bool,
+    /// Keep each scenario's last participants connected until Ctrl-C (exit 130; everything is cleaned
+    /// up as always), so a person can join the same live room and look.
+    #[arg(long)]
+    pub hold: bool,
     /// Artifacts root; each run writes a folder inside (default: ./artifacts).
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,

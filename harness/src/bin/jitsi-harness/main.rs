@@ -74,6 +74,13 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Clean { kept } => commands::clean::clean(*kept).await,
         Command::Sweep(args) => commands::sweep::sweep(&cli, args).await,
         Command::Explain(args) => commands::explain::explain(&cli, args).await,
+        Command::Token {
+            stack,
+            variant,
+            room,
+            name,
+            moderator,
+        } => commands::token::token(stack, variant.as_deref(), room, name, *moderator).await,
     };
     match result {
         Ok(code) | Err(exit::Exit(code)) => code,

@@ -28,10 +28,15 @@ impl Checker<'_> {
             if actions.count() != 1 {
                 return;
             }
-            steps.push(body);
+            steps.push((body, entry));
         }
         let mut room: BTreeMap<&str, Presence> = BTreeMap::new();
-        for (index, body) in steps.into_iter().enumerate() {
+        // Who may or may not be in the room, depending on the variant (a per-variant `rejected`) or on
+        // whom a step on "whoever is moderator now" met: their presence is not checked any more, and
+        // after such a departure the head count is unknown.
+        let mut maybe: BTreeSet<&str> = BTreeSet::new();
+        let mut uncounted = false;
+        for (index, (body, entry)) in steps.into_iter().enumerate() {
             let n = index + 1;
             let rejected: BTreeSet<&str> = body
                 .rejected
@@ -39,6 +44,17 @@ impl Checker<'_> {
                 .flat_map(|r| r.get_ref())
                 .map(|r| r.get_ref().as_str())
                 .collect();
+            let rejected_somewhere: BTreeSet<&str> = entry
+                .per_variant
+                .iter()
+                .filter(|p| p.key == "rejected")
+                .flat_map(|p| p.lists.iter().flat_map(|(_, l)| l.get_ref()))
+                .map(|r| r.get_ref().as_str())
+                .collect();
+            maybe.extend(rejected_somewhere.iter().copied());
+            if !rejected_somewhere.is_empty() {
+                uncounted = true;
+            }
 
             if let Some(join) = &body.join {
                 let mut seen = BTreeSet::new();
@@ -48,6 +64,9 @@ impl Checker<'_> {
                         continue; // a duplicate or an unknown name: reported already
                     }
                     match presence(&room, name) {
+                        _ if maybe.contains(name) => {
+                            room.insert(name, Presence::In { since: n });
+                        }
                         Presence::Never => {
                             if !rejected.contains(name) {
                                 room.insert(name, Presence::In { since: n });
@@ -83,6 +102,9 @@ impl Checker<'_> {
                 let name = who.get_ref().as_str();
                 match presence(&room, name) {
                     _ if !self.is_known(name) => {}
+                    _ if maybe.contains(name) => {
+                        room.insert(name, Presence::In { since: n });
+                    }
                     Presence::Out { .. } => {
                         if !rejected.contains(name) {
                             room.insert(name, Presence::In { since: n });
@@ -117,8 +139,18 @@ impl Checker<'_> {
                 .map(|w| (w, "leaves"))
                 .or_else(|| body.disconnect.as_ref().map(|w| (w, "disconnects")))
             {
-                let name = who.get_ref().as_str();
-                if self.present(&room, name, who.span(), &format!("{verb} in step {n}")) {
+                let Some(name) = who.get_ref().name() else {
+                    // Whoever is moderator leaves: anyone in the room now may be gone after it.
+                    moderator_departs(&room, &mut maybe, &mut uncounted);
+                    continue;
+                };
+                if self.present_or_maybe(
+                    &room,
+                    &maybe,
+                    name,
+                    who.span(),
+                    &format!("{verb} in step {n}"),
+                ) {
                     room.insert(
                         name,
                         Presence::Out {
@@ -129,17 +161,38 @@ impl Checker<'_> {
                 }
             } else if let Some(grant) = &body.grant {
                 let grant = grant.get_ref();
-                self.present(
+                if let Some(by) = grant.by.get_ref().name() {
+                    self.present_or_maybe(
+                        &room,
+                        &maybe,
+                        by,
+                        grant.by.span(),
+                        &format!("grants in step {n}"),
+                    );
+                }
+                self.present_or_maybe(
                     &room,
-                    grant.by.get_ref(),
-                    grant.by.span(),
-                    &format!("grants in step {n}"),
-                );
-                self.present(
-                    &room,
+                    &maybe,
                     grant.to.get_ref(),
                     grant.to.span(),
                     &format!("is granted owner in step {n}"),
+                );
+            } else if let Some(who) = &body.reload {
+                self.present_or_maybe(
+                    &room,
+                    &maybe,
+                    who.get_ref(),
+                    who.span(),
+                    &format!("reloads in step {n}"),
+                );
+            } else if let Some(p) = &body.presence {
+                let who = &p.get_ref().who;
+                self.present_or_maybe(
+                    &room,
+                    &maybe,
+                    who.get_ref(),
+                    who.span(),
+                    &format!("sends a presence update in step {n}"),
                 );
             } else if let Some(service) = body.restart.as_ref().or(body.stop.as_ref()) {
                 if service.get_ref() == "prosody" {
@@ -147,16 +200,27 @@ impl Checker<'_> {
                 }
             } else if let Some(kick) = &body.kick {
                 let kick = kick.get_ref();
-                self.present(
+                if let Some(by) = kick.by.get_ref().name() {
+                    self.present_or_maybe(
+                        &room,
+                        &maybe,
+                        by,
+                        kick.by.span(),
+                        &format!("kicks in step {n}"),
+                    );
+                }
+                let Some(who) = kick.who.get_ref().name() else {
+                    moderator_departs(&room, &mut maybe, &mut uncounted);
+                    continue;
+                };
+                // The replay assumes the kick succeeds; a refused kick is a finding of the run. Where the
+                // step's expectations differ by variant, so may the kick's success.
+                if !entry.per_variant.is_empty() {
+                    maybe.insert(who);
+                    uncounted = true;
+                } else if self.present_or_maybe(
                     &room,
-                    kick.by.get_ref(),
-                    kick.by.span(),
-                    &format!("kicks in step {n}"),
-                );
-                let who = kick.who.get_ref().as_str();
-                // The replay assumes the kick succeeds; a refused kick is a finding of the run.
-                if self.present(
-                    &room,
+                    &maybe,
                     who,
                     kick.who.span(),
                     &format!("is kicked in step {n}"),
@@ -171,14 +235,21 @@ impl Checker<'_> {
                 }
             }
 
-            for (key, list) in [
-                ("moderators", &body.moderators),
-                ("moderators_one_of", &body.moderators_one_of),
-            ] {
-                for who in list.iter().flat_map(|l| l.get_ref()) {
+            let mut lists: Vec<(&str, &Spanned<Vec<Spanned<String>>>)> = Vec::new();
+            lists.extend(body.moderators.iter().map(|l| ("moderators", l)));
+            lists.extend(
+                body.moderators_one_of
+                    .iter()
+                    .map(|l| ("moderators_one_of", l)),
+            );
+            for per in entry.per_variant.iter().filter(|p| p.key != "rejected") {
+                lists.extend(per.lists.iter().map(|(_, l)| (per.key.as_str(), l)));
+            }
+            for (key, list) in lists {
+                for who in list.get_ref() {
                     let name = who.get_ref().as_str();
                     let why = match presence(&room, name) {
-                        _ if !self.is_known(name) => continue,
+                        _ if !self.is_known(name) || maybe.contains(name) => continue,
                         Presence::In { .. } => continue,
                         Presence::Out { left, .. } if left == n => {
                             format!("`{name}` leaves the room in this step")
@@ -200,7 +271,7 @@ impl Checker<'_> {
                     );
                 }
             }
-            if let Some(count) = &body.moderator_count {
+            if let Some(count) = body.moderator_count.as_ref().filter(|_| !uncounted) {
                 let present = room
                     .values()
                     .filter(|p| matches!(p, Presence::In { .. }))
@@ -221,6 +292,18 @@ impl Checker<'_> {
                 }
             }
         }
+    }
+
+    /// [`Self::present`], except for someone who may or may not be in the room (true, unreported).
+    fn present_or_maybe(
+        &mut self,
+        room: &BTreeMap<&str, Presence>,
+        maybe: &BTreeSet<&str>,
+        name: &str,
+        span: Range<usize>,
+        what: &str,
+    ) -> bool {
+        maybe.contains(name) || self.present(room, name, span, what)
     }
 
     pub(super) fn is_known(&self, name: &str) -> bool {
@@ -284,6 +367,20 @@ fn ends_every_session(room: &mut BTreeMap<&str, Presence>, n: usize) {
             };
         }
     }
+}
+
+/// Whoever is moderator leaves (or is kicked): everyone in the room may be the one gone.
+fn moderator_departs<'a>(
+    room: &BTreeMap<&'a str, Presence>,
+    maybe: &mut BTreeSet<&'a str>,
+    uncounted: &mut bool,
+) {
+    for (name, p) in room {
+        if matches!(p, Presence::In { .. }) {
+            maybe.insert(name);
+        }
+    }
+    *uncounted = true;
 }
 
 fn since_of(room: &BTreeMap<&str, Presence>, name: &str) -> usize {

@@ -167,6 +167,7 @@ pub async fn bisect(cli: &Cli, args: &BisectArgs) -> Result<u8, Exit> {
         parallel_stacks: 1,
         registry: args.registry.clone(),
         repeat: 1,
+        hold: false,
         cancel: cancel.clone(),
         reporter: Some(reporter),
     };

@@ -10,6 +10,7 @@ pub mod releases;
 pub mod report;
 pub mod run;
 pub mod sweep;
+pub mod token;
 
 use std::path::{Path, PathBuf};
 

@@ -138,6 +138,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
             snapshots: snapshots.clone(),
             artifacts: artifacts.clone(),
             keep: args.keep_stack,
+            hold: args.hold,
             startup_timeout: Duration::from_secs(args.startup_timeout),
             settle,
             accept: args.accept,

@@ -269,6 +269,7 @@ impl Session {
             parallel_stacks: options.parallel.max(1),
             registry: options.registry.clone(),
             repeat: 1,
+            hold: false,
             cancel: self.cancel.clone(),
             reporter: Some(self.reporter.clone()),
         }
