@@ -142,6 +142,30 @@ pub enum Action {
         /// Who is kicked.
         who: String,
     },
+    /// `by`, a moderator, turns the lobby on (the room becomes members-only; newcomers knock).
+    EnableLobby {
+        /// Who turns it on.
+        by: String,
+    },
+    /// `by`, a moderator, turns the lobby off (whoever waits in it joins the room).
+    DisableLobby {
+        /// Who turns it off.
+        by: String,
+    },
+    /// `by`, a moderator, lets `who` in from the lobby.
+    Admit {
+        /// Who admits (a moderator).
+        by: String,
+        /// Who waits in the lobby.
+        who: String,
+    },
+    /// `by`, a moderator, turns `who` away from the lobby.
+    Deny {
+        /// Who denies (a moderator).
+        by: String,
+        /// Who waits in the lobby.
+        who: String,
+    },
     /// A service of the stack is stopped and started again (`restart = "prosody"`): torture's restart
     /// tests as a timeline. A Prosody restart ends every participant's session.
     Restart(String),
@@ -168,6 +192,8 @@ pub struct Expect {
     pub moderator_count: Option<usize>,
     /// These participants of this step's join (or rejoin) must be refused.
     pub rejected: Vec<String>,
+    /// Exactly this set waits (in a lobby, or for the host); `None`: not checked.
+    pub waiting: Option<Vec<String>>,
 }
 
 impl Expect {
@@ -187,6 +213,8 @@ impl Action {
             Action::Grant { by, to } => vec![by, to],
             Action::Kick { by, who } => vec![by, who],
             Action::Restart(_) | Action::Stop(_) | Action::Pause { .. } => Vec::new(),
+            Action::EnableLobby { by } | Action::DisableLobby { by } => vec![by],
+            Action::Admit { by, who } | Action::Deny { by, who } => vec![by, who],
         }
     }
 
@@ -202,7 +230,8 @@ impl Action {
 impl Step {
     /// A short, stable description used as a snapshot key: `join alice`, `join bob, carol`,
     /// `leave alice`, `disconnect bob`, `rejoin alice`, `wait 2s`, `grant alice by carol`,
-    /// `kick alice by carol`, `restart prosody`, `stop focus`, `pause prosody for 2s`.
+    /// `kick alice by carol`, `restart prosody`, `stop focus`, `pause prosody for 2s`, `enable lobby by
+    /// alice`, `disable lobby by alice`, `admit bob by alice`, `deny bob by alice`.
     pub fn label(&self) -> String {
         match &self.action {
             Action::Join(names) => format!("join {}", names.join(", ")),
@@ -220,6 +249,10 @@ impl Step {
                     duration::format_duration(*duration)
                 )
             }
+            Action::EnableLobby { by } => format!("enable lobby by {by}"),
+            Action::DisableLobby { by } => format!("disable lobby by {by}"),
+            Action::Admit { by, who } => format!("admit {who} by {by}"),
+            Action::Deny { by, who } => format!("deny {who} by {by}"),
         }
     }
 }

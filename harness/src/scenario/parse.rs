@@ -57,6 +57,11 @@ pub(super) struct RawStep {
     pub restart: Option<Spanned<String>>,
     pub stop: Option<Spanned<String>>,
     pub pause: Option<Spanned<RawPause>>,
+    pub enable_lobby: Option<Spanned<RawBy>>,
+    pub disable_lobby: Option<Spanned<RawBy>>,
+    pub admit: Option<Spanned<RawKick>>,
+    pub deny: Option<Spanned<RawKick>>,
+    pub waiting: Option<Spanned<Vec<Spanned<String>>>>,
     pub moderators: Option<Spanned<Vec<Spanned<String>>>>,
     pub moderators_one_of: Option<Spanned<Vec<Spanned<String>>>>,
     pub moderator_count: Option<Spanned<usize>>,
@@ -81,6 +86,13 @@ pub(super) struct RawKick {
     pub who: Spanned<String>,
 }
 
+/// `enable_lobby = { by = "alice" }`, `disable_lobby = { by = "alice" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBy {
+    pub by: Spanned<String>,
+}
+
 /// `pause = { service = "prosody", for = "2s" }`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,6 +114,10 @@ pub(super) const ACTION_KEYS: &[&str] = &[
     "restart",
     "stop",
     "pause",
+    "enable_lobby",
+    "disable_lobby",
+    "admit",
+    "deny",
 ];
 
 /// A key of a table as written: its name, where the key is, where its value is.
@@ -458,6 +474,11 @@ fn example(key: &str) -> Option<&'static str> {
         "moderators_one_of" => "moderators_one_of = [\"bob\", \"carol\"]",
         "moderator_count" => "moderator_count = 1",
         "rejected" => "rejected = [\"mallory\"]",
+        "enable_lobby" => "enable_lobby = { by = \"alice\" } (a moderator)",
+        "disable_lobby" => "disable_lobby = { by = \"alice\" } (a moderator)",
+        "admit" => "admit = { by = \"alice\", who = \"bob\" } (bob waits in the lobby)",
+        "deny" => "deny = { by = \"alice\", who = \"bob\" } (bob waits in the lobby)",
+        "waiting" => "waiting = [\"bob\"] (in the lobby or for the host; [] for nobody)",
         "note" => "note = \"an expired token must not get in\"",
         _ => return None,
     })

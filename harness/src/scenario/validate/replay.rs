@@ -145,6 +145,27 @@ impl Checker<'_> {
                 if service.get_ref() == "prosody" {
                     ends_every_session(&mut room, n);
                 }
+            } else if let Some(by) = body.enable_lobby.as_ref().or(body.disable_lobby.as_ref()) {
+                let by = &by.get_ref().by;
+                self.present(&room, by.get_ref(), by.span(), &format!("switches the lobby in step {n}"));
+            } else if let Some(admit) = &body.admit {
+                let admit = admit.get_ref();
+                self.present(&room, admit.by.get_ref(), admit.by.span(), &format!("admits in step {n}"));
+                // A participant who joined and waits counts as joined here; whether it waits is the run's.
+                self.present(&room, admit.who.get_ref(), admit.who.span(), &format!("is admitted in step {n}"));
+            } else if let Some(deny) = &body.deny {
+                let deny = deny.get_ref();
+                self.present(&room, deny.by.get_ref(), deny.by.span(), &format!("denies in step {n}"));
+                let who = deny.who.get_ref().as_str();
+                if self.present(&room, who, deny.who.span(), &format!("is denied in step {n}")) {
+                    room.insert(
+                        who,
+                        Presence::Out {
+                            joined: since_of(&room, who),
+                            left: n,
+                        },
+                    );
+                }
             } else if let Some(kick) = &body.kick {
                 let kick = kick.get_ref();
                 self.present(
@@ -174,6 +195,7 @@ impl Checker<'_> {
             for (key, list) in [
                 ("moderators", &body.moderators),
                 ("moderators_one_of", &body.moderators_one_of),
+                ("waiting", &body.waiting),
             ] {
                 for who in list.iter().flat_map(|l| l.get_ref()) {
                     let name = who.get_ref().as_str();
@@ -189,6 +211,11 @@ impl Checker<'_> {
                         }
                         Presence::Never => format!("`{name}` has not joined yet"),
                     };
+                    let only = if key == "waiting" {
+                        "only a participant that joined can wait"
+                    } else {
+                        "only occupants can be moderators"
+                    };
                     self.push(
                         Problem::at(
                             "scenario::not_in_room",
@@ -196,7 +223,7 @@ impl Checker<'_> {
                             "not in the room",
                             format!("`{key}` of step {n} names `{name}`, who is not in the room after the step"),
                         )
-                        .help(format!("{why}; only occupants can be moderators")),
+                        .help(format!("{why}; {only}")),
                     );
                 }
             }
