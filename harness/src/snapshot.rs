@@ -553,7 +553,9 @@ mod tests {
             .insert("dave".into(), crate::timeline::Waiting::Lobby);
         let text = render(&t, &s);
         assert!(
-            text.contains("3. join dave -> waiting: dave (lobby) | moderators: one-of(bob|carol) |"),
+            text.contains(
+                "3. join dave -> waiting: dave (lobby) | moderators: one-of(bob|carol) |"
+            ),
             "{text}"
         );
         // Without anyone waiting, lines are as they always were.

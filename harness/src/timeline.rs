@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::participant::Waiting;
 use crate::participant::Observation;
+pub use crate::participant::Waiting;
 use crate::scenario::{Expect, ParticipantSpec, Step};
 use crate::stack::StackTarget;
 use crate::xmpp::{Affiliation, Role};

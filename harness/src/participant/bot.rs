@@ -434,7 +434,11 @@ impl Bot {
             &join.transcript,
             &format!(
                 "{} as {own_nick} in {} ms",
-                if knocking.is_some() { "waiting" } else { "joined" },
+                if knocking.is_some() {
+                    "waiting"
+                } else {
+                    "joined"
+                },
                 joined_in.as_millis()
             ),
         );
@@ -1218,7 +1222,11 @@ impl Session {
     }
 
     /// Denies queue until the moderator's own presence in the lobby room arrives.
-    async fn lobby_kick(&mut self, occupant: FullJid, reply: oneshot::Sender<Result<(), BotError>>) {
+    async fn lobby_kick(
+        &mut self,
+        occupant: FullJid,
+        reply: oneshot::Sender<Result<(), BotError>>,
+    ) {
         let room = occupant.to_bare();
         let nick = occupant.resource().as_str().to_owned();
         match &mut self.moderator_lobby {
@@ -1427,10 +1435,12 @@ fn is_invite(frame: &str, room: &BareJid) -> bool {
 /// `Lobby.approveAccess` sends it.
 fn invite(room: &BareJid, invitee: &FullJid) -> Element {
     Element::builder("message", ns::JABBER_CLIENT)
-        .attr("to", room.as_str())
+        .attr(minidom::rxml::xml_ncname!("to").into(), room.as_str())
         .append(
-            Element::builder("x", ns::MUC_USER)
-                .append(Element::builder("invite", ns::MUC_USER).attr("to", invitee.as_str())),
+            Element::builder("x", ns::MUC_USER).append(
+                Element::builder("invite", ns::MUC_USER)
+                    .attr(minidom::rxml::xml_ncname!("to").into(), invitee.as_str()),
+            ),
         )
         .build()
 }
@@ -1440,13 +1450,13 @@ fn invite(room: &BareJid, invitee: &FullJid) -> Element {
 fn members_only_form(enabled: bool) -> Element {
     let field = |var: &str, value: &str| {
         Element::builder("field", ns::DATA_FORMS)
-            .attr("var", var)
+            .attr(minidom::rxml::xml_ncname!("var").into(), var)
             .append(Element::builder("value", ns::DATA_FORMS).append(value))
     };
     Element::builder("query", ns::MUC_OWNER)
         .append(
             Element::builder("x", ns::DATA_FORMS)
-                .attr("type", "submit")
+                .attr(minidom::rxml::xml_ncname!("type").into(), "submit")
                 .append(field(
                     "FORM_TYPE",
                     "http://jabber.org/protocol/muc#roomconfig",

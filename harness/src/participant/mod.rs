@@ -16,7 +16,7 @@ pub mod setup;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 pub use bot::{Bot, BotConfig, BotError, BotJoin, BotTimeouts, BotView, Phase};

@@ -492,7 +492,14 @@ impl Run<'_> {
                 if let Some(moderator) = self.live.get(by) {
                     if let Err(e) = moderator.set_lobby(enabled).await {
                         match e.refused_request() {
-                            Some(why) => record.refused.push(format!("{} by {by}: {why}", if enabled { "enable lobby" } else { "disable lobby" })),
+                            Some(why) => record.refused.push(format!(
+                                "{} by {by}: {why}",
+                                if enabled {
+                                    "enable lobby"
+                                } else {
+                                    "disable lobby"
+                                }
+                            )),
                             None => return Err(self.participant_error(step, by, e)),
                         }
                     }
@@ -509,7 +516,9 @@ impl Run<'_> {
                     };
                     if let Err(e) = result {
                         match e.refused_request() {
-                            Some(why) => record.refused.push(format!("{verb} {who} by {by}: {why}")),
+                            Some(why) => {
+                                record.refused.push(format!("{verb} {who} by {by}: {why}"))
+                            }
                             None => return Err(self.participant_error(step, by, e)),
                         }
                     }

@@ -37,7 +37,11 @@ impl Checker<'_> {
                 continue;
             };
             if !without.is_empty() {
-                for key in entry.keys.iter().filter(|k| LOBBY_KEYS.contains(&k.name.as_str())) {
+                for key in entry
+                    .keys
+                    .iter()
+                    .filter(|k| LOBBY_KEYS.contains(&k.name.as_str()))
+                {
                     self.push(
                         Problem::at(
                             "scenario::no_lobby",
@@ -64,8 +68,11 @@ impl Checker<'_> {
                 };
                 let pair = pair.get_ref();
                 if let Some(moderators) = &before.moderators {
-                    let set: BTreeSet<&str> =
-                        moderators.get_ref().iter().map(|m| m.get_ref().as_str()).collect();
+                    let set: BTreeSet<&str> = moderators
+                        .get_ref()
+                        .iter()
+                        .map(|m| m.get_ref().as_str())
+                        .collect();
                     let by = pair.by.get_ref().as_str();
                     if self.is_known(by) && !set.contains(by) {
                         self.push(
@@ -92,8 +99,8 @@ impl Checker<'_> {
                                 pair.who.span(),
                                 "not waiting",
                                 format!(
-                                    "`{who}` is {key}{} in step {n}, but step {} expects it not to wait",
-                                    if key == "admit" { "ted" } else { "ied" },
+                                    "`{who}` is {} in step {n}, but step {} expects it not to wait",
+                                    if key == "admit" { "admitted" } else { "denied" },
                                     n - 1
                                 ),
                             )

@@ -147,17 +147,42 @@ impl Checker<'_> {
                 }
             } else if let Some(by) = body.enable_lobby.as_ref().or(body.disable_lobby.as_ref()) {
                 let by = &by.get_ref().by;
-                self.present(&room, by.get_ref(), by.span(), &format!("switches the lobby in step {n}"));
+                self.present(
+                    &room,
+                    by.get_ref(),
+                    by.span(),
+                    &format!("switches the lobby in step {n}"),
+                );
             } else if let Some(admit) = &body.admit {
                 let admit = admit.get_ref();
-                self.present(&room, admit.by.get_ref(), admit.by.span(), &format!("admits in step {n}"));
+                self.present(
+                    &room,
+                    admit.by.get_ref(),
+                    admit.by.span(),
+                    &format!("admits in step {n}"),
+                );
                 // A participant who joined and waits counts as joined here; whether it waits is the run's.
-                self.present(&room, admit.who.get_ref(), admit.who.span(), &format!("is admitted in step {n}"));
+                self.present(
+                    &room,
+                    admit.who.get_ref(),
+                    admit.who.span(),
+                    &format!("is admitted in step {n}"),
+                );
             } else if let Some(deny) = &body.deny {
                 let deny = deny.get_ref();
-                self.present(&room, deny.by.get_ref(), deny.by.span(), &format!("denies in step {n}"));
+                self.present(
+                    &room,
+                    deny.by.get_ref(),
+                    deny.by.span(),
+                    &format!("denies in step {n}"),
+                );
                 let who = deny.who.get_ref().as_str();
-                if self.present(&room, who, deny.who.span(), &format!("is denied in step {n}")) {
+                if self.present(
+                    &room,
+                    who,
+                    deny.who.span(),
+                    &format!("is denied in step {n}"),
+                ) {
                     room.insert(
                         who,
                         Presence::Out {

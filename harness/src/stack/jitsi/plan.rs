@@ -1038,7 +1038,11 @@ mod tests {
             (
                 "stable-10590",
                 "jwt = true\nwait_for_host = true\nwait_for_host_disable_auto_owners = true",
-                &["stable-10590", "wait_for_host_disable_auto_owners", "stable-10655"][..],
+                &[
+                    "stable-10590",
+                    "wait_for_host_disable_auto_owners",
+                    "stable-10655",
+                ][..],
             ),
             (
                 "stable-11146",
@@ -1106,7 +1110,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            fixed.container(Service::Prosody).unwrap().env["WAIT_FOR_HOST_DISABLE_AUTO_OWNERS"].expose(),
+            fixed.container(Service::Prosody).unwrap().env["WAIT_FOR_HOST_DISABLE_AUTO_OWNERS"]
+                .expose(),
             "1"
         );
         let jicofo = &p.container(Service::Jicofo).unwrap().env;
