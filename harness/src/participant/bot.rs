@@ -1481,6 +1481,101 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_lobby_refusal_names_the_lobby_room_and_what_holds_the_joiner() {
+        // As jitsi-meet's mod_muc_lobby_rooms.lua builds it: <lobbyroom/> inside the error, the extra
+        // reason of mod_muc_wait_for_host next to it.
+        let knock = "<presence xmlns='jabber:client' type='error' from='r1@muc.meet.jitsi/abcd1234' \
+            to='abcd1234@meet.jitsi/x'><error type='auth' code='407'><registration-required \
+            xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><lobbyroom xmlns='http://jitsi.org/jitmeet'>\
+            r1@lobby.meet.jitsi</lobbyroom></error><x xmlns='http://jabber.org/protocol/muc'/></presence>";
+        let (room, why) = lobby_of(knock).unwrap();
+        assert_eq!(room.as_str(), "r1@lobby.meet.jitsi");
+        assert_eq!(why, Waiting::Lobby);
+        let held = knock.replace(
+            "<lobbyroom",
+            "<waiting-for-host xmlns='http://jitsi.org/jitmeet'/><lobbyroom",
+        );
+        assert_eq!(lobby_of(&held).unwrap().1, Waiting::WaitForHost);
+        // A members-only refusal without a lobby is a plain refusal.
+        let plain =
+            "<presence xmlns='jabber:client' type='error' from='r1@muc.meet.jitsi/abcd1234'>\
+            <error type='auth'><registration-required xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+            </error></presence>";
+        assert_eq!(lobby_of(plain), None);
+    }
+
+    #[test]
+    fn lobby_presences_invites_and_forms_read_as_lib_jitsi_meet_reads_them() {
+        let lobby = BareJid::new("r1@lobby.meet.jitsi").unwrap();
+        let presence = |attrs: &str, x: &str| {
+            format!(
+                "<presence xmlns='jabber:client' from='r1@lobby.meet.jitsi/abcd1234' {attrs}>\
+                 <x xmlns='http://jabber.org/protocol/muc#user'>{x}</x></presence>"
+            )
+        };
+        let ev = |frame: &str| lobby_event(frame, &lobby, "abcd1234");
+        assert_eq!(
+            ev(&presence(
+                "",
+                "<item affiliation='none' role='participant'/><status code='110'/>"
+            )),
+            Some(LobbyEvent::SelfJoined)
+        );
+        assert_eq!(
+            ev(&presence(
+                "type='unavailable'",
+                "<item role='none'/><status code='307'/><status code='110'/>"
+            )),
+            Some(LobbyEvent::Kicked)
+        );
+        assert_eq!(
+            ev(&presence(
+                "type='unavailable'",
+                "<item role='none'/><destroy jid='r1@muc.meet.jitsi'><reason>Host arrived.</reason></destroy>"
+            )),
+            Some(LobbyEvent::Destroyed {
+                to: Some("r1@muc.meet.jitsi".into())
+            })
+        );
+        assert_eq!(
+            ev(&presence(
+                "type='unavailable'",
+                "<item role='none'/><destroy/>"
+            )),
+            Some(LobbyEvent::Destroyed { to: None })
+        );
+        let other = presence("", "<item role='participant'/>").replace("abcd1234", "efgh5678");
+        assert_eq!(ev(&other), Some(LobbyEvent::Other));
+        // Presences of the main room are not the lobby's.
+        let main = presence("", "<status code='110'/>").replace("lobby.", "muc.");
+        assert_eq!(ev(&main), None);
+
+        let room = BareJid::new("r1@muc.meet.jitsi").unwrap();
+        let invitee: FullJid = "abcd1234@meet.jitsi/res".parse().unwrap();
+        let sent = String::from(&invite(&room, &invitee));
+        assert!(
+            sent.contains("to='r1@muc.meet.jitsi'") || sent.contains("to=\"r1@muc.meet.jitsi\""),
+            "{sent}"
+        );
+        assert!(
+            sent.contains("invite") && sent.contains("abcd1234@meet.jitsi/res"),
+            "{sent}"
+        );
+        let received = "<message xmlns='jabber:client' from='r1@muc.meet.jitsi' to='abcd1234@meet.jitsi/res'>\
+            <x xmlns='http://jabber.org/protocol/muc#user'><invite from='r1@muc.meet.jitsi/alice'/></x></message>";
+        assert!(is_invite(received, &room));
+        assert!(!is_invite(
+            &received.replace("muc.meet", "lobby.meet"),
+            &room
+        ));
+        let form = String::from(&members_only_form(true));
+        assert!(
+            form.contains("muc#roomconfig_membersonly") && form.contains("<value>true</value>"),
+            "{form}"
+        );
+    }
+
+    #[test]
     fn room_names_are_checked_before_connecting() {
         assert!(check_room("seed-auto-owner-1a2b").is_ok());
         for (bad, why) in [
