@@ -455,6 +455,21 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_waiting_participant_is_its_own_cell() {
+        let mut s = step(0, "join bob", &[("alice", "owner", "moderator")]);
+        s.waiting
+            .insert("bob".into(), crate::timeline::Waiting::Lobby);
+        let cells = cells(
+            &s,
+            &["alice".to_owned(), "bob".to_owned(), "carol".to_owned()],
+        );
+        assert_eq!(cells["bob"], Cell::Waiting);
+        assert_eq!(cells["bob"].kind(), "waiting");
+        assert_eq!(cells["bob"].to_string(), "waiting");
+        assert_eq!(cells["carol"], Cell::Absent);
+    }
+
+    #[test]
     fn the_first_stack_that_differs_from_its_predecessor_is_named_with_its_steps() {
         let owner = ("owner", "moderator");
         let none = ("none", "participant");
