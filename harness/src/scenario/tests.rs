@@ -1403,7 +1403,10 @@ fn lobby_scenario(variant: &str, steps: &str) -> String {
     )
 }
 
-fn lobby_problems(text: &str) -> Vec<(&'static str, String, Option<(usize, usize)>)> {
+/// A problem as the lobby tests look at it: code, message and help, `line:col`.
+type Found = (&'static str, String, Option<(usize, usize)>);
+
+fn lobby_problems(text: &str) -> Vec<Found> {
     let variants = Variants::parse(Path::new("scenarios/variants.toml"), LOBBY_VARIANTS).unwrap();
     match parse(Path::new(PATH), text, &variants) {
         Ok(_) => Vec::new(),
