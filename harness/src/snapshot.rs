@@ -181,6 +181,15 @@ fn step_line(record: &StepRecord, aliases: &Aliases) -> String {
     for r in &record.refused {
         parts.push(format!("refused {r}"));
     }
+    if !record.waiting.is_empty() {
+        let mut waiting: Vec<String> = record
+            .waiting
+            .iter()
+            .map(|(who, why)| format!("{} ({why})", aliases.name(who)))
+            .collect();
+        waiting.sort();
+        parts.push(format!("waiting: {}", waiting.join(", ")));
+    }
     match record.consensus() {
         Some(view) => {
             parts.push(format!(
@@ -498,6 +507,7 @@ mod tests {
             jicofo: None,
             rejected: Default::default(),
             refused: vec![],
+            waiting: BTreeMap::new(),
             converged: true,
             unmet: vec![],
             took: Duration::ZERO,
@@ -757,6 +767,24 @@ mod tests {
             text.contains("3. join dave -> rejected mallory: refused: expired |"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn waiting_participants_are_named_with_what_holds_them() {
+        let s = scenario();
+        let mut t = timeline("bob");
+        t.steps[2]
+            .waiting
+            .insert("dave".into(), crate::timeline::Waiting::Lobby);
+        let text = render(&t, &s);
+        assert!(
+            text.contains(
+                "3. join dave -> waiting: dave (lobby) | moderators: one-of(bob|carol) |"
+            ),
+            "{text}"
+        );
+        // Without anyone waiting, lines are as they always were.
+        assert!(!render(&timeline("bob"), &s).contains("waiting"));
     }
 
     /// Every golden in the repository, re-written through this module from what insta reads of it, is

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::participant::Observation;
+pub use crate::participant::Waiting;
 use crate::scenario::{Expect, ParticipantSpec, Step};
 use crate::stack::StackTarget;
 use crate::xmpp::{Affiliation, Role};
@@ -136,6 +137,10 @@ pub struct StepRecord {
     pub rejected: BTreeMap<String, String>,
     /// Actions (grant, kick) the deployment refused, with the cause.
     pub refused: Vec<String>,
+    /// Participants that joined but wait outside the room after the step (knocking in a lobby, or held
+    /// until the host arrives), with what holds them ([`Waiting`]). They observe nothing meanwhile.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub waiting: BTreeMap<String, Waiting>,
     /// Whether the observers converged (agreed, saw everyone, met the expectations) before the deadline.
     pub converged: bool,
     /// Expectations of the scenario this step did not meet.
@@ -319,6 +324,17 @@ pub fn check(expect: &Expect, record: &StepRecord) -> Vec<String> {
             unmet.push(format!("{name} should have been refused but joined"));
         }
     }
+    if let Some(want) = &expect.waiting {
+        let want: BTreeSet<String> = want.iter().cloned().collect();
+        let seen: BTreeSet<String> = record.waiting.keys().cloned().collect();
+        if want != seen {
+            unmet.push(format!(
+                "waiting: expected {}, saw {}",
+                list(&want),
+                list(&seen)
+            ));
+        }
+    }
     unmet
 }
 
@@ -372,6 +388,7 @@ pub fn record_for(step: &Step, location: String) -> StepRecord {
         jicofo: None,
         rejected: BTreeMap::new(),
         refused: Vec::new(),
+        waiting: BTreeMap::new(),
         converged: false,
         unmet: Vec::new(),
         took: Duration::ZERO,
@@ -411,11 +428,35 @@ mod tests {
             jicofo: None,
             rejected: BTreeMap::new(),
             refused: Vec::new(),
+            waiting: BTreeMap::new(),
             converged: true,
             unmet: Vec::new(),
             took: Duration::ZERO,
             changes: Vec::new(),
         }
+    }
+
+    #[test]
+    fn waiting_is_checked_as_an_exact_set() {
+        let mut r = record(&[("alice", view(&[("alice", "moderator", Some("owner"))]))]);
+        r.waiting.insert("bob".into(), Waiting::Lobby);
+        let expect = |w: &[&str]| Expect {
+            waiting: Some(w.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        };
+        assert!(check(&expect(&["bob"]), &r).is_empty());
+        assert_eq!(
+            check(&expect(&[]), &r),
+            ["waiting: expected nobody, saw bob"]
+        );
+        r.waiting.clear();
+        assert_eq!(
+            check(&expect(&["bob"]), &r),
+            ["waiting: expected bob, saw nobody"]
+        );
+        // Unchecked when the step does not say.
+        assert!(check(&Expect::default(), &r).is_empty());
+        assert_eq!(Waiting::WaitForHost.to_string(), "wait-for-host");
     }
 
     #[test]

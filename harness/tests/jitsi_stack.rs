@@ -377,6 +377,37 @@ rejected = ["mallory"]
 moderators = ["bob"]
 "#
         }
+        // With the lobby available but off, a room behaves as without it.
+        "jwt-lobby" => {
+            r#"participants = { alice = { transport = "browser" }, bob = {}, carol = {} }
+[[step]]
+join = ["bob"]
+moderators = ["bob"]
+[[step]]
+join = ["alice", "carol"]
+moderators = ["bob"]
+"#
+        }
+        "jwt-guests-lobby" => {
+            r#"participants = { alice = { transport = "browser" }, bob = {}, guest = { login = "guest" } }
+[[step]]
+join = ["bob"]
+moderators = ["bob"]
+[[step]]
+join = ["alice", "guest"]
+moderators = ["alice", "bob"]
+"#
+        }
+        // muc_wait_for_host is not in the Jitsi-shaped images (docker/jitsi/README.md): only token holders
+        // join, and only agreement is checked (real images make them owners unless auto-owners are off).
+        "jwt-guests-wait-for-host" | "jwt-guests-wait-for-host-fixed" => {
+            r#"participants = { alice = { transport = "browser" }, bob = {} }
+[[step]]
+join = ["bob"]
+[[step]]
+join = ["alice"]
+"#
+        }
         other => {
             return Err(Failed::from(format!(
                 "no seed scenario for variant `{other}`: add one to harness/tests/jitsi_stack.rs"

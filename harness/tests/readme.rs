@@ -177,7 +177,11 @@ fn list_prints_scenarios_and_variants_as_text_and_json() {
             "jwt-auto-owner",
             "jwt-auto-owner-strict",
             "jwt-guests",
+            "jwt-guests-lobby",
+            "jwt-guests-wait-for-host",
+            "jwt-guests-wait-for-host-fixed",
             "jwt-jicofo-auth",
+            "jwt-lobby",
             "jwt-no-auto-owner"
         ],
         "{stdout}"

@@ -58,6 +58,7 @@ fn step(index: usize, label: &str, seats: &[(&str, &str, &str)]) -> StepRecord {
         jicofo: None,
         rejected: BTreeMap::new(),
         refused: Vec::new(),
+        waiting: BTreeMap::new(),
         converged: true,
         unmet: Vec::new(),
         took: Duration::ZERO,

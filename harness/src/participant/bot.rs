@@ -10,6 +10,14 @@
 //! Jingle `session-initiate` (and any other IQ set from the focus) with a result — never an error, which
 //! would make jicofo tear the session down — and applies every presence to the roster.
 //!
+//! Lobby and wait-for-host (jitsi-meet `mod_muc_lobby_rooms.lua`, `mod_muc_wait_for_host.lua`; lib-jitsi-meet
+//! `modules/xmpp/Lobby.ts`): a join refused with `registration-required` that names a `<lobbyroom/>` is a
+//! knock: the bot joins that lobby room and waits ([`Phase::Waiting`]); an invite from the main room
+//! (admitted) or the lobby room's destruction pointing at the main room (lobby off, host arrived) makes it
+//! join the main room; a kick from the lobby room (denied) or its destruction without a new room puts it
+//! out ([`Phase::Kicked`]). As a moderator it switches the lobby (`muc#roomconfig_membersonly`), admits
+//! (a mediated invite) and denies (a kick in the lobby room, which it joins first).
+//!
 //! There is no hidden reconnect: if the connection drops, the bot's phase becomes
 //! [`Phase::Failed`] and the runner sees it.
 
@@ -26,6 +34,7 @@ use xmpp_parsers::muc::Muc;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
 use super::SeatChange;
+use crate::participant::Waiting;
 use crate::redact::redact_url;
 use crate::token::Token;
 use crate::xmpp::muc::{error_condition, occupant_event_wire, Interner, OccupantEvent, Roster};
@@ -228,6 +237,8 @@ pub fn check_room(room: &str) -> Result<(), BotError> {
 pub enum Phase {
     /// In the room.
     Joined,
+    /// Joined, but held outside the room: knocking in its lobby, or waiting for the host.
+    Waiting(Waiting),
     /// Left cleanly.
     Left,
     /// Kicked by a moderator (status 307).
@@ -251,6 +262,8 @@ struct Shared {
     /// Seat changes since the last [`Bot::take_seat_changes`], oldest first, at most
     /// [`MAX_SEAT_CHANGES`].
     seat_changes: Vec<SeatChange>,
+    /// While waiting: the bot's occupant JID in the lobby room (`room@lobby.DOMAIN/nick`).
+    lobby: Option<FullJid>,
 }
 
 /// How many undrained seat changes a bot keeps; beyond, the oldest go (a bench bot nobody drains).
@@ -268,6 +281,21 @@ enum Command {
     /// Send a stanza that expects no answer (a presence update).
     Send {
         stanza: minidom::Element,
+        reply: oneshot::Sender<Result<(), BotError>>,
+    },
+    /// muc#owner: the members-only switch (the lobby).
+    MembersOnly {
+        enabled: bool,
+        reply: oneshot::Sender<Result<(), BotError>>,
+    },
+    /// A mediated invite of this real JID into the main room.
+    Invite {
+        invitee: FullJid,
+        reply: oneshot::Sender<Result<(), BotError>>,
+    },
+    /// A kick of this occupant of a lobby room (joined first if need be).
+    LobbyKick {
+        occupant: FullJid,
         reply: oneshot::Sender<Result<(), BotError>>,
     },
 }
@@ -429,19 +457,14 @@ impl Bot {
             session_id = session;
         }
 
-        let mut presence = Presence::new(PresenceType::None)
-            .with_to(occupant.clone())
-            .with_payload(Muc::new());
-        if let Some(name) = &join.display_name {
-            presence
-                .payloads
-                .push(xmpp_parsers::nick::Nick(name.clone()).into());
-        }
-        ws.send(presence.into()).await?;
+        ws.send(join_presence(&occupant, join.display_name.as_deref()))
+            .await?;
 
-        // Until our own presence: apply others' presences, answer IQs, catch a join error.
+        // Until our own presence: apply others' presences, answer IQs, catch a join error. A refusal that
+        // names a lobby room is a knock: join the lobby and wait there (our presence in it ends the join).
         let interner = Interner::for_room(&room);
         let join_deadline = Instant::now() + t.join;
+        let mut knocking: Option<(FullJid, Waiting)> = None;
         loop {
             let remaining = join_deadline.saturating_duration_since(Instant::now());
             let frame = ws
@@ -454,12 +477,40 @@ impl Bot {
                     },
                     other => other.into(),
                 })?;
+            if let Some((lobby, _)) = &knocking {
+                match lobby_event(frame.as_str(), &lobby.to_bare(), &own_nick) {
+                    Some(LobbyEvent::SelfJoined) => break,
+                    Some(LobbyEvent::Error { condition, text }) => {
+                        ws.close().await;
+                        return Err(BotError::JoinRefused { condition, text });
+                    }
+                    _ => {}
+                }
+            }
             match classify(&frame, &room, &interner) {
                 Classified::Occupant(OccupantEvent::Error {
                     nick,
                     condition,
                     text,
                 }) if nick == own_nick => {
+                    if let (true, Some((lobby_room, why))) = (
+                        condition == "registration-required" && knocking.is_none(),
+                        lobby_of(frame.as_str()),
+                    ) {
+                        let lobby = lobby_room.with_resource_str(&own_nick).map_err(|_| {
+                            BotError::InvalidNick {
+                                nick: own_nick.clone(),
+                            }
+                        })?;
+                        note(
+                            &join.transcript,
+                            &format!("knocking: waiting in {lobby_room} ({why})"),
+                        );
+                        ws.send(join_presence(&lobby, join.display_name.as_deref()))
+                            .await?;
+                        knocking = Some((lobby, why));
+                        continue;
+                    }
                     ws.close().await;
                     return Err(BotError::JoinRefused { condition, text });
                 }
@@ -477,13 +528,25 @@ impl Bot {
         let joined_in = started.elapsed();
         note(
             &join.transcript,
-            &format!("joined as {own_nick} in {} ms", joined_in.as_millis()),
+            &format!(
+                "{} as {own_nick} in {} ms",
+                if knocking.is_some() {
+                    "waiting"
+                } else {
+                    "joined"
+                },
+                joined_in.as_millis()
+            ),
         );
 
         let shared = Arc::new(Mutex::new(Shared {
-            phase: Phase::Joined,
+            phase: match &knocking {
+                Some((_, why)) => Phase::Waiting(*why),
+                None => Phase::Joined,
+            },
             roster,
             seat_changes: Vec::new(),
+            lobby: knocking.as_ref().map(|(lobby, _)| lobby.clone()),
         }));
         let (changes_tx, changes) = watch::channel(0u64);
         let (commands, commands_rx) = mpsc::channel(8);
@@ -499,6 +562,11 @@ impl Bot {
             transcript: join.transcript,
             leaving: None,
             interner,
+            nick: own_nick.clone(),
+            display_name: join.display_name.clone(),
+            waiting: knocking.is_some(),
+            lobby: knocking.map(|(lobby, _)| lobby),
+            moderator_lobby: None,
         };
         tokio::spawn(task.run());
         Ok(Bot {
@@ -550,6 +618,11 @@ impl Bot {
                 roster: Roster::default(),
             },
         }
+    }
+
+    /// While the bot waits outside the room: its occupant JID in the lobby room.
+    pub fn lobby_occupant(&self) -> Option<FullJid> {
+        self.shared.lock().ok().and_then(|s| s.lobby.clone())
     }
 
     /// Reads the roster without copying it.
@@ -673,6 +746,48 @@ impl Bot {
                 stanza: stanza.into(),
                 reply,
             },
+            self.timeouts.request,
+            &what,
+        )
+        .await
+    }
+
+    /// As a moderator, turns the room's lobby on or off: muc#owner `muc#roomconfig_membersonly`, as
+    /// lib-jitsi-meet's `ChatRoom.setMembersOnly` submits it.
+    pub async fn set_members_only(&self, enabled: bool) -> Result<(), BotError> {
+        let what = format!(
+            "turning the lobby {} in {}",
+            if enabled { "on" } else { "off" },
+            self.room
+        );
+        self.command(
+            |reply| Command::MembersOnly { enabled, reply },
+            self.timeouts.request,
+            &what,
+        )
+        .await
+    }
+
+    /// As a moderator, invites the user `invitee` (its real JID) into the room: how lib-jitsi-meet
+    /// admits from the lobby (`Lobby.approveAccess`); Prosody makes the invitee a member.
+    pub async fn admit(&self, invitee: &FullJid) -> Result<(), BotError> {
+        let what = format!("admitting {invitee} into {}", self.room);
+        let invitee = invitee.clone();
+        self.command(
+            |reply| Command::Invite { invitee, reply },
+            self.timeouts.request,
+            &what,
+        )
+        .await
+    }
+
+    /// As a moderator, kicks `occupant` from a lobby room (lib-jitsi-meet's `Lobby.denyAccess`), joining
+    /// that lobby room first if the bot is not in it yet.
+    pub async fn deny(&self, occupant: &FullJid) -> Result<(), BotError> {
+        let what = format!("denying {occupant}");
+        let occupant = occupant.clone();
+        self.command(
+            |reply| Command::LobbyKick { occupant, reply },
             self.timeouts.request,
             &what,
         )
@@ -896,6 +1011,22 @@ struct Session {
     transcript: Option<Transcript>,
     leaving: Option<(Instant, oneshot::Sender<Result<(), BotError>>)>,
     interner: Interner,
+    /// The nick and display name the bot joins with (again, once admitted).
+    nick: String,
+    display_name: Option<String>,
+    /// While waiting: the bot's occupant JID in the lobby room, until it leaves that room.
+    lobby: Option<FullJid>,
+    /// A moderator's seat in a lobby room, taken for `deny`.
+    moderator_lobby: Option<ModeratorLobby>,
+    /// Whether the bot waits outside the room ([`Phase::Waiting`]), kept here for the hot path.
+    waiting: bool,
+}
+
+/// A moderator's seat in a lobby room: denials queue until its own presence there arrives.
+struct ModeratorLobby {
+    room: BareJid,
+    joined: bool,
+    queued: Vec<(String, oneshot::Sender<Result<(), BotError>>)>,
 }
 
 impl Session {
@@ -958,7 +1089,23 @@ impl Session {
                         let _ = reply.send(Ok(()));
                         return;
                     }
-                    Some(Command::Admin { query, what, reply }) => self.send_admin(query, what, reply).await,
+                    Some(Command::Admin { query, what, reply }) => {
+                        let to = self.room.clone();
+                        self.send_iq(to, query.into(), what, reply).await
+                    }
+                    Some(Command::MembersOnly { enabled, reply }) => {
+                        let to = self.room.clone();
+                        let what = format!("turning the lobby {} in {to}", if enabled { "on" } else { "off" });
+                        self.send_iq(to, members_only_form(enabled), what, reply).await
+                    }
+                    Some(Command::Invite { invitee, reply }) => {
+                        let result = match self.ws.as_mut() {
+                            Some(ws) => ws.send(invite(&self.room, &invitee)).await.map_err(BotError::from),
+                            None => Err(BotError::Gone { reason: None }),
+                        };
+                        let _ = reply.send(result);
+                    }
+                    Some(Command::LobbyKick { occupant, reply }) => self.lobby_kick(occupant, reply).await,
                     Some(Command::Send { stanza, reply }) => {
                         let sent = match self.ws.as_mut() {
                             Some(ws) => ws.send(stanza).await.map_err(BotError::from),
@@ -1021,8 +1168,42 @@ impl Session {
 
     /// Returns true when the session is over.
     async fn on_frame(&mut self, frame: &str) -> bool {
+        let head = frame.trim_start();
+        if self.lobby.is_some() || self.is_waiting() {
+            if head.starts_with("<message") {
+                if is_invite(head, &self.room) {
+                    note(&self.transcript, "admitted: joining the room");
+                    return self.join_room().await;
+                }
+                return false;
+            }
+            if let Some(lobby) = self.lobby.clone() {
+                if let Some(event) = lobby_event(head, &lobby.to_bare(), &self.nick) {
+                    return self.on_lobby(event).await;
+                }
+            }
+        }
+        if let Some(room) = self.moderator_lobby.as_ref().map(|m| m.room.clone()) {
+            if let Some(event) = lobby_event(head, &room, &self.nick) {
+                self.on_moderator_lobby(event).await;
+                return false;
+            }
+        }
         match classify(frame, &self.room, &self.interner) {
+            Classified::Occupant(OccupantEvent::Error {
+                nick,
+                condition,
+                text,
+            }) if nick == self.nick && self.is_waiting() => {
+                self.fail(format!(
+                    "the room refused the join after the lobby: {condition}{}",
+                    text.map(|t| format!(" ({t})")).unwrap_or_default()
+                ));
+                true
+            }
             Classified::Occupant(event) => {
+                let admitted = self.is_waiting()
+                    && matches!(&event, OccupantEvent::Available { is_self: true, .. });
                 let own_exit = match &event {
                     OccupantEvent::Unavailable {
                         is_self: true,
@@ -1032,6 +1213,10 @@ impl Session {
                     _ => None,
                 };
                 self.apply(event);
+                if admitted {
+                    self.admitted().await;
+                    return false;
+                }
                 if let Some(kicked) = own_exit {
                     if kicked && self.leaving.is_none() {
                         note(&self.transcript, "kicked from the room");
@@ -1092,6 +1277,18 @@ impl Session {
             .lock()
             .ok()
             .and_then(|s| s.roster.own_nick.clone());
+        if let (None, Some(lobby)) = (&own, self.lobby.clone()) {
+            // Waiting: leave the lobby room; its answer ends the session.
+            let presence = Presence::new(PresenceType::Unavailable).with_to(lobby);
+            if let Some(ws) = self.ws.as_mut() {
+                if let Err(e) = ws.send(presence.into()).await {
+                    let _ = reply.send(Err(e.into()));
+                    return;
+                }
+            }
+            self.leaving = Some((Instant::now() + self.timeouts.leave, reply));
+            return;
+        }
         let Some(nick) = own else {
             let _ = reply.send(Ok(()));
             return;
@@ -1117,16 +1314,168 @@ impl Session {
         self.set_phase(Phase::Left);
     }
 
-    async fn send_admin(
+    fn is_waiting(&self) -> bool {
+        self.waiting
+    }
+
+    /// Joins the main room (admitted, or the lobby closed towards it); our own presence there makes the
+    /// bot [`Phase::Joined`]. Returns true when the session is over.
+    async fn join_room(&mut self) -> bool {
+        let Ok(occupant) = self.room.with_resource_str(&self.nick) else {
+            self.fail(format!("`{}` cannot form an occupant JID", self.nick));
+            return true;
+        };
+        let presence = join_presence(&occupant, self.display_name.as_deref());
+        if let Some(ws) = self.ws.as_mut() {
+            if let Err(e) = ws.send(presence).await {
+                self.fail(e.to_string());
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Our own presence arrived in the main room after waiting: in the room now; the lobby room is left
+    /// (lib-jitsi-meet leaves it on MUC_JOINED).
+    async fn admitted(&mut self) {
+        if let Some(lobby) = self.lobby.take() {
+            let presence = Presence::new(PresenceType::Unavailable).with_to(lobby);
+            if let Some(ws) = self.ws.as_mut() {
+                let _ = ws.send(presence.into()).await;
+            }
+        }
+        if let Ok(mut s) = self.shared.lock() {
+            s.lobby = None;
+        }
+        self.waiting = false;
+        note(&self.transcript, "in the room after waiting");
+        self.set_phase(Phase::Joined);
+    }
+
+    /// What happened to the bot's seat in the lobby room. Returns true when the session is over.
+    async fn on_lobby(&mut self, event: LobbyEvent) -> bool {
+        match event {
+            LobbyEvent::Destroyed { to: Some(_) } => {
+                // The lobby closed towards the main room (lobby off, or the host arrived).
+                self.lobby = None;
+                note(&self.transcript, "the lobby closed: joining the room");
+                self.join_room().await
+            }
+            LobbyEvent::Destroyed { to: None } | LobbyEvent::Kicked => {
+                let why = if matches!(event, LobbyEvent::Kicked) {
+                    "denied: kicked from the lobby"
+                } else {
+                    "the lobby closed with its room"
+                };
+                note(&self.transcript, why);
+                self.lobby = None;
+                self.waiting = false;
+                if let Ok(mut s) = self.shared.lock() {
+                    s.lobby = None;
+                }
+                self.set_phase(Phase::Kicked);
+                if let Some(ws) = self.ws.take() {
+                    ws.close().await;
+                }
+                true
+            }
+            LobbyEvent::Left => {
+                if let Some((_, reply)) = self.leaving.take() {
+                    let _ = reply.send(Ok(()));
+                    self.finish_leave().await;
+                    return true;
+                }
+                false
+            }
+            LobbyEvent::SelfJoined | LobbyEvent::Error { .. } | LobbyEvent::Other => false,
+        }
+    }
+
+    /// Denies queue until the moderator's own presence in the lobby room arrives.
+    async fn lobby_kick(
         &mut self,
-        query: MucAdmin,
+        occupant: FullJid,
+        reply: oneshot::Sender<Result<(), BotError>>,
+    ) {
+        let room = occupant.to_bare();
+        let nick = occupant.resource().as_str().to_owned();
+        match &mut self.moderator_lobby {
+            Some(seat) if seat.room == room && seat.joined => {
+                let what = format!("denying {nick} in {room}");
+                self.send_iq(room, MucAdmin::kick(&nick).into(), what, reply)
+                    .await;
+            }
+            Some(seat) if seat.room == room => seat.queued.push((nick, reply)),
+            _ => {
+                let Ok(own) = room.with_resource_str(&self.nick) else {
+                    let _ = reply.send(Err(BotError::InvalidNick {
+                        nick: self.nick.clone(),
+                    }));
+                    return;
+                };
+                let presence = join_presence(&own, self.display_name.as_deref());
+                if let Some(ws) = self.ws.as_mut() {
+                    if let Err(e) = ws.send(presence).await {
+                        let _ = reply.send(Err(e.into()));
+                        return;
+                    }
+                }
+                self.moderator_lobby = Some(ModeratorLobby {
+                    room,
+                    joined: false,
+                    queued: vec![(nick, reply)],
+                });
+            }
+        }
+    }
+
+    async fn on_moderator_lobby(&mut self, event: LobbyEvent) {
+        let Some(seat) = self.moderator_lobby.as_mut() else {
+            return;
+        };
+        match event {
+            LobbyEvent::SelfJoined if !seat.joined => {
+                seat.joined = true;
+                let room = seat.room.clone();
+                for (nick, reply) in std::mem::take(&mut seat.queued) {
+                    let what = format!("denying {nick} in {room}");
+                    self.send_iq(room.clone(), MucAdmin::kick(&nick).into(), what, reply)
+                        .await;
+                }
+            }
+            LobbyEvent::Error { condition, text } => {
+                let room = seat.room.clone();
+                for (_, reply) in std::mem::take(&mut seat.queued) {
+                    let _ = reply.send(Err(BotError::RequestFailed {
+                        what: format!("joining the lobby room {room}"),
+                        condition: condition.clone(),
+                        text: text.clone(),
+                    }));
+                }
+                self.moderator_lobby = None;
+            }
+            LobbyEvent::Destroyed { .. } | LobbyEvent::Kicked | LobbyEvent::Left => {
+                self.moderator_lobby = None;
+            }
+            _ => {}
+        }
+    }
+
+    async fn send_iq(
+        &mut self,
+        to: BareJid,
+        payload: Element,
         what: String,
         reply: oneshot::Sender<Result<(), BotError>>,
     ) {
         self.next_id += 1;
         let id = format!("admin{}", self.next_id);
-        let mut iq = Iq::from_set(id.clone(), query);
-        *iq.to_mut() = Some(Jid::from(self.room.clone()));
+        let iq = Iq::Set {
+            from: None,
+            to: Some(Jid::from(to)),
+            id: id.clone(),
+            payload,
+        };
         let Some(ws) = self.ws.as_mut() else {
             let _ = reply.send(Err(BotError::Gone { reason: None }));
             return;
@@ -1142,6 +1491,154 @@ impl Session {
     }
 }
 
+/// A MUC join presence for `occupant`, with the display name as XEP-0172 `<nick/>`.
+fn join_presence(occupant: &FullJid, display_name: Option<&str>) -> Element {
+    let mut presence = Presence::new(PresenceType::None)
+        .with_to(occupant.clone())
+        .with_payload(Muc::new());
+    if let Some(name) = display_name {
+        presence
+            .payloads
+            .push(xmpp_parsers::nick::Nick(name.to_owned()).into());
+    }
+    presence.into()
+}
+
+/// The lobby room a join refusal names, and what holds the joiner there: jitsi-meet's
+/// `<lobbyroom xmlns='http://jitsi.org/jitmeet'>` inside the `registration-required` error
+/// (`mod_muc_lobby_rooms.lua`), with `<waiting-for-host/>` when `mod_muc_wait_for_host` opened the lobby.
+fn lobby_of(frame: &str) -> Option<(BareJid, Waiting)> {
+    let presence = parse_frame(frame.trim_start()).ok()?;
+    let error = presence.children().find(|c| c.name() == "error")?;
+    let room = error
+        .children()
+        .find(|c| c.name() == "lobbyroom" && c.ns() == ns::JITMEET)?
+        .text();
+    let room = BareJid::new(room.trim()).ok()?;
+    let why = if error
+        .children()
+        .any(|c| c.name() == "waiting-for-host" && c.ns() == ns::JITMEET)
+    {
+        Waiting::WaitForHost
+    } else {
+        Waiting::Lobby
+    };
+    Some((room, why))
+}
+
+/// A presence from a lobby room, as the bot's seat there sees it.
+#[derive(Debug, PartialEq, Eq)]
+enum LobbyEvent {
+    /// Our own presence: we are in the lobby room.
+    SelfJoined,
+    /// The lobby room refused our join.
+    Error {
+        condition: String,
+        text: Option<String>,
+    },
+    /// We were kicked (status 307): denied.
+    Kicked,
+    /// The lobby room was destroyed, pointing at `to` (the main room) or nowhere.
+    Destroyed { to: Option<String> },
+    /// We left it.
+    Left,
+    /// Someone else's presence.
+    Other,
+}
+
+/// Reads a presence frame from `lobby` (`None`: not a presence from that room).
+fn lobby_event(frame: &str, lobby: &BareJid, own_nick: &str) -> Option<LobbyEvent> {
+    let head = frame.trim_start();
+    if !head.starts_with("<presence") {
+        return None;
+    }
+    let presence = parse_frame(head).ok()?;
+    let from = presence.attr("from")?;
+    let nick = from.strip_prefix(lobby.as_str())?.strip_prefix('/')?;
+    let x = presence
+        .children()
+        .find(|c| c.name() == "x" && c.ns() == ns::MUC_USER);
+    let status = |code: &str| {
+        x.map(|x| {
+            x.children()
+                .any(|c| c.name() == "status" && c.attr("code") == Some(code))
+        })
+        .unwrap_or(false)
+    };
+    let own = nick == own_nick || status("110");
+    match presence.attr("type") {
+        Some("error") if own => {
+            let (condition, text) = presence
+                .children()
+                .find(|c| c.name() == "error")
+                .map(error_condition)
+                .unwrap_or_default();
+            Some(LobbyEvent::Error { condition, text })
+        }
+        Some("unavailable") if own => {
+            let destroy = x.and_then(|x| x.children().find(|c| c.name() == "destroy"));
+            Some(match destroy {
+                Some(d) => LobbyEvent::Destroyed {
+                    to: d.attr("jid").map(str::to_owned),
+                },
+                None if status("307") => LobbyEvent::Kicked,
+                None => LobbyEvent::Left,
+            })
+        }
+        None if own => Some(LobbyEvent::SelfJoined),
+        _ => Some(LobbyEvent::Other),
+    }
+}
+
+/// Whether a message frame is an invite from `room` (muc#user `<invite/>`): the admission.
+fn is_invite(frame: &str, room: &BareJid) -> bool {
+    let Ok(message) = parse_frame(frame.trim_start()) else {
+        return false;
+    };
+    message.attr("from") == Some(room.as_str())
+        && message.children().any(|x| {
+            x.name() == "x" && x.ns() == ns::MUC_USER && x.children().any(|c| c.name() == "invite")
+        })
+}
+
+/// A mediated invite of `invitee` into `room` (XEP-0045 §7.8.2), as lib-jitsi-meet's
+/// `Lobby.approveAccess` sends it.
+fn invite(room: &BareJid, invitee: &FullJid) -> Element {
+    Element::builder("message", ns::JABBER_CLIENT)
+        .attr(minidom::rxml::xml_ncname!("to").into(), room.as_str())
+        .append(
+            Element::builder("x", ns::MUC_USER).append(
+                Element::builder("invite", ns::MUC_USER)
+                    .attr(minidom::rxml::xml_ncname!("to").into(), invitee.as_str()),
+            ),
+        )
+        .build()
+}
+
+/// The muc#owner form that turns members-only on or off, as lib-jitsi-meet's `ChatRoom.setMembersOnly`
+/// submits it.
+fn members_only_form(enabled: bool) -> Element {
+    let field = |var: &str, value: &str| {
+        Element::builder("field", ns::DATA_FORMS)
+            .attr(minidom::rxml::xml_ncname!("var").into(), var)
+            .append(Element::builder("value", ns::DATA_FORMS).append(value))
+    };
+    Element::builder("query", ns::MUC_OWNER)
+        .append(
+            Element::builder("x", ns::DATA_FORMS)
+                .attr(minidom::rxml::xml_ncname!("type").into(), "submit")
+                .append(field(
+                    "FORM_TYPE",
+                    "http://jabber.org/protocol/muc#roomconfig",
+                ))
+                .append(field(
+                    "muc#roomconfig_membersonly",
+                    if enabled { "true" } else { "false" },
+                )),
+        )
+        .build()
+}
+
 async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -1152,6 +1649,101 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lobby_refusal_names_the_lobby_room_and_what_holds_the_joiner() {
+        // As jitsi-meet's mod_muc_lobby_rooms.lua builds it: <lobbyroom/> inside the error, the extra
+        // reason of mod_muc_wait_for_host next to it.
+        let knock = "<presence xmlns='jabber:client' type='error' from='r1@muc.meet.jitsi/abcd1234' \
+            to='abcd1234@meet.jitsi/x'><error type='auth' code='407'><registration-required \
+            xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><lobbyroom xmlns='http://jitsi.org/jitmeet'>\
+            r1@lobby.meet.jitsi</lobbyroom></error><x xmlns='http://jabber.org/protocol/muc'/></presence>";
+        let (room, why) = lobby_of(knock).unwrap();
+        assert_eq!(room.as_str(), "r1@lobby.meet.jitsi");
+        assert_eq!(why, Waiting::Lobby);
+        let held = knock.replace(
+            "<lobbyroom",
+            "<waiting-for-host xmlns='http://jitsi.org/jitmeet'/><lobbyroom",
+        );
+        assert_eq!(lobby_of(&held).unwrap().1, Waiting::WaitForHost);
+        // A members-only refusal without a lobby is a plain refusal.
+        let plain =
+            "<presence xmlns='jabber:client' type='error' from='r1@muc.meet.jitsi/abcd1234'>\
+            <error type='auth'><registration-required xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+            </error></presence>";
+        assert_eq!(lobby_of(plain), None);
+    }
+
+    #[test]
+    fn lobby_presences_invites_and_forms_read_as_lib_jitsi_meet_reads_them() {
+        let lobby = BareJid::new("r1@lobby.meet.jitsi").unwrap();
+        let presence = |attrs: &str, x: &str| {
+            format!(
+                "<presence xmlns='jabber:client' from='r1@lobby.meet.jitsi/abcd1234' {attrs}>\
+                 <x xmlns='http://jabber.org/protocol/muc#user'>{x}</x></presence>"
+            )
+        };
+        let ev = |frame: &str| lobby_event(frame, &lobby, "abcd1234");
+        assert_eq!(
+            ev(&presence(
+                "",
+                "<item affiliation='none' role='participant'/><status code='110'/>"
+            )),
+            Some(LobbyEvent::SelfJoined)
+        );
+        assert_eq!(
+            ev(&presence(
+                "type='unavailable'",
+                "<item role='none'/><status code='307'/><status code='110'/>"
+            )),
+            Some(LobbyEvent::Kicked)
+        );
+        assert_eq!(
+            ev(&presence(
+                "type='unavailable'",
+                "<item role='none'/><destroy jid='r1@muc.meet.jitsi'><reason>Host arrived.</reason></destroy>"
+            )),
+            Some(LobbyEvent::Destroyed {
+                to: Some("r1@muc.meet.jitsi".into())
+            })
+        );
+        assert_eq!(
+            ev(&presence(
+                "type='unavailable'",
+                "<item role='none'/><destroy/>"
+            )),
+            Some(LobbyEvent::Destroyed { to: None })
+        );
+        let other = presence("", "<item role='participant'/>").replace("abcd1234", "efgh5678");
+        assert_eq!(ev(&other), Some(LobbyEvent::Other));
+        // Presences of the main room are not the lobby's.
+        let main = presence("", "<status code='110'/>").replace("lobby.", "muc.");
+        assert_eq!(ev(&main), None);
+
+        let room = BareJid::new("r1@muc.meet.jitsi").unwrap();
+        let invitee: FullJid = "abcd1234@meet.jitsi/res".parse().unwrap();
+        let sent = String::from(&invite(&room, &invitee));
+        assert!(
+            sent.contains("to='r1@muc.meet.jitsi'") || sent.contains("to=\"r1@muc.meet.jitsi\""),
+            "{sent}"
+        );
+        assert!(
+            sent.contains("invite") && sent.contains("abcd1234@meet.jitsi/res"),
+            "{sent}"
+        );
+        let received = "<message xmlns='jabber:client' from='r1@muc.meet.jitsi' to='abcd1234@meet.jitsi/res'>\
+            <x xmlns='http://jabber.org/protocol/muc#user'><invite from='r1@muc.meet.jitsi/alice'/></x></message>";
+        assert!(is_invite(received, &room));
+        assert!(!is_invite(
+            &received.replace("muc.meet", "lobby.meet"),
+            &room
+        ));
+        let form = String::from(&members_only_form(true));
+        assert!(
+            form.contains("muc#roomconfig_membersonly") && form.contains("<value>true</value>"),
+            "{form}"
+        );
+    }
 
     #[test]
     fn room_names_are_checked_before_connecting() {

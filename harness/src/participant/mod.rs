@@ -16,7 +16,7 @@ pub mod setup;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 pub use bot::{Bot, BotConfig, BotError, BotJoin, BotTimeouts, BotView, Phase, PresenceChange};
@@ -38,6 +38,12 @@ pub enum ParticipantError {
     /// A browser participant's failure.
     #[error(transparent)]
     Browser(#[from] browser::BrowserError),
+    /// The participant's transport cannot do this.
+    #[error("{what}")]
+    Unsupported {
+        /// What cannot be done, and by whom.
+        what: String,
+    },
 }
 
 impl ParticipantError {
@@ -46,6 +52,7 @@ impl ParticipantError {
         match self {
             ParticipantError::Bot(e) => e.is_refusal(),
             ParticipantError::Browser(e) => e.is_refusal(),
+            ParticipantError::Unsupported { .. } => false,
         }
     }
 
@@ -224,11 +231,39 @@ pub fn names_by_jid<'a>(
     names
 }
 
+/// What holds a participant outside the room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Waiting {
+    /// Knocking in the room's lobby until a moderator admits or denies it.
+    Lobby,
+    /// Held in the lobby that jitsi-meet's `muc_wait_for_host` opens until a host (a token holder) joins.
+    WaitForHost,
+}
+
+impl Waiting {
+    /// `lobby` or `wait-for-host`, as snapshots and reports write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Waiting::Lobby => "lobby",
+            Waiting::WaitForHost => "wait-for-host",
+        }
+    }
+}
+
+impl std::fmt::Display for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where a participant stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
     /// In the room, seeing this.
     InRoom(Observation),
+    /// Joined, but waiting outside the room (it observes nothing meanwhile).
+    Waiting(Waiting),
     /// Kicked out by a moderator.
     Kicked,
     /// Out of the room for any other reason (connection died, page gone), with the reason.
@@ -258,6 +293,7 @@ impl Participant {
         match self {
             Participant::Bot(b) => b.with_roster(|phase, roster| match phase {
                 Phase::Joined => Status::InRoom(Observation::from_roster(true, roster)),
+                Phase::Waiting(why) => Status::Waiting(*why),
                 Phase::Kicked => Status::Kicked,
                 Phase::Left => Status::Failed("left the room unexpectedly".into()),
                 Phase::Failed(reason) => Status::Failed(reason.clone()),
@@ -385,11 +421,58 @@ impl Participant {
         }
     }
 
+    /// As a moderator, turns the lobby on or off (the room's members-only switch).
+    pub async fn set_lobby(&self, enabled: bool) -> Result<(), ParticipantError> {
+        match self {
+            Participant::Bot(b) => Ok(b.set_members_only(enabled).await?),
+            Participant::Browser(_) => Err(browsers_cannot("switch the lobby")),
+        }
+    }
+
+    /// As a moderator, admits `who` from the lobby: an invite to its real JID, as lib-jitsi-meet's
+    /// `Lobby.approveAccess` sends it (the client reads the JID from the lobby room's presence; the
+    /// harness knows it from the bot that waits).
+    pub async fn admit(&self, who: &Participant) -> Result<(), ParticipantError> {
+        let Participant::Bot(waiting) = who else {
+            return Err(browsers_cannot("wait in the lobby"));
+        };
+        match self {
+            Participant::Bot(b) => Ok(b.admit(waiting.jid()).await?),
+            Participant::Browser(_) => Err(browsers_cannot("admit from the lobby")),
+        }
+    }
+
+    /// As a moderator, turns `who` away from the lobby: a kick from the lobby room (lib-jitsi-meet's
+    /// `Lobby.denyAccess`), which the moderator joins first as lib-jitsi-meet's moderators do.
+    pub async fn deny(&self, who: &Participant) -> Result<(), ParticipantError> {
+        let Participant::Bot(waiting) = who else {
+            return Err(browsers_cannot("wait in the lobby"));
+        };
+        let Some(occupant) = waiting.lobby_occupant() else {
+            return Err(BotError::RequestFailed {
+                what: "denying a participant".into(),
+                condition: "item-not-found".into(),
+                text: Some("it is not waiting in a lobby".into()),
+            }
+            .into());
+        };
+        match self {
+            Participant::Bot(b) => Ok(b.deny(&occupant).await?),
+            Participant::Browser(_) => Err(browsers_cannot("deny from the lobby")),
+        }
+    }
+
     /// A browser's screenshot, console log and page source into `folder` (bots have none).
     pub async fn capture(&self, folder: &Path, name: &str) -> Result<(), ParticipantError> {
         match self {
             Participant::Bot(_) => Ok(()),
             Participant::Browser(b) => Ok(b.capture(folder, name).await.map(|_| ())?),
         }
+    }
+}
+
+fn browsers_cannot(what: &str) -> ParticipantError {
+    ParticipantError::Unsupported {
+        what: format!("a browser participant cannot {what} yet (lobby steps are for bots)"),
     }
 }

@@ -28,6 +28,8 @@ pub enum Cell {
     Absent,
     /// The deployment refused this participant's join in this step.
     Refused,
+    /// Joined, but waiting outside the room (a lobby, or for the host).
+    Waiting,
     /// Observers disagree on this participant: each observer's cell.
     Disagree(BTreeMap<String, String>),
     /// The timeline has no such step (the run ended earlier).
@@ -46,7 +48,7 @@ impl Cell {
     }
 
     /// One word for the colour of the cell: `owner`, `moderator`, `participant`, `visitor`, `absent`,
-    /// `refused`, `disagree` or `notrun`.
+    /// `refused`, `waiting`, `disagree` or `notrun`.
     pub fn kind(&self) -> &'static str {
         match self {
             Cell::Present { role, affiliation } => match (role, affiliation) {
@@ -58,6 +60,7 @@ impl Cell {
             },
             Cell::Absent => "absent",
             Cell::Refused => "refused",
+            Cell::Waiting => "waiting",
             Cell::Disagree(_) => "disagree",
             Cell::NotRun => "notrun",
         }
@@ -79,6 +82,7 @@ impl fmt::Display for Cell {
             } => f.write_str(role.as_str()),
             Cell::Absent => f.write_str("absent"),
             Cell::Refused => f.write_str("refused"),
+            Cell::Waiting => f.write_str("waiting"),
             Cell::Disagree(seen) => {
                 let seen: Vec<String> = seen.iter().map(|(o, c)| format!("{o}: {c}")).collect();
                 write!(f, "observers disagree ({})", seen.join("; "))
@@ -96,6 +100,8 @@ pub fn cells(step: &StepRecord, participants: &[String]) -> BTreeMap<String, Cel
         .map(|name| {
             let cell = if step.rejected.contains_key(name) {
                 Cell::Refused
+            } else if step.waiting.contains_key(name) {
+                Cell::Waiting
             } else if step.views.is_empty() {
                 Cell::Absent
             } else if let Some(view) = &consensus {
@@ -399,6 +405,7 @@ pub(crate) mod tests {
             jicofo: None,
             rejected: BTreeMap::new(),
             refused: Vec::new(),
+            waiting: BTreeMap::new(),
             converged: true,
             unmet: Vec::new(),
             took: Duration::ZERO,
@@ -446,6 +453,21 @@ pub(crate) mod tests {
 
     fn targets(s: &[&str]) -> Vec<StackTarget> {
         s.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_waiting_participant_is_its_own_cell() {
+        let mut s = step(0, "join bob", &[("alice", "owner", "moderator")]);
+        s.waiting
+            .insert("bob".into(), crate::timeline::Waiting::Lobby);
+        let cells = cells(
+            &s,
+            &["alice".to_owned(), "bob".to_owned(), "carol".to_owned()],
+        );
+        assert_eq!(cells["bob"], Cell::Waiting);
+        assert_eq!(cells["bob"].kind(), "waiting");
+        assert_eq!(cells["bob"].to_string(), "waiting");
+        assert_eq!(cells["carol"], Cell::Absent);
     }
 
     #[test]

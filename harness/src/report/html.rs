@@ -34,6 +34,7 @@ td.cell,span.cell{text-align:center;font-weight:600;font-size:13px}
 .owner{background:#1b5e20;color:#fff}.moderator{background:#43a047;color:#fff}
 .participant{background:#bbdefb;color:#0d2a4a}.visitor{background:#e1bee7;color:#3b1846}
 .absent{background:#f3f3f3;color:#999}.refused{background:#c62828;color:#fff}
+.waiting{background:#fff3e0;color:#8a4b00;border:1px dashed #ef6c00}
 .disagree{background:#ffd54f;color:#3a2a00}.notrun{background:repeating-linear-gradient(45deg,#eee,#eee 4px,#fff 4px,#fff 8px);color:#999}
 td.cell{border-right:1px solid #fff;border-bottom:2px solid #fff}
 td.changed-prev,span.changed-prev{outline:3px solid #ff6d00;outline-offset:-3px}
@@ -84,6 +85,7 @@ fn short(cell: &Cell) -> String {
         Cell::Present { .. } => cell.kind().to_owned(),
         Cell::Absent => "—".into(),
         Cell::Refused => "refused".into(),
+        Cell::Waiting => "waiting".into(),
         Cell::Disagree(_) => "⚠ disagree".into(),
         Cell::NotRun => "not run".into(),
     }
@@ -262,6 +264,7 @@ pub fn render(results: &[ScenarioResult], stacks: &[StackTarget], dir: &Path) ->
         ("visitor", "visitor"),
         ("absent", "— absent"),
         ("refused", "refused"),
+        ("waiting", "waiting (lobby / for the host)"),
         ("disagree", "⚠ observers disagree"),
         ("participant changed-prev", "changed vs previous stack"),
         ("participant changed-golden", "changed vs golden"),
@@ -406,7 +409,8 @@ fn section(
                     Some(Some(seats)) => {
                         let was = seats.get(p).cloned().unwrap_or_else(|| "absent".into());
                         let now = match &cell {
-                            Cell::Refused => "absent".to_owned(),
+                            // Golden lines name the room's occupants only.
+                            Cell::Refused | Cell::Waiting => "absent".to_owned(),
                             c => c.to_string(),
                         };
                         if was != now {

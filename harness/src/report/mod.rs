@@ -99,6 +99,9 @@ pub struct JsonStep {
     /// Participants whose join was refused, with the reason.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub rejected: BTreeMap<String, String>,
+    /// Participants waiting outside the room (lobby, wait-for-host), with what holds them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub waiting: BTreeMap<String, crate::timeline::Waiting>,
     /// This step's expectations that were not met.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unmet: Vec<String>,
@@ -144,6 +147,7 @@ pub fn json<'a>(results: &'a [ScenarioResult], stacks: &[StackTarget]) -> JsonRe
                                     .collect()
                             },
                             rejected: s.rejected.clone(),
+                            waiting: s.waiting.clone(),
                             unmet: s.unmet.clone(),
                             converged: s.converged,
                         }

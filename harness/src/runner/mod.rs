@@ -24,7 +24,9 @@ pub use error::{RunError, RunErrorKind, StepRef};
 pub use events::{Reporter, RunEvent};
 
 use crate::participant::jicofo::JicofoClient;
-use crate::participant::{setup, Driver, Participant, ParticipantError, Setup, SetupError, Status};
+use crate::participant::{
+    setup, Driver, Participant, ParticipantError, Setup, SetupError, Status, Waiting,
+};
 use crate::scenario::{
     Action, ModeratorAction, ParticipantSpec, PresenceUpdate, Scenario, Step, Transport,
 };
@@ -512,6 +514,43 @@ impl Run<'_> {
             Action::Pause { service, duration } => {
                 self.fault(step, service, Fault::Pause(*duration)).await?
             }
+            Action::EnableLobby { by } | Action::DisableLobby { by } => {
+                let enabled = matches!(step.action, Action::EnableLobby { .. });
+                if let Some(moderator) = self.live.get(by) {
+                    if let Err(e) = moderator.set_lobby(enabled).await {
+                        match e.refused_request() {
+                            Some(why) => record.refused.push(format!(
+                                "{} by {by}: {why}",
+                                if enabled {
+                                    "enable lobby"
+                                } else {
+                                    "disable lobby"
+                                }
+                            )),
+                            None => return Err(self.participant_error(step, by, e)),
+                        }
+                    }
+                }
+            }
+            Action::Admit { by, who } | Action::Deny { by, who } => {
+                let admit = matches!(step.action, Action::Admit { .. });
+                let verb = if admit { "admit" } else { "deny" };
+                if let (Some(moderator), Some(waiting)) = (self.live.get(by), self.live.get(who)) {
+                    let result = if admit {
+                        moderator.admit(waiting).await
+                    } else {
+                        moderator.deny(waiting).await
+                    };
+                    if let Err(e) = result {
+                        match e.refused_request() {
+                            Some(why) => {
+                                record.refused.push(format!("{verb} {who} by {by}: {why}"))
+                            }
+                            None => return Err(self.participant_error(step, by, e)),
+                        }
+                    }
+                }
+            }
             Action::Kick { by, who } => {
                 let nick = self.spec(who).nick.clone();
                 if let Some(kicker) = self.live.get(by) {
@@ -547,7 +586,7 @@ impl Run<'_> {
     /// Waits until the room settles or the step's deadline passes, and records the views.
     async fn settle(&mut self, step: &Step, record: &mut StepRecord) -> Result<(), RunError> {
         let deadline = Instant::now() + self.scenario.timeout_of(step);
-        let mut last: Option<BTreeMap<String, View>> = None;
+        let mut last: Option<(BTreeMap<String, View>, BTreeMap<String, Waiting>)> = None;
         let mut quiet_since = Instant::now();
         // One receiver per bot for the whole step, each marked seen before its bot is read: a wake-up
         // then means a change since the last look, never an old one (issue 14: unmarked clones woke the
@@ -567,10 +606,15 @@ impl Run<'_> {
             }
             let mut views = BTreeMap::new();
             let mut kicked = Vec::new();
+            record.waiting.clear();
             for (name, live) in &self.live {
                 match live.status().await {
                     Status::InRoom(observation) => {
                         views.insert(name.clone(), self.view_of(observation));
+                    }
+                    // Outside the room, observing nothing.
+                    Status::Waiting(why) => {
+                        record.waiting.insert(name.clone(), why);
                     }
                     // A kicked participant is out of the room.
                     Status::Kicked => kicked.push(name.clone()),
@@ -591,9 +635,15 @@ impl Run<'_> {
                 }
                 continue;
             }
-            let expected: BTreeSet<String> = self.live.keys().cloned().collect();
-            if last.as_ref() != Some(&views) {
-                last = Some(views.clone());
+            let expected: BTreeSet<String> = self
+                .live
+                .keys()
+                .filter(|n| !record.waiting.contains_key(*n))
+                .cloned()
+                .collect();
+            let seen = (views.clone(), record.waiting.clone());
+            if last.as_ref() != Some(&seen) {
+                last = Some(seen);
                 quiet_since = Instant::now();
             }
             record.views = views;

@@ -150,6 +150,30 @@ pub enum Action {
         /// Who is kicked.
         who: String,
     },
+    /// `by`, a moderator, turns the lobby on (the room becomes members-only; newcomers knock).
+    EnableLobby {
+        /// Who turns it on.
+        by: String,
+    },
+    /// `by`, a moderator, turns the lobby off (whoever waits in it joins the room).
+    DisableLobby {
+        /// Who turns it off.
+        by: String,
+    },
+    /// `by`, a moderator, lets `who` in from the lobby.
+    Admit {
+        /// Who admits (a moderator).
+        by: String,
+        /// Who waits in the lobby.
+        who: String,
+    },
+    /// `by`, a moderator, turns `who` away from the lobby.
+    Deny {
+        /// Who denies (a moderator).
+        by: String,
+        /// Who waits in the lobby.
+        who: String,
+    },
     /// A service of the stack is stopped and started again (`restart = "prosody"`): torture's restart
     /// tests as a timeline. A Prosody restart ends every participant's session.
     Restart(String),
@@ -229,6 +253,8 @@ pub struct Expect {
     /// No occupant's seat may go A -> B -> A while the step settles, as any observer saw it
     /// (jitsi-meet#14192: moderator, then none).
     pub no_flaps: bool,
+    /// Exactly this set waits (in a lobby, or for the host); `None`: not checked.
+    pub waiting: Option<Vec<String>>,
 }
 
 impl Expect {
@@ -256,6 +282,8 @@ impl Action {
             },
             Action::Presence(p) => vec![&p.who],
             Action::Reload(who) => vec![who],
+            Action::EnableLobby { by } | Action::DisableLobby { by } => vec![by],
+            Action::Admit { by, who } | Action::Deny { by, who } => vec![by, who],
         }
     }
 
@@ -271,7 +299,8 @@ impl Action {
 impl Step {
     /// A short, stable description used as a snapshot key: `join alice`, `join bob, carol`,
     /// `leave alice`, `disconnect bob`, `rejoin alice`, `wait 2s`, `grant alice by carol`,
-    /// `kick alice by carol`, `restart prosody`, `stop focus`, `pause prosody for 2s`.
+    /// `kick alice by carol`, `restart prosody`, `stop focus`, `pause prosody for 2s`, `enable lobby by
+    /// alice`, `disable lobby by alice`, `admit bob by alice`, `deny bob by alice`.
     pub fn label(&self) -> String {
         match &self.action {
             Action::Join(names) => format!("join {}", names.join(", ")),
@@ -310,6 +339,10 @@ impl Step {
                 }
                 format!("presence {}: {}", p.who, what.join(", "))
             }
+            Action::EnableLobby { by } => format!("enable lobby by {by}"),
+            Action::DisableLobby { by } => format!("disable lobby by {by}"),
+            Action::Admit { by, who } => format!("admit {who} by {by}"),
+            Action::Deny { by, who } => format!("deny {who} by {by}"),
         }
     }
 

@@ -61,6 +61,11 @@ pub(super) struct RawStep {
     pub pause: Option<Spanned<RawPause>>,
     pub presence: Option<Spanned<RawPresence>>,
     pub reload: Option<Spanned<String>>,
+    pub enable_lobby: Option<Spanned<RawBy>>,
+    pub disable_lobby: Option<Spanned<RawBy>>,
+    pub admit: Option<Spanned<RawAdmit>>,
+    pub deny: Option<Spanned<RawAdmit>>,
+    pub waiting: Option<Spanned<Vec<Spanned<String>>>>,
     pub moderators: Option<Spanned<Vec<Spanned<String>>>>,
     pub moderators_one_of: Option<Spanned<Vec<Spanned<String>>>>,
     pub moderator_count: Option<Spanned<usize>>,
@@ -149,6 +154,22 @@ pub(super) struct PerVariant {
 /// A variant's name and its list of participants, as written.
 pub(super) type VariantList = (Spanned<String>, Spanned<Vec<Spanned<String>>>);
 
+/// `enable_lobby = { by = "alice" }`, `disable_lobby = { by = "alice" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBy {
+    pub by: Spanned<String>,
+}
+
+/// `admit = { by = "alice", who = "bob" }`, `deny = { by = "alice", who = "bob" }`: both named (a lobby
+/// step never picks "whoever is moderator now").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAdmit {
+    pub by: Spanned<String>,
+    pub who: Spanned<String>,
+}
+
 /// `pause = { service = "prosody", for = "2s" }`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -172,6 +193,10 @@ pub(super) const ACTION_KEYS: &[&str] = &[
     "pause",
     "presence",
     "reload",
+    "enable_lobby",
+    "disable_lobby",
+    "admit",
+    "deny",
 ];
 
 /// A key of a table as written: its name, where the key is, where its value is.
@@ -618,6 +643,11 @@ fn example(key: &str) -> Option<&'static str> {
         "rejected" => "rejected = [\"mallory\"]",
         "no_flaps" => "no_flaps = true (no seat may go A -> B -> A while the step settles)",
         "explain" => "explain = true (snapshot lines name the cause of each moderator change)",
+        "enable_lobby" => "enable_lobby = { by = \"alice\" } (a moderator)",
+        "disable_lobby" => "disable_lobby = { by = \"alice\" } (a moderator)",
+        "admit" => "admit = { by = \"alice\", who = \"bob\" } (bob waits in the lobby)",
+        "deny" => "deny = { by = \"alice\", who = \"bob\" } (bob waits in the lobby)",
+        "waiting" => "waiting = [\"bob\"] (in the lobby or for the host; [] for nobody)",
         "note" => "note = \"an expired token must not get in\"",
         _ => return None,
     })

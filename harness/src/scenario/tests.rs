@@ -1381,3 +1381,172 @@ fn a_guest_under_a_variant_without_guests_is_refused() {
     let only_guests = text.replace("\"jwt-guests\", \"jwt-auto-owner\"", "\"jwt-guests\"");
     assert!(parse(Path::new(PATH), &only_guests, &variants()).is_ok());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Lobby and wait-for-host
+
+const LOBBY_VARIANTS: &str = r#"
+[jwt-lobby]
+description = "d"
+jwt = true
+jicofo_auth = false
+lobby = true
+[jwt-auto-owner]
+description = "d"
+jwt = true
+jicofo_auth = false
+"#;
+
+/// Lines 1–6 under `variant`; steps from line 7.
+fn lobby_scenario(variant: &str, steps: &str) -> String {
+    format!(
+        "description = \"d\"\nvariants = [\"{variant}\"]\n[participants]\nalice = {{}}\nbob = {{}}\ncarol = {{}}\n{steps}"
+    )
+}
+
+/// A problem as the lobby tests look at it: code, message and help, `line:col`.
+type Found = (&'static str, String, Option<(usize, usize)>);
+
+fn lobby_problems(text: &str) -> Vec<Found> {
+    let variants = Variants::parse(Path::new("scenarios/variants.toml"), LOBBY_VARIANTS).unwrap();
+    match parse(Path::new(PATH), text, &variants) {
+        Ok(_) => Vec::new(),
+        Err(e) => e
+            .problems()
+            .iter()
+            .map(|p| {
+                (
+                    p.code,
+                    format!("{} {}", p.message, p.help.as_deref().unwrap_or("")),
+                    p.location,
+                )
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn lobby_steps_and_waiting_parse_with_their_labels() {
+    let text = lobby_scenario(
+        "jwt-lobby",
+        "[[step]]\njoin = [\"alice\"]\n[[step]]\nenable_lobby = { by = \"alice\" }\n[[step]]\njoin = [\"bob\", \"carol\"]\nwaiting = [\"bob\", \"carol\"]\n[[step]]\nadmit = { by = \"alice\", who = \"bob\" }\nwaiting = [\"carol\"]\n[[step]]\ndeny = { by = \"alice\", who = \"carol\" }\nwaiting = []\n[[step]]\ndisable_lobby = { by = \"alice\" }\n",
+    );
+    let variants = Variants::parse(Path::new("v.toml"), LOBBY_VARIANTS).unwrap();
+    let s = parse(Path::new(PATH), &text, &variants).unwrap();
+    let labels: Vec<String> = s.steps.iter().map(Step::label).collect();
+    assert_eq!(
+        labels,
+        [
+            "join alice",
+            "enable lobby by alice",
+            "join bob, carol",
+            "admit bob by alice",
+            "deny carol by alice",
+            "disable lobby by alice",
+        ]
+    );
+    assert_eq!(
+        s.steps[2].expect.waiting,
+        Some(vec!["bob".to_owned(), "carol".to_owned()])
+    );
+    assert_eq!(s.steps[4].expect.waiting, Some(vec![]));
+    assert_eq!(s.steps[5].expect.waiting, None);
+    assert_eq!(
+        s.steps[3].action,
+        Action::Admit {
+            by: "alice".into(),
+            who: "bob".into()
+        }
+    );
+}
+
+#[test]
+fn waiting_on_a_variant_without_a_lobby_is_a_problem_at_its_key() {
+    let found = lobby_problems(&lobby_scenario(
+        "jwt-auto-owner",
+        "[[step]]\njoin = [\"alice\"]\nwaiting = []\n[[step]]\nenable_lobby = { by = \"alice\" }\n",
+    ));
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].0, "scenario::no_lobby");
+    assert_eq!(found[0].2, Some((9, 1)));
+    assert!(
+        found[0]
+            .1
+            .contains("`waiting` in step 1 needs a lobby, but variant `jwt-auto-owner` has none"),
+        "{found:?}"
+    );
+    assert!(found[0].1.contains("wait_for_host = true"), "{found:?}");
+    assert_eq!(found[1].2, Some((11, 1)));
+}
+
+#[test]
+fn admit_by_a_non_moderator_and_of_someone_not_waiting_are_problems() {
+    let found = lobby_problems(&lobby_scenario(
+        "jwt-lobby",
+        "[[step]]\njoin = [\"alice\"]\n[[step]]\nenable_lobby = { by = \"alice\" }\n[[step]]\njoin = [\"bob\", \"carol\"]\nmoderators = [\"alice\"]\nwaiting = [\"bob\"]\n[[step]]\nadmit = { by = \"bob\", who = \"carol\" }\n",
+    ));
+    let codes: Vec<(&str, Option<(usize, usize)>)> = found.iter().map(|f| (f.0, f.2)).collect();
+    assert_eq!(
+        codes,
+        [
+            ("scenario::not_moderator", Some((16, 16))),
+            ("scenario::not_waiting", Some((16, 29))),
+        ],
+        "{found:?}"
+    );
+    assert!(
+        found[0]
+            .1
+            .contains("`bob` admits in step 4, but step 3 expects it not to be moderator"),
+        "{found:?}"
+    );
+    assert!(
+        found[1]
+            .1
+            .contains("`carol` is admitted in step 4, but step 3 expects it not to wait"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn waiting_and_lobby_steps_need_participants_who_joined() {
+    let found = lobby_problems(&lobby_scenario(
+        "jwt-lobby",
+        "[[step]]\njoin = [\"alice\"]\nwaiting = [\"bob\"]\n[[step]]\ndeny = { by = \"alice\", who = \"carol\" }\n[[step]]\nwait = \"1s\"\nwaiting = [\"alice\"]\nmoderators = [\"alice\"]\n",
+    ));
+    let codes: Vec<&str> = found.iter().map(|f| f.0).collect();
+    assert_eq!(
+        codes,
+        [
+            "scenario::not_in_room",
+            "scenario::order",
+            "scenario::not_waiting",
+            "scenario::conflicting_expectations",
+        ],
+        "{found:?}"
+    );
+    let said = |i: usize, words: &str| assert!(found[i].1.contains(words), "{found:?}");
+    said(0, "`waiting` of step 1 names `bob`");
+    said(1, "`carol` is denied in step 2 but is not in the room");
+    said(
+        2,
+        "`carol` is denied in step 2, but step 1 expects it not to wait",
+    );
+    said(3, "`alice` is both waiting and moderator in step 3");
+}
+
+#[test]
+fn unknown_step_keys_list_the_lobby_steps() {
+    let found = lobby_problems(&lobby_scenario(
+        "jwt-lobby",
+        "[[step]]\njoin = [\"alice\"]\n[[step]]\nenable_loby = { by = \"alice\" }\n",
+    ));
+    assert_eq!(found[0].0, "scenario::unknown_key", "{found:?}");
+    assert!(
+        found[0].1.contains("did you mean `enable_lobby`?"),
+        "{found:?}"
+    );
+    for key in ["`admit`", "`deny`", "`disable_lobby`", "`waiting`"] {
+        assert!(found[0].1.contains(key), "{key}: {found:?}");
+    }
+}

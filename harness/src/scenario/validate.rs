@@ -27,6 +27,7 @@ use crate::stack::variant::Variants;
 use crate::stack::FAULT_SERVICES;
 use crate::xmpp;
 
+mod lobby;
 mod replay;
 
 /// The longest MUC nick, in bytes. A nick is the resource of the occupant JID `room@muc/NICK`; Prosody
@@ -75,6 +76,7 @@ pub(super) fn validate(
         _ => None,
     };
     check.replay(&raw.steps);
+    check.lobby_variants(&raw, variants);
 
     if problems.len() > before {
         return None;
@@ -632,10 +634,25 @@ impl Checker<'_> {
                 );
             }
         }
+        for (key, by) in [
+            ("enable_lobby", &body.enable_lobby),
+            ("disable_lobby", &body.disable_lobby),
+        ] {
+            if let Some(by) = by {
+                names.push((by.get_ref().by.clone(), format!("in `{key}` of step {n}")));
+            }
+        }
+        for (key, pair) in [("admit", &body.admit), ("deny", &body.deny)] {
+            if let Some(pair) = pair {
+                names.push((pair.get_ref().by.clone(), format!("in `{key}` of step {n}")));
+                names.push((pair.get_ref().who.clone(), format!("in `{key}` of step {n}")));
+            }
+        }
         for (key, list) in [
             ("moderators", &body.moderators),
             ("moderators_one_of", &body.moderators_one_of),
             ("rejected", &body.rejected),
+            ("waiting", &body.waiting),
         ] {
             if let Some(list) = list {
                 self.duplicates(list.get_ref(), key, &here);
@@ -1010,6 +1027,30 @@ impl Checker<'_> {
         if let Some(who) = &body.reload {
             return Some(Action::Reload(who.get_ref().clone()));
         }
+        if let Some(lobby) = &body.enable_lobby {
+            return Some(Action::EnableLobby {
+                by: lobby.get_ref().by.get_ref().clone(),
+            });
+        }
+        if let Some(lobby) = &body.disable_lobby {
+            return Some(Action::DisableLobby {
+                by: lobby.get_ref().by.get_ref().clone(),
+            });
+        }
+        if let Some(admit) = &body.admit {
+            let admit = admit.get_ref();
+            return Some(Action::Admit {
+                by: admit.by.get_ref().clone(),
+                who: admit.who.get_ref().clone(),
+            });
+        }
+        if let Some(deny) = &body.deny {
+            let deny = deny.get_ref();
+            return Some(Action::Deny {
+                by: deny.by.get_ref().clone(),
+                who: deny.who.get_ref().clone(),
+            });
+        }
         self.fault_action(n, body)
     }
 
@@ -1224,6 +1265,29 @@ impl Checker<'_> {
                 }
             }
         }
+        if let (Some(waiting), Some(moderators)) = (&body.waiting, &body.moderators) {
+            for who in waiting.get_ref() {
+                if let Some(also) = moderators
+                    .get_ref()
+                    .iter()
+                    .find(|m| m.get_ref() == who.get_ref())
+                {
+                    self.push(
+                        Problem::at(
+                            "scenario::conflicting_expectations",
+                            who.span(),
+                            "waiting",
+                            format!(
+                                "`{}` is both waiting and moderator in step {n}",
+                                who.get_ref()
+                            ),
+                        )
+                        .also(also.span(), "moderator")
+                        .help("a participant who waits is outside the room; it cannot be moderator there"),
+                    );
+                }
+            }
+        }
         if let Some(rejected) = &body.rejected {
             let joining: Vec<&str> = match (&body.join, &body.rejoin) {
                 (Some(join), _) => join
@@ -1266,6 +1330,7 @@ impl Checker<'_> {
                 .map(|r| names(r.get_ref()))
                 .unwrap_or_default(),
             no_flaps: body.no_flaps.as_ref().is_some_and(|f| *f.get_ref()),
+            waiting: body.waiting.as_ref().map(|w| names(w.get_ref())),
         })
     }
 }

@@ -45,6 +45,10 @@ pub struct Variant {
     /// `ENABLE_LOBBY`. Unset: the release's default.
     #[serde(default)]
     pub lobby: Option<bool>,
+    /// `WAIT_FOR_HOST_DISABLE_AUTO_OWNERS` (docker-jitsi-meet stable-10655+; the fix of jitsi-meet#16297):
+    /// `muc_wait_for_host` stops making every token user owner on join. Only meaningful with `wait_for_host`.
+    #[serde(default)]
+    pub wait_for_host_disable_auto_owners: bool,
     /// `PROSODY_MUC_RESOURCE_VALIDATE_ANONYMOUS_STRICT` (docker-jitsi-meet stable-10978+, off by default):
     /// Prosody's `muc_resource_validate` refuses an anonymous or token user whose nick is not the first 8
     /// characters of its JID's local part ("Invalid anonymous user ID", jitsi/jitsi-meet

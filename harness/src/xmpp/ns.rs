@@ -20,3 +20,11 @@ pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 pub const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 /// XEP-0172 user nickname: the display name lib-jitsi-meet puts in presence (`JitsiConference.setDisplayName`).
 pub const NICK: &str = "http://jabber.org/protocol/nick";
+/// XEP-0045 `muc#user` (status codes, invites, destroy).
+pub const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+/// XEP-0045 `muc#owner` (room configuration).
+pub const MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
+/// XEP-0004 data forms.
+pub const DATA_FORMS: &str = "jabber:x:data";
+/// Jitsi's own namespace (`<lobbyroom/>`, `<waiting-for-host/>` in jitsi-meet's lobby errors).
+pub const JITMEET: &str = "http://jitsi.org/jitmeet";

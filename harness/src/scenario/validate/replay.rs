@@ -198,6 +198,52 @@ impl Checker<'_> {
                 if service.get_ref() == "prosody" {
                     ends_every_session(&mut room, n);
                 }
+            } else if let Some(by) = body.enable_lobby.as_ref().or(body.disable_lobby.as_ref()) {
+                let by = &by.get_ref().by;
+                self.present(
+                    &room,
+                    by.get_ref(),
+                    by.span(),
+                    &format!("switches the lobby in step {n}"),
+                );
+            } else if let Some(admit) = &body.admit {
+                let admit = admit.get_ref();
+                self.present(
+                    &room,
+                    admit.by.get_ref(),
+                    admit.by.span(),
+                    &format!("admits in step {n}"),
+                );
+                // A participant who joined and waits counts as joined here; whether it waits is the run's.
+                self.present(
+                    &room,
+                    admit.who.get_ref(),
+                    admit.who.span(),
+                    &format!("is admitted in step {n}"),
+                );
+            } else if let Some(deny) = &body.deny {
+                let deny = deny.get_ref();
+                self.present(
+                    &room,
+                    deny.by.get_ref(),
+                    deny.by.span(),
+                    &format!("denies in step {n}"),
+                );
+                let who = deny.who.get_ref().as_str();
+                if self.present(
+                    &room,
+                    who,
+                    deny.who.span(),
+                    &format!("is denied in step {n}"),
+                ) {
+                    room.insert(
+                        who,
+                        Presence::Out {
+                            joined: since_of(&room, who),
+                            left: n,
+                        },
+                    );
+                }
             } else if let Some(kick) = &body.kick {
                 let kick = kick.get_ref();
                 if let Some(by) = kick.by.get_ref().name() {
@@ -242,6 +288,7 @@ impl Checker<'_> {
                     .iter()
                     .map(|l| ("moderators_one_of", l)),
             );
+            lists.extend(body.waiting.iter().map(|l| ("waiting", l)));
             for per in entry.per_variant.iter().filter(|p| p.key != "rejected") {
                 lists.extend(per.lists.iter().map(|(_, l)| (per.key.as_str(), l)));
             }
@@ -260,6 +307,11 @@ impl Checker<'_> {
                         }
                         Presence::Never => format!("`{name}` has not joined yet"),
                     };
+                    let only = if key == "waiting" {
+                        "only a participant that joined can wait"
+                    } else {
+                        "only occupants can be moderators"
+                    };
                     self.push(
                         Problem::at(
                             "scenario::not_in_room",
@@ -267,7 +319,7 @@ impl Checker<'_> {
                             "not in the room",
                             format!("`{key}` of step {n} names `{name}`, who is not in the room after the step"),
                         )
-                        .help(format!("{why}; only occupants can be moderators")),
+                        .help(format!("{why}; {only}")),
                     );
                 }
             }

@@ -595,10 +595,24 @@ pub(crate) fn variant_env(facts: &Facts, variant: &Variant) -> Result<Vec<EnvEnt
         muc_modules.push("muc_wait_for_host");
         vhost_modules.push("persistent_lobby");
         if facts.wait_for_host_disable_auto_owners_env {
-            // Pinned to the template default (auto-owners stay on): the releases before stable-10655
-            // cannot turn them off, so the same variant means the same thing on every release.
-            env.push(plain("WAIT_FOR_HOST_DISABLE_AUTO_OWNERS", "0", PROSODY));
+            // Follows the knob; rendered on every release that has the variable, so `0` says the
+            // template default (auto-owners on) out loud.
+            env.push(plain(
+                "WAIT_FOR_HOST_DISABLE_AUTO_OWNERS",
+                flag(variant.wait_for_host_disable_auto_owners),
+                PROSODY,
+            ));
+        } else if variant.wait_for_host_disable_auto_owners {
+            return Err(format!(
+                "`wait_for_host_disable_auto_owners`: {release} has no WAIT_FOR_HOST_DISABLE_AUTO_OWNERS \
+                 (docker-jitsi-meet has it from stable-10655 on)"
+            ));
         }
+    } else if variant.wait_for_host_disable_auto_owners {
+        return Err(
+            "`wait_for_host_disable_auto_owners` changes muc_wait_for_host: it needs `wait_for_host = true`"
+                .into(),
+        );
     }
     if !muc_modules.is_empty() {
         env.push(plain("XMPP_MUC_MODULES", muc_modules.join(","), PROSODY));
@@ -1067,6 +1081,20 @@ mod tests {
                 &["lobby = false"][..],
             ),
             (
+                "stable-10590",
+                "jwt = true\nwait_for_host = true\nwait_for_host_disable_auto_owners = true",
+                &[
+                    "stable-10590",
+                    "wait_for_host_disable_auto_owners",
+                    "stable-10655",
+                ][..],
+            ),
+            (
+                "stable-11146",
+                "jwt = true\nwait_for_host_disable_auto_owners = true",
+                &["wait_for_host_disable_auto_owners", "wait_for_host = true"][..],
+            ),
+            (
                 "stable-11146",
                 "jwt = false\nguests = true",
                 &["guests", "ENABLE_AUTH"][..],
@@ -1121,6 +1149,16 @@ mod tests {
         assert_eq!(env["XMPP_MODULES"].expose(), "persistent_lobby");
         assert_eq!(env["WAIT_FOR_HOST_DISABLE_AUTO_OWNERS"].expose(), "0");
         assert_eq!(env["ENABLE_LOBBY"].expose(), "1");
+        let fixed = plan(
+            &target("stable-11146"),
+            &variant("jwt = true\nwait_for_host = true\nwait_for_host_disable_auto_owners = true"),
+        )
+        .unwrap();
+        assert_eq!(
+            fixed.container(Service::Prosody).unwrap().env["WAIT_FOR_HOST_DISABLE_AUTO_OWNERS"]
+                .expose(),
+            "1"
+        );
         let jicofo = &p.container(Service::Jicofo).unwrap().env;
         assert_eq!(jicofo["JICOFO_ENABLE_AUTH"].expose(), "0");
         assert_eq!(jicofo["ENABLE_AUTO_OWNER"].expose(), "0");
