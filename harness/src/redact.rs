@@ -280,6 +280,7 @@ mod tests {
             machine_uid: "m".into(),
             display_name: None,
             transcript: None,
+            credentials: None,
         };
         let browser = BrowserJoin {
             room: "r1".into(),

@@ -103,6 +103,8 @@ pub struct BotJoin {
     pub display_name: Option<String>,
     /// Where to record the XMPP traffic, if anywhere.
     pub transcript: Option<Transcript>,
+    /// A registered account's login (`AUTH_TYPE=internal`); `None`: SASL ANONYMOUS (token, guest).
+    pub credentials: Option<crate::xmpp::websocket::Credentials>,
 }
 
 /// Why a bot could not do what it was asked.
@@ -316,7 +318,9 @@ impl Bot {
             join.transcript.clone(),
         )
         .await?;
-        let jid = ws.login(&config.domain, t.connect).await?;
+        let jid = ws
+            .login_as(&config.domain, t.connect, join.credentials.as_ref())
+            .await?;
         let own_nick = match &join.nick {
             Some(explicit) => explicit.clone(),
             None => nick::from_login(jid.node().map(|n| n.as_str()).unwrap_or_default()),

@@ -63,6 +63,7 @@ pub(super) struct RawStep {
     pub rejected: Option<Spanned<Vec<Spanned<String>>>>,
     pub note: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
+    pub affiliations: Option<Spanned<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>>,
 }
 
 /// `grant = { by = "carol", to = "alice" }`.
@@ -441,7 +442,7 @@ fn example(key: &str) -> Option<&'static str> {
         "variants" => "variants = [\"jwt-auto-owner\"]",
         "timeout" => "timeout = \"20s\" (ms, s, m, h)",
         "transport" => "transport = \"bot\" or \"browser\"",
-        "login" => "login = \"token\", \"guest\" or \"none\"",
+        "login" => "login = \"token\", \"guest\", \"none\" or \"password\"",
         "nick" => "nick = \"carol_2\"",
         "token" => "token = { expired = true } or token = { claims = { \"context.user.moderator\" = \"true\" } }",
         "join" => "join = [\"alice\"] or join = [\"bob\", \"carol\"]",
@@ -459,6 +460,7 @@ fn example(key: &str) -> Option<&'static str> {
         "moderator_count" => "moderator_count = 1",
         "rejected" => "rejected = [\"mallory\"]",
         "note" => "note = \"an expired token must not get in\"",
+        "affiliations" => "affiliations = { alice = \"owner\", bob = \"member\" }",
         _ => return None,
     })
 }
