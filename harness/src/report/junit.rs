@@ -87,6 +87,12 @@ fn case(result: &ScenarioResult, comparisons: &[Comparison]) -> TestCase {
             .set_description(with_across(text));
             s
         }
+        Outcome::Skipped { reason } => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(format!("skipped: {reason}"))
+                .set_type("skipped");
+            s
+        }
         Outcome::New => {
             let mut s = TestCaseStatus::skipped();
             s.set_message(format!(

@@ -23,6 +23,7 @@ fn mark(v: Verdict) -> &'static str {
         Verdict::Unmet => "✗ unmet",
         Verdict::Flaky => "✗ flaky",
         Verdict::Failed => "✗ failed",
+        Verdict::Skipped => "– skipped",
     }
 }
 

@@ -59,6 +59,8 @@ struct Entry {
     #[serde(default)]
     error: Option<String>,
     #[serde(default)]
+    skipped: Option<String>,
+    #[serde(default)]
     diff: Option<String>,
     #[serde(default)]
     infrastructure: Option<bool>,
@@ -93,6 +95,9 @@ impl Entry {
             "failed" => Outcome::Failed {
                 error: self.error.unwrap_or_default(),
                 infrastructure: self.infrastructure.unwrap_or(true),
+            },
+            "skipped" => Outcome::Skipped {
+                reason: self.skipped.unwrap_or_default(),
             },
             other => return Err(format!("unknown verdict `{other}`")),
         };

@@ -54,6 +54,9 @@ pub struct JsonResult<'a> {
     /// What failed, when the verdict is `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
+    /// Why it was not run, when the verdict is `skipped`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<&'a str>,
     /// The differing step lines against the golden snapshot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<&'a str>,
@@ -147,6 +150,7 @@ pub fn json<'a>(results: &'a [ScenarioResult], stacks: &[StackTarget]) -> JsonRe
                     .collect(),
                 unmet: r.outcome.unmet().iter().map(|u| u.to_string()).collect(),
                 error: r.outcome.error(),
+                skipped: r.outcome.skip_reason(),
                 diff: r.outcome.diff(),
                 infrastructure: r.outcome.error().map(|_| r.outcome.is_infrastructure()),
                 path: r.path.display().to_string(),
@@ -231,6 +235,9 @@ pub fn text(results: &[ScenarioResult], stacks: &[StackTarget]) -> String {
                 let _ = writeln!(out, "  {line}");
             }
         }
+        if let Some(reason) = r.outcome.skip_reason() {
+            let _ = writeln!(out, "  skipped: {reason}");
+        }
         for u in r.outcome.unmet() {
             let _ = writeln!(out, "  {u}");
         }
@@ -274,6 +281,10 @@ change the scenario file ({}) first if Jitsi's behaviour is meant to change",
     let flaky = match count(Verdict::Flaky) {
         0 => String::new(),
         n => format!(", {n} flaky"),
+    };
+    let flaky = match count(Verdict::Skipped) {
+        0 => flaky,
+        n => format!("{flaky}, {n} skipped"),
     };
     let _ = writeln!(
         out,

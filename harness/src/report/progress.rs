@@ -67,6 +67,7 @@ pub fn line(event: &RunEvent<'_>, verbose: bool) -> Option<String> {
                 Verdict::Unmet => "UNMET",
                 Verdict::Failed => "FAILED",
                 Verdict::Flaky => "FLAKY",
+                Verdict::Skipped => "skipped",
             };
             Some(format!(
                 "[{} {}] {} {mark} ({:.1} s)",

@@ -84,6 +84,7 @@ pub async fn run_matrix(options: &MatrixOptions) -> Vec<ScenarioResult> {
     // stays stopped); the other scenarios repeat one after the other on their shared stack.
     let repeat = options.repeat.max(1);
     let mut groups: BTreeMap<Group<'_>, Vec<&Scenario>> = BTreeMap::new();
+    let mut skipped = Vec::new();
     for target in &options.targets {
         for scenario in &options.scenarios {
             let own = scenario
@@ -92,6 +93,12 @@ pub async fn run_matrix(options: &MatrixOptions) -> Vec<ScenarioResult> {
                 .any(|s| s.action.service().is_some())
                 .then_some(scenario.name.as_str());
             for variant in &scenario.variants {
+                // An external deployment is configured one way: the scenarios of the variants its file
+                // does not declare are skipped with the reason, never started and failed.
+                if let Some(reason) = external_skip(target, variant) {
+                    skipped.push(skipped_result(options, scenario, variant, target, reason));
+                    continue;
+                }
                 let repetitions = if own.is_some() { repeat } else { 1 };
                 for repetition in 0..repetitions {
                     groups
@@ -113,6 +120,10 @@ pub async fn run_matrix(options: &MatrixOptions) -> Vec<ScenarioResult> {
         run_group(options, group, here, scenarios)
     });
     let mut results = Vec::new();
+    for result in skipped {
+        report(options, RunEvent::ScenarioFinished { result: &result });
+        results.push(result);
+    }
     let mut parts: BTreeMap<(String, String, StackTarget), Vec<Ran>> = BTreeMap::new();
     let mut groups = futures::stream::iter(runs).buffer_unordered(options.parallel_stacks.max(1));
     while let Some(cells) = groups.next().await {
@@ -407,6 +418,38 @@ async fn run_group<'a>(
 /// Judges a run: a failure, else the snapshot comparison — unless an expectation was unmet, which fails
 /// the scenario whatever the snapshot says. Writes the golden (`--accept`) or a pending snapshot for a
 /// changed or new timeline, never for one with unmet expectations (the scenario file must change first).
+/// Why `variant` is not run on `target`: an `external:` deployment whose file does not declare it.
+fn external_skip(target: &StackTarget, variant: &str) -> Option<String> {
+    if target.family != crate::stack::Family::External {
+        return None;
+    }
+    crate::stack::external::skip_reason(target, variant)
+}
+
+fn skipped_result(
+    options: &MatrixOptions,
+    scenario: &Scenario,
+    variant: &str,
+    target: &StackTarget,
+    reason: String,
+) -> ScenarioResult {
+    ScenarioResult {
+        scenario: scenario.name.clone(),
+        path: scenario.path.clone(),
+        variant: variant.to_owned(),
+        target: target.clone(),
+        outcome: Outcome::Skipped { reason },
+        timeline: None,
+        body: None,
+        snapshot: snapshot::path(&options.snapshots, target.family, &scenario.name, variant)
+            .unwrap_or_default(),
+        written: None,
+        withheld: false,
+        artifacts: options.artifacts.clone(),
+        took: Duration::ZERO,
+    }
+}
+
 fn judge(
     options: &MatrixOptions,
     scenario: &Scenario,

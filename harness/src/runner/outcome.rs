@@ -87,6 +87,12 @@ pub enum Outcome {
         /// The runs that differ from the first, each with its difference.
         differing: Vec<DifferingRun>,
     },
+    /// Not run: the stack does not apply to it (an `external:` deployment configured as other variants).
+    /// Never counted as passed or failed.
+    Skipped {
+        /// Why, in words.
+        reason: String,
+    },
 }
 
 /// One run of a repeated scenario that differs from the first run.
@@ -119,6 +125,7 @@ impl Outcome {
             Outcome::Unmet { .. } => Verdict::Unmet,
             Outcome::Failed { .. } => Verdict::Failed,
             Outcome::Flaky { .. } => Verdict::Flaky,
+            Outcome::Skipped { .. } => Verdict::Skipped,
         }
     }
 
@@ -135,6 +142,14 @@ impl Outcome {
     pub fn error(&self) -> Option<&str> {
         match self {
             Outcome::Failed { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Why the scenario was not run, for a skipped one.
+    pub fn skip_reason(&self) -> Option<&str> {
+        match self {
+            Outcome::Skipped { reason } => Some(reason),
             _ => None,
         }
     }
@@ -183,6 +198,8 @@ pub enum Verdict {
     Failed,
     /// Repeated with `--repeat N`, the runs did not all observe the same timeline.
     Flaky,
+    /// Not run, with the reason (the stack does not apply to the scenario's variant).
+    Skipped,
 }
 
 impl Verdict {
@@ -195,6 +212,7 @@ impl Verdict {
             Verdict::Unmet => "unmet",
             Verdict::Failed => "failed",
             Verdict::Flaky => "flaky",
+            Verdict::Skipped => "skipped",
         }
     }
 }
