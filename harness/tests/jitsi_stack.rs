@@ -417,8 +417,10 @@ fn custom_modules_load(release: &str) -> Result<(), Failed> {
             &RunOptions::new(support::artifacts(&test).join("run")),
         )
         .await;
-        let log = stack.log_tail("prosody", 2000);
         let closed = stack.close().await;
+        // The whole followed log (the load line comes long before the joins).
+        let log_path = support::artifacts(&test).join("prosody.log");
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         let timeline = outcome.map_err(|e| Failed::from(format!("{test}: {e}")))?;
         closed.map_err(|e| Failed::from(format!("closing {test}: {e}")))?;
         nothing_left(&docker, &label).await?;
