@@ -8,7 +8,8 @@
 //!
 //! ```toml
 //! description = "our staging shard"
-//! # The variants (scenarios/variants.toml) this deployment is configured as; others are refused.
+//! # The variants (scenarios/variants.toml) this deployment is configured as; scenarios of others are
+//! # skipped with the reason (`skip_reason`), never started.
 //! variants = ["jwt-auto-owner"]
 //! websocket = "wss://meet.example.org/xmpp-websocket"
 //! bosh = "https://meet.example.org/http-bind"      # optional: derived from `websocket`
