@@ -404,6 +404,8 @@ impl XmppWebSocket {
                     c.username,
                     c.password.expose()
                 ));
+                // The encoded credentials are as secret as the password: scrubbed from any log line.
+                crate::redact::remember(&payload);
                 let auth = Element::builder("auth", ns::SASL)
                     .attr(minidom::rxml::xml_ncname!("mechanism").into(), "PLAIN")
                     .append(payload)
