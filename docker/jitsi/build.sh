@@ -139,7 +139,8 @@ inputs_hash() { # $1 = release, $2 = service
     hash_tree "$here/$2"
     if [ "$2" = prosody ]; then
       cat "$root/docker/fixture/rootfs/usr/local/lib/jitsi-harness/prosody-plugins/mod_auth_fixture_token.lua" \
-          "$root/docker/fixture/rootfs/usr/local/lib/jitsi-harness/prosody-plugins/mod_fixture_token_verification.lua"
+          "$root/docker/fixture/rootfs/usr/local/lib/jitsi-harness/prosody-plugins/mod_fixture_token_verification.lua" \
+          "$root/docker/fixture/rootfs/usr/local/lib/jitsi-harness/prosody-plugins/mod_fixture_token_affiliation.lua"
     fi
     if [ "$2" = jicofo ] || [ "$2" = jvb ]; then sha256sum <"$standin"; fi
   } | sha256sum | cut -c1-16
@@ -194,6 +195,9 @@ build_one() { # $1 = release, $2 = service
       local plugins="$dir/usr/local/lib/jitsi-harness/prosody-plugins"
       cp --remove-destination "$root/docker/fixture/rootfs/usr/local/lib/jitsi-harness/prosody-plugins/mod_auth_fixture_token.lua" \
          "$root/docker/fixture/rootfs/usr/local/lib/jitsi-harness/prosody-plugins/mod_fixture_token_verification.lua" "$plugins/"
+      # XMPP_MUC_MODULES=token_affiliation loads the fixture's model of jitsi-meet's module (stable-10978+).
+      cp --remove-destination "$root/docker/fixture/rootfs/usr/local/lib/jitsi-harness/prosody-plugins/mod_fixture_token_affiliation.lua" \
+         "$plugins/mod_token_affiliation.lua"
       rm -rf "$dir/etc/prosody"
       mkdir -p "$dir/config" "$dir/prosody-plugins-custom" "$dir/var/lib/prosody"
       # stable-11146: the data folder belongs to s6 (docker-jitsi-meet prosody/Dockerfile@stable-11146).

@@ -281,6 +281,7 @@ mod tests {
             display_name: None,
             transcript: None,
             session_id: None,
+            credentials: None,
         };
         let browser = BrowserJoin {
             room: "r1".into(),

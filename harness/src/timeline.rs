@@ -319,6 +319,31 @@ pub fn check(expect: &Expect, record: &StepRecord) -> Vec<String> {
             }
         }
     }
+    if !expect.affiliations.is_empty() {
+        match record.consensus() {
+            None => unmet.push("observers disagree on affiliations".into()),
+            Some(view) => {
+                for (name, want) in &expect.affiliations {
+                    match view.occupants.get(name).map(|s| s.affiliation) {
+                        None => unmet.push(format!(
+                            "affiliation of {name}: expected {}, but {name} is not in the room",
+                            want.as_str()
+                        )),
+                        Some(None) => unmet.push(format!(
+                            "affiliation of {name}: expected {}, but no observer sees affiliations",
+                            want.as_str()
+                        )),
+                        Some(Some(saw)) if saw != *want => unmet.push(format!(
+                            "affiliation of {name}: expected {}, saw {}",
+                            want.as_str(),
+                            saw.as_str()
+                        )),
+                        Some(Some(_)) => {}
+                    }
+                }
+            }
+        }
+    }
     for name in &expect.rejected {
         if !record.rejected.contains_key(name) {
             unmet.push(format!("{name} should have been refused but joined"));
@@ -527,6 +552,49 @@ mod tests {
         r.rejected
             .insert("mallory".into(), "token has expired".into());
         assert_eq!(check(&bad, &r).len(), 1);
+    }
+
+    #[test]
+    fn affiliations_are_checked_where_owner_and_member_differ() {
+        let bot = view(&[
+            ("alice", "moderator", Some("owner")),
+            ("bob", "participant", Some("member")),
+        ]);
+        let r = record(&[("alice", bot.clone()), ("bob", bot)]);
+        let want = |pairs: &[(&str, Affiliation)]| Expect {
+            affiliations: pairs.iter().map(|(n, a)| (n.to_string(), *a)).collect(),
+            ..Default::default()
+        };
+        assert!(check(
+            &want(&[("alice", Affiliation::Owner), ("bob", Affiliation::Member)]),
+            &r
+        )
+        .is_empty());
+        assert_eq!(
+            check(
+                &want(&[("bob", Affiliation::None), ("carol", Affiliation::Member)]),
+                &r
+            ),
+            [
+                "affiliation of bob: expected none, saw member",
+                "affiliation of carol: expected member, but carol is not in the room"
+            ]
+        );
+        // A browser alone sees roles, not affiliations: the expectation cannot hold, and says why.
+        let browser = view(&[("alice", "moderator", None), ("bob", "participant", None)]);
+        let r = record(&[("alice", browser)]);
+        assert_eq!(
+            check(&want(&[("alice", Affiliation::Owner)]), &r),
+            ["affiliation of alice: expected owner, but no observer sees affiliations"]
+        );
+        // Observers that disagree on bob's affiliation give no answer.
+        let a = view(&[("bob", "participant", Some("member"))]);
+        let b = view(&[("bob", "participant", Some("none"))]);
+        let r = record(&[("alice", a), ("bob", b)]);
+        assert_eq!(
+            check(&want(&[("bob", Affiliation::Member)]), &r),
+            ["observers disagree on affiliations"]
+        );
     }
 
     #[test]

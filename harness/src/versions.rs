@@ -354,7 +354,20 @@ pub struct Facts {
     pub prosody_ready_log: Option<&'static str>,
     /// The jicofo log line that means "prosody up, jicofo connected, a bridge registered".
     pub jicofo_ready_log: &'static str,
+    /// [`CUSTOM_PLUGINS_DIR`] comes first on the main config's `plugin_paths`, so a custom module named like
+    /// one jitsi-meet ships replaces it (before: the shipped one wins).
+    pub custom_plugins_first: bool,
+    /// The prosody config file `prosodyctl --config` names when registering accounts (jitsi/handbook
+    /// `docs/devops-guide/docker.md`, internal authentication: `prosodyctl --config /config/prosody.cfg.lua
+    /// register USER meet.jitsi PASSWORD`).
+    pub prosody_config_file: &'static str,
 }
+
+/// The folder of the operator's own Prosody modules in docker-jitsi-meet's prosody image: a `VOLUME` on
+/// `plugin_paths` in every known release (DJM 95a55915, 2019-01-15, "xmpp: add ability to add custom prosody
+/// modules"; prosody/Dockerfile and prosody/rootfs/defaults/conf.d/jitsi-meet.cfg.lua@stable-8719 and
+/// @stable-11146). Modules there are enabled by name with `XMPP_MUC_MODULES` / `XMPP_MODULES`.
+pub const CUSTOM_PLUGINS_DIR: &str = "/prosody-plugins-custom";
 
 impl Facts {
     /// Facts before the first row of [`CHANGES`] (releases older than stable-8719, which the harness was not
@@ -395,6 +408,9 @@ impl Facts {
         // jitsi/jicofo:jicofo-selector/src/main/kotlin/org/jitsi/jicofo/bridge/BridgeSelector.kt, the same
         // wording at stable/jitsi-meet_8719 and stable/jitsi-meet_11146.
         jicofo_ready_log: "Added new videobridge",
+        custom_plugins_first: false,
+        // DJM prosody/rootfs/etc/cont-init.d/10-config@stable-11031 l.10 (PROSODY_CFG).
+        prosody_config_file: "/config/prosody.cfg.lua",
     };
 }
 
@@ -532,6 +548,15 @@ pub const CHANGES: &[Change] = &[
         apply: |f| f.wait_for_host_disable_auto_owners_env = true,
     },
     Change {
+        since: 10655,
+        fact: "/prosody-plugins-custom is first on plugin_paths: a custom module shadows a shipped one of the \
+               same name",
+        source: "DJM a8f64b6e (2025-11-10, \"feat(prosody): prioritize custom plugin path\"), \
+                 prosody/rootfs/defaults/conf.d/jitsi-meet.cfg.lua@stable-10655 (after @stable-10590)",
+        first_nightly: None,
+        apply: |f| f.custom_plugins_first = true,
+    },
+    Change {
         since: 10741,
         fact: "service accounts are registered by the register-setup service after prosody starts",
         source: "DJM eab4bff7, prosody/rootfs/etc/services.d/70-register-setup/run@stable-10741",
@@ -601,6 +626,15 @@ pub const CHANGES: &[Change] = &[
             f.rootless = true;
             f.writable_volumes = &[("prosody", "/var/lib/prosody"), ("web", "/storage")];
         },
+    },
+    Change {
+        since: 11146,
+        fact: "prosody's config is rendered into /run/prosody/config (a tmpfs), so prosodyctl needs \
+               --config /run/prosody/config/prosody.cfg.lua",
+        source: "DJM 086d047f (PR #2258), prosody/rootfs/etc/s6-overlay/scripts/config@stable-11146 l.16 \
+                 (PROSODY_CFG)",
+        first_nightly: Some("2026-06-20"),
+        apply: |f| f.prosody_config_file = "/run/prosody/config/prosody.cfg.lua",
     },
     Change {
         since: 11146,

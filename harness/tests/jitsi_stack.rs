@@ -157,6 +157,15 @@ fn main() {
         "jitsi_local::stable_11146::two_stacks_side_by_side".into(),
         Box::new(|| side_by_side("stable-11146")),
     );
+    for release in RELEASES {
+        add(
+            format!(
+                "jitsi_local::{}::custom_prosody_modules_load",
+                release.replace('-', "_")
+            ),
+            Box::new(move || custom_modules_load(release)),
+        );
+    }
     trials.push(orphan_check);
     libtest_mimic::run(&args, trials).exit();
 }
@@ -408,6 +417,44 @@ join = ["bob"]
 join = ["alice"]
 "#
         }
+        // XMPP_MUC_MODULES=token_affiliation: the token's claims decide owner or member (the image ships the
+        // fixture's module under that name); jicofo grants nothing.
+        "jwt-token-affiliation" => {
+            r#"participants = { alice = { transport = "browser", token = { claims = { "context.user.moderator" = true } } }, bob = { token = { claims = { "context.user.affiliation" = "member" } } } }
+[[step]]
+join = ["bob"]
+moderator_count = 0
+affiliations = { bob = "member" }
+[[step]]
+join = ["alice"]
+moderators = ["alice"]
+affiliations = { alice = "owner", bob = "member" }
+"#
+        }
+        // token_affiliation under jicofo authentication: jicofo makes the member owner anyway.
+        "jwt-jicofo-auth-token-affiliation" => {
+            r#"participants = { alice = { transport = "browser" }, bob = { token = { claims = { "context.user.affiliation" = "member" } } } }
+[[step]]
+join = ["bob"]
+moderators = ["bob"]
+affiliations = { bob = "owner" }
+[[step]]
+join = ["alice"]
+moderators = ["alice", "bob"]
+"#
+        }
+        // AUTH_TYPE=internal with guests: registered accounts (password logins, bots only: the browser
+        // profile does not type passwords) are owners, the guest never is.
+        "internal-guests" => {
+            r#"participants = { alice = { login = "password" }, bob = { login = "password" }, guest = { login = "guest" } }
+[[step]]
+join = ["alice"]
+moderators = ["alice"]
+[[step]]
+join = ["bob", "guest"]
+moderators = ["alice", "bob"]
+"#
+        }
         other => {
             return Err(Failed::from(format!(
                 "no seed scenario for variant `{other}`: add one to harness/tests/jitsi_stack.rs"
@@ -543,6 +590,68 @@ fn own_stack_golden(release: &str, variant_name: &str, scenario: &Scenario) -> R
             Some(p) => Err(Failed::from(format!(
                 "{label} (local images, not Jitsi's): {p}"
             ))),
+        }
+    })
+}
+
+/// A variant's own module folder (`prosody_plugins`, here `harness/tests/prosody-plugins`) is mounted
+/// read-only at `/prosody-plugins-custom` and its module enabled with `XMPP_MUC_MODULES` loads: Prosody's log
+/// shows it loading on the MUC host and logging the bots' joins.
+fn custom_modules_load(release: &str) -> Result<(), Failed> {
+    let variants = variants()?;
+    let mut variant = variant("jwt-auto-owner")?;
+    variant.name = "jwt-auto-owner-custom-modules".into();
+    variant.prosody_plugins = Some(support::repo_root().join("harness/tests/prosody-plugins"));
+    variant.xmpp_muc_modules = vec!["jh_occupant_log".into()];
+    let text = "description = \"Seed: bots join a room with a custom module loaded.\"\n\
+                variants = [\"jwt-auto-owner\"]\n\
+                participants = { bob = {}, carol = {} }\n\
+                [[step]]\njoin = [\"bob\", \"carol\"]\nmoderator_count = 1\n";
+    let scenario = scenario::parse(
+        Path::new("harness/tests/jitsi_local_custom_modules.toml"),
+        text,
+        &variants,
+    )
+    .map_err(|e| Failed::from(format!("{:?}", miette::Report::new(e))))?;
+    let test = format!("jitsi-local-{release}-custom-modules");
+    let label = format!("jitsi:{release}/{}", variant.name);
+    support::runtime().block_on(async {
+        let docker = docker::connect()
+            .await
+            .map_err(|e| Failed::from(e.to_string()))?;
+        let stack = start(release, &variant, &test, STARTUP).await?;
+        let outcome = run_scenario(
+            &scenario,
+            &variant,
+            &stack,
+            &RunOptions::new(support::artifacts(&test).join("run")),
+        )
+        .await;
+        let closed = stack.close().await;
+        // The whole followed log (the load line comes long before the joins).
+        let log_path = support::artifacts(&test).join("prosody.log");
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let timeline = outcome.map_err(|e| Failed::from(format!("{test}: {e}")))?;
+        closed.map_err(|e| Failed::from(format!("closing {test}: {e}")))?;
+        nothing_left(&docker, &label).await?;
+        let unmet: Vec<String> = UnmetExpectation::of(&timeline)
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
+        let loaded = log
+            .lines()
+            .any(|l| l.contains("jh_occupant_log: loaded on muc.meet.jitsi"));
+        let joins = log
+            .lines()
+            .filter(|l| l.contains("jh_occupant_log: ") && l.contains(" joined "))
+            .count();
+        // bob, carol and the focus join.
+        if unmet.is_empty() && loaded && joins >= 2 {
+            Ok(())
+        } else {
+            Err(Failed::from(format!(
+                "{release}: unmet {unmet:?}; module loaded: {loaded}; join lines: {joins}\nprosody's log:\n{log}"
+            )))
         }
     })
 }

@@ -447,7 +447,15 @@ fn the_external_backend_runs_a_scenario_end_to_end() {
         ),
     )
     .expect("write the deployment file");
-    let s = scenarios(dir.path(), &[("drops", DROPS)]);
+    // A scenario of a variant the deployment does not declare is skipped with the reason, not failed.
+    let other = DROPS.replace(
+        "variants = [\"jwt-auto-owner\"]",
+        "variants = [\"jwt-jicofo-auth\"]",
+    );
+    let s = scenarios(
+        dir.path(),
+        &[("drops", DROPS), ("drops_jicofo_auth", &other)],
+    );
     let snaps = dir.path().join("snapshots");
     let (code, stdout, stderr) = cli(
         dir.path(),
@@ -493,5 +501,15 @@ fn the_external_backend_runs_a_scenario_end_to_end() {
         "{body}"
     );
     assert_eq!(containers, (2, 1), "only the test's own fixture stack ran");
+    assert!(
+        stdout.contains(&format!(
+            "skipped: external:fx is configured as jwt-auto-owner ({}), not as `jwt-jicofo-auth`",
+            deployments.join("fx.toml").display()
+        )) && stdout.contains("1 skipped"),
+        "the undeclared variant's scenario is skipped with the reason:\n{stdout}"
+    );
+    assert!(!snaps
+        .join("external/drops_jicofo_auth@jwt-jicofo-auth.snap")
+        .exists());
     closed.expect("close the fixture stack");
 }

@@ -117,6 +117,8 @@ pub struct BotJoin {
     /// lib-jitsi-meet does (it keeps the id in its settings and sends it with `machine-uid` in every
     /// conference request: jitsi/lib-jitsi-meet `modules/xmpp/moderator.js`); `None` for a first visit.
     pub session_id: Option<String>,
+    /// A registered account's login (`AUTH_TYPE=internal`); `None`: SASL ANONYMOUS (token, guest).
+    pub credentials: Option<crate::xmpp::websocket::Credentials>,
 }
 
 /// Why a bot could not do what it was asked.
@@ -437,7 +439,9 @@ impl Bot {
             join.transcript.clone(),
         )
         .await?;
-        let jid = ws.login(&config.domain, t.connect).await?;
+        let jid = ws
+            .login_as(&config.domain, t.connect, join.credentials.as_ref())
+            .await?;
         let own_nick = match &join.nick {
             Some(explicit) => explicit.clone(),
             None => nick::from_login(jid.node().map(|n| n.as_str()).unwrap_or_default()),

@@ -41,6 +41,15 @@ pub enum SetupError {
         /// The participant.
         name: String,
     },
+    /// A password login (`login = "password"`) in a browser: only bots type passwords.
+    #[error(
+        "{name} logs in with a password in a browser, which the harness cannot do (the login dialog is not \
+         driven); make {name} a bot (transport = \"bot\")"
+    )]
+    PasswordInBrowser {
+        /// The participant.
+        name: String,
+    },
 }
 
 /// The id lib-jitsi-meet sends as `machine-uid` for one participant of this process (jicofo requires
@@ -78,6 +87,7 @@ pub fn bot_join(
         display_name: Some(name.to_owned()),
         transcript,
         session_id: None,
+        credentials: None,
     }
 }
 
@@ -225,8 +235,13 @@ impl<'a> Setup<'a> {
         self.domain(&spec.name, guest)?;
         let token = match spec.login {
             Login::Token => Some(self.token(&spec.name, &spec.token)?),
-            Login::Guest | Login::None => None,
+            Login::Guest | Login::None | Login::Password => None,
         };
+        if spec.login == Login::Password && spec.transport == Transport::Browser {
+            return Err(SetupError::PasswordInBrowser {
+                name: spec.name.clone(),
+            });
+        }
         match (spec.transport, browser) {
             (Transport::Browser, Some((driver, family))) => {
                 let config = self.browser_config(&spec.name, guest, driver, family, artifacts)?;

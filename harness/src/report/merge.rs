@@ -59,11 +59,11 @@ struct Entry {
     #[serde(default)]
     error: Option<String>,
     #[serde(default)]
+    skipped: Option<String>,
+    #[serde(default)]
     diff: Option<String>,
     #[serde(default)]
     infrastructure: Option<bool>,
-    #[serde(default)]
-    skipped: Option<String>,
     #[serde(default)]
     path: String,
     snapshot: String,

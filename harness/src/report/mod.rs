@@ -54,16 +54,15 @@ pub struct JsonResult<'a> {
     /// What failed, when the verdict is `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
+    /// Why it was not run, when the verdict is `skipped`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<&'a str>,
     /// The differing step lines against the golden snapshot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<&'a str>,
     /// Whether the infrastructure failed rather than Jitsi, when the verdict is `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub infrastructure: Option<bool>,
-    /// Why the scenario was not run, when the verdict is `skipped` (a feature it requires that the
-    /// stack cannot provide).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<&'a str>,
     /// The scenario file.
     pub path: String,
     /// The golden snapshot file.
@@ -155,9 +154,9 @@ pub fn json<'a>(results: &'a [ScenarioResult], stacks: &[StackTarget]) -> JsonRe
                     .collect(),
                 unmet: r.outcome.unmet().iter().map(|u| u.to_string()).collect(),
                 error: r.outcome.error(),
+                skipped: r.outcome.skip_reason(),
                 diff: r.outcome.diff(),
                 infrastructure: r.outcome.error().map(|_| r.outcome.is_infrastructure()),
-                skipped: r.outcome.skipped(),
                 path: r.path.display().to_string(),
                 snapshot: r.snapshot.display().to_string(),
                 artifacts: r.artifacts.display().to_string(),
@@ -240,8 +239,8 @@ pub fn text(results: &[ScenarioResult], stacks: &[StackTarget]) -> String {
                 let _ = writeln!(out, "  {line}");
             }
         }
-        if let Some(why) = r.outcome.skipped() {
-            let _ = writeln!(out, "  not run: {why}");
+        if let Some(reason) = r.outcome.skip_reason() {
+            let _ = writeln!(out, "  skipped: {reason}");
         }
         for u in r.outcome.unmet() {
             let _ = writeln!(out, "  {u}");

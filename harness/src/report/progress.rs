@@ -71,7 +71,7 @@ pub fn line(event: &RunEvent<'_>, verbose: bool) -> Option<String> {
                 Verdict::Unmet => "UNMET",
                 Verdict::Failed => "FAILED",
                 Verdict::Flaky => "FLAKY",
-                Verdict::Skipped => "SKIPPED",
+                Verdict::Skipped => "skipped",
             };
             Some(format!(
                 "[{} {}] {} {mark} ({:.1} s)",

@@ -95,14 +95,15 @@ pub async fn run_matrix(options: &MatrixOptions) -> Vec<ScenarioResult> {
                 .any(|s| s.action.service().is_some())
                 .then_some(scenario.name.as_str());
             for variant in &scenario.variants {
-                // A feature the scenario requires and the stack cannot provide: skipped, with the reason,
-                // before any stack starts.
-                if let Some(reason) = options
-                    .variants
-                    .get(variant)
-                    .ok()
-                    .and_then(|v| crate::stack::features::lacks(target, v, &scenario.requires))
-                {
+                // An external deployment is configured one way: the scenarios of the variants its file
+                // does not declare are skipped with the reason, never started and failed. A feature the
+                // scenario requires and the stack cannot provide: skipped too, before any stack starts.
+                let reason = external_skip(target, variant).or_else(|| {
+                    options.variants.get(variant).ok().and_then(|v| {
+                        crate::stack::features::lacks(target, v, &scenario.requires)
+                    })
+                });
+                if let Some(reason) = reason {
                     let result = skipped(options, scenario, variant, target, reason);
                     report(options, RunEvent::ScenarioFinished { result: &result });
                     results.push(result);
@@ -470,6 +471,14 @@ async fn run_group<'a>(
     results.into_iter().flatten().collect()
 }
 
+/// Why `variant` is not run on `target`: an `external:` deployment whose file does not declare it.
+fn external_skip(target: &StackTarget, variant: &str) -> Option<String> {
+    if target.family != crate::stack::Family::External {
+        return None;
+    }
+    crate::stack::external::skip_reason(target, variant)
+}
+
 /// Judges a run: a failure, else the snapshot comparison — unless an expectation was unmet, which fails
 /// the scenario whatever the snapshot says. Writes the golden (`--accept`) or a pending snapshot for a
 /// changed or new timeline, never for one with unmet expectations (the scenario file must change first).
@@ -635,7 +644,7 @@ mod tests {
         assert_eq!(results.len(), 1);
         let r = &results[0];
         assert_eq!(r.verdict(), Verdict::Skipped);
-        let why = r.outcome.skipped().unwrap_or_default();
+        let why = r.outcome.skip_reason().unwrap_or_default();
         assert!(
             why.contains("jitsi:stable-9364") && why.contains("token_affiliation"),
             "{why}"

@@ -358,14 +358,30 @@ impl Run<'_> {
         } else {
             None
         };
-        Setup::new(self.stack.endpoints(), &self.room)
+        let mut prepared = Setup::new(self.stack.endpoints(), &self.room)
             .prepare(
                 &spec,
                 browser,
                 transcript,
                 Some(self.options.artifacts.clone()),
             )
-            .map_err(|e| self.setup_error(step, name, e))
+            .map_err(|e| self.setup_error(step, name, e))?;
+        // A registered account's password (internal_auth): the stack registers the account on first use.
+        if spec.login == crate::scenario::Login::Password {
+            let credentials = self.stack.account(name).await.map_err(|e| {
+                RunError::new(
+                    self.at(step),
+                    Some(name),
+                    RunErrorKind::Unsupported {
+                        what: format!("{name}'s account: {e}"),
+                    },
+                )
+            })?;
+            if let setup::Prepared::Bot(bot) = &mut prepared {
+                bot.1.credentials = Some(credentials);
+            }
+        }
+        Ok(prepared)
     }
 
     /// The run's WebDriver server (chromedriver, or `JITSI_HARNESS_WEBDRIVER`), started on first use.

@@ -87,9 +87,11 @@ pub enum Outcome {
         /// The runs that differ from the first, each with its difference.
         differing: Vec<DifferingRun>,
     },
-    /// Not run: the scenario `requires` a feature the stack cannot provide. Never counted as passed.
+    /// Not run, never counted as passed or failed: the scenario `requires` a feature the stack cannot
+    /// provide, or the stack does not apply to its variant (an `external:` deployment configured as other
+    /// variants).
     Skipped {
-        /// Which stack lacks which feature, and why.
+        /// Why, in words: which stack lacks which feature, or which variants the deployment declares.
         reason: String,
     },
 }
@@ -128,14 +130,6 @@ impl Outcome {
         }
     }
 
-    /// Why the scenario was not run, for a skipped one.
-    pub fn skipped(&self) -> Option<&str> {
-        match self {
-            Outcome::Skipped { reason } => Some(reason),
-            _ => None,
-        }
-    }
-
     /// The snapshot diff, if the timeline differs from its golden snapshot.
     pub fn diff(&self) -> Option<&str> {
         match self {
@@ -149,6 +143,14 @@ impl Outcome {
     pub fn error(&self) -> Option<&str> {
         match self {
             Outcome::Failed { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Why the scenario was not run, for a skipped one.
+    pub fn skip_reason(&self) -> Option<&str> {
+        match self {
+            Outcome::Skipped { reason } => Some(reason),
             _ => None,
         }
     }
@@ -197,7 +199,8 @@ pub enum Verdict {
     Failed,
     /// Repeated with `--repeat N`, the runs did not all observe the same timeline.
     Flaky,
-    /// Not run: the stack cannot provide a feature the scenario requires.
+    /// Not run: the stack cannot provide a feature the scenario requires, or does not apply to its
+    /// variant.
     Skipped,
 }
 

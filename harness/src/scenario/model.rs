@@ -99,6 +99,9 @@ pub enum Login {
     Guest,
     /// On the main domain without a token (`JWT_ALLOW_EMPTY`).
     None,
+    /// On the main domain as a registered account with its password (variants with `internal_auth`: the
+    /// stack registers an account named like the participant).
+    Password,
 }
 
 /// One `[[step]]`: an action, then what must hold once the room has settled.
@@ -255,6 +258,10 @@ pub struct Expect {
     pub no_flaps: bool,
     /// Exactly this set waits (in a lobby, or for the host); `None`: not checked.
     pub waiting: Option<Vec<String>>,
+    /// These participants hold exactly these affiliations (`affiliations = { alice = "owner", bob =
+    /// "member" }`): where owner and member differ although both roles look alike, e.g. moderator
+    /// claims honoured by Prosody's `token_affiliation`.
+    pub affiliations: std::collections::BTreeMap<String, crate::xmpp::Affiliation>,
 }
 
 impl Expect {

@@ -73,6 +73,7 @@ pub(super) struct RawStep {
     pub no_flaps: Option<Spanned<bool>>,
     pub note: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
+    pub affiliations: Option<Spanned<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>>,
 }
 
 /// `grant = { by = "carol", to = "alice" }`.
@@ -620,7 +621,7 @@ fn example(key: &str) -> Option<&'static str> {
         "variants" => "variants = [\"jwt-auto-owner\"]",
         "timeout" => "timeout = \"20s\" (ms, s, m, h)",
         "transport" => "transport = \"bot\" or \"browser\"",
-        "login" => "login = \"token\", \"guest\" or \"none\"",
+        "login" => "login = \"token\", \"guest\", \"none\" or \"password\"",
         "nick" => "nick = \"carol_2\"",
         "token" => "token = { expired = true } or token = { claims = { \"context.user.moderator\" = \"true\" } }",
         "join" => "join = [\"alice\"] or join = [\"bob\", \"carol\"]",
@@ -649,6 +650,7 @@ fn example(key: &str) -> Option<&'static str> {
         "deny" => "deny = { by = \"alice\", who = \"bob\" } (bob waits in the lobby)",
         "waiting" => "waiting = [\"bob\"] (in the lobby or for the host; [] for nobody)",
         "note" => "note = \"an expired token must not get in\"",
+        "affiliations" => "affiliations = { alice = \"owner\", bob = \"member\" }",
         _ => return None,
     })
 }

@@ -1550,3 +1550,50 @@ fn unknown_step_keys_list_the_lobby_steps() {
         assert!(found[0].1.contains(key), "{key}: {found:?}");
     }
 }
+
+#[test]
+fn affiliations_are_read_and_checked_at_their_place() {
+    let ok = with_steps(
+        "[[step]]\njoin = [\"alice\", \"bob\"]\naffiliations = { alice = \"owner\", bob = \"member\" }\n",
+    );
+    let s = parse(Path::new(PATH), &ok, &variants()).unwrap();
+    assert_eq!(
+        s.steps[0].expect.affiliations,
+        std::collections::BTreeMap::from([
+            ("alice".to_owned(), crate::xmpp::Affiliation::Owner),
+            ("bob".to_owned(), crate::xmpp::Affiliation::Member),
+        ])
+    );
+    assert_only_problem(
+        &with_steps(
+            "[[step]]\njoin = [\"alice\", \"bob\"]\naffiliations = { alice = \"owner\", bob = \"boss\" }\n",
+        ),
+        "scenario::invalid_value",
+        (9, 41),
+        &["`boss` is not a MUC affiliation", "owner", "member"],
+    );
+    assert_only_problem(
+        &with_steps("[[step]]\njoin = [\"alice\"]\naffiliations = { alcie = \"owner\" }\n"),
+        "scenario::unknown_participant",
+        (9, 18),
+        &[
+            "unknown participant `alcie` in `affiliations` of step 1",
+            "did you mean `alice`?",
+        ],
+    );
+    assert_only_problem(
+        &with_steps("[[step]]\njoin = [\"alice\"]\naffiliations = { carol = \"member\" }\n"),
+        "scenario::not_in_room",
+        (9, 18),
+        &[
+            "`affiliations` of step 1 names `carol`",
+            "`carol` has not joined yet",
+        ],
+    );
+    assert_problem(
+        &with_steps("[[step]]\njoin = [\"alice\"]\naffiliation = { alice = \"owner\" }\n"),
+        "scenario::unknown_key",
+        (9, 1),
+        &["did you mean `affiliations`?"],
+    );
+}

@@ -392,6 +392,33 @@ impl Checker<'_> {
                     );
                 }
             }
+            if let (Some(login), Some((_, _, names, _))) = (&body.login, header) {
+                let without: Vec<&str> = names
+                    .iter()
+                    .filter(|v| variants.by_name.get(*v).is_some_and(|v| !v.internal_auth))
+                    .map(String::as_str)
+                    .collect();
+                if *login.get_ref() == Login::Password && !without.is_empty() {
+                    self.push(
+                        Problem::at(
+                            "scenario::password_without_internal_auth",
+                            login.span(),
+                            "no accounts",
+                            format!(
+                                "participant `{}` logs in with a password, but variant {} has no registered \
+                                 accounts (internal_auth is off)",
+                                entry.name,
+                                quoted_list(without.iter().copied())
+                            ),
+                        )
+                        .help(format!(
+                            "run the scenario only under variants with internal_auth = true (AUTH_TYPE=internal), \
+                             or set it in `{}`",
+                            variants.path.display()
+                        )),
+                    );
+                }
+            }
             let (nick, nick_span, explicit) = match &body.nick {
                 Some(n) => (n.get_ref().clone(), n.span(), true),
                 None => (entry.name.clone(), entry.span.clone(), false),
@@ -427,11 +454,13 @@ impl Checker<'_> {
                 .as_ref()
                 .map(|l| *l.get_ref())
                 .unwrap_or_default();
-            if let (Some(token), Login::Guest | Login::None) = (&body.token, login) {
-                let login_name = if login == Login::Guest {
-                    "guest"
-                } else {
-                    "none"
+            if let (Some(token), Login::Guest | Login::None | Login::Password) =
+                (&body.token, login)
+            {
+                let login_name = match login {
+                    Login::Guest => "guest",
+                    Login::Password => "password",
+                    _ => "none",
                 };
                 self.push(
                     Problem::at(
@@ -663,6 +692,15 @@ impl Checker<'_> {
                         .map(|who| (who.clone(), place.clone())),
                 );
             }
+        }
+        if let Some(affiliations) = &body.affiliations {
+            let place = format!("in `affiliations` of step {n}");
+            names.extend(
+                affiliations
+                    .get_ref()
+                    .keys()
+                    .map(|who| (who.clone(), place.clone())),
+            );
         }
         let before = self.problems.len();
         for (name, place) in names {
@@ -1320,7 +1358,32 @@ impl Checker<'_> {
                 }
             }
         }
+        let mut affiliations = BTreeMap::new();
+        for (who, value) in body.affiliations.iter().flat_map(|a| a.get_ref()) {
+            match value.get_ref().parse::<crate::xmpp::Affiliation>() {
+                Ok(affiliation) => {
+                    affiliations.insert(who.get_ref().clone(), affiliation);
+                }
+                Err(e) => self.push(
+                    Problem::at(
+                        "scenario::invalid_value",
+                        value.span(),
+                        "not an affiliation",
+                        format!(
+                            "`affiliations` of step {n}: `{}` is not a MUC affiliation",
+                            value.get_ref()
+                        ),
+                    )
+                    .help(format!(
+                        "an affiliation is one of {}, e.g. affiliations = {{ {} = \"owner\" }}",
+                        e.expected,
+                        who.get_ref()
+                    )),
+                ),
+            }
+        }
         (self.problems.len() == before).then(|| Expect {
+            affiliations,
             moderators: body.moderators.as_ref().map(|m| names(m.get_ref())),
             moderators_one_of: body.moderators_one_of.as_ref().map(|m| names(m.get_ref())),
             moderator_count: body.moderator_count.as_ref().map(|c| *c.get_ref()),

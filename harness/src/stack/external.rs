@@ -8,7 +8,8 @@
 //!
 //! ```toml
 //! description = "our staging shard"
-//! # The variants (scenarios/variants.toml) this deployment is configured as; others are refused.
+//! # The variants (scenarios/variants.toml) this deployment is configured as; scenarios of others are
+//! # skipped with the reason (`skip_reason`), never started.
 //! variants = ["jwt-auto-owner"]
 //! websocket = "wss://meet.example.org/xmpp-websocket"
 //! bosh = "https://meet.example.org/http-bind"      # optional: derived from `websocket`
@@ -154,6 +155,39 @@ pub fn check_exists(name: &str) -> Result<(), String> {
             path.display()
         ))
     }
+}
+
+/// Why a scenario under `variant` is skipped on `external:<name>`: the deployment file does not list the
+/// variant in `variants` (a deployment is configured one way; the scenarios of other variants do not apply
+/// to it and are skipped, not failed). `None` when it is listed, and when the file cannot be read: then the
+/// start reports the file's problem.
+pub fn skip_reason(target: &StackTarget, variant: &str) -> Option<String> {
+    let path = config_path(&target.version).ok()?;
+    let text = std::fs::read_to_string(&path).ok()?;
+    declared_skip_reason(target, &path, &text, variant)
+}
+
+fn declared_skip_reason(
+    target: &StackTarget,
+    path: &Path,
+    text: &str,
+    variant: &str,
+) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Declared {
+        variants: Vec<String>,
+    }
+    let declared: Declared = toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| toml::Value::Table(t).try_into().ok())?;
+    if declared.variants.iter().any(|v| v == variant) {
+        return None;
+    }
+    Some(format!(
+        "{target} is configured as {} ({}), not as `{variant}`",
+        declared.variants.join(", "),
+        path.display()
+    ))
 }
 
 impl ExternalConfig {
@@ -479,6 +513,31 @@ secret_env = "STAGING_JWT_SECRET"
 
     fn env_with_secret(name: &str) -> Option<String> {
         (name == "STAGING_JWT_SECRET").then(|| "s3cr3t-value".to_owned())
+    }
+
+    #[test]
+    fn scenarios_of_undeclared_variants_are_skipped_with_the_reason() {
+        let target: StackTarget = "external:staging".parse().unwrap();
+        let path = Path::new("ext/staging.toml");
+        // Declared: run it (even though no secret is in the environment here: that is the start's concern).
+        assert_eq!(
+            declared_skip_reason(&target, path, GOOD, "jwt-auto-owner"),
+            None
+        );
+        let reason = declared_skip_reason(&target, path, GOOD, "jwt-guests").unwrap();
+        assert_eq!(
+            reason,
+            "external:staging is configured as jwt-auto-owner (ext/staging.toml), not as `jwt-guests`"
+        );
+        // A file that cannot be read as a deployment decides nothing: the start reports its problem.
+        assert_eq!(
+            declared_skip_reason(&target, path, "variants = 3", "jwt-guests"),
+            None
+        );
+        assert_eq!(
+            skip_reason(&"external:does-not-exist-here".parse().unwrap(), "x"),
+            None
+        );
     }
 
     #[test]

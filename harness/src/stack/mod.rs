@@ -11,6 +11,7 @@
 //! secrets out of printed plans), [`docker`] (engine, labels, networks, logs, sweeps), [`variant`]
 //! (scenarios/variants.toml), and one module per backend.
 
+mod accounts;
 pub mod docker;
 mod endpoints;
 pub mod env;
@@ -202,6 +203,27 @@ impl Stack {
                 service: service.to_owned(),
                 fault: fault.to_string(),
                 reason: "an external deployment's containers are not the harness's to break".into(),
+            }),
+        }
+    }
+
+    /// The credentials of the registered account `user` on the main domain (variants with `internal_auth`),
+    /// registered on first use with a random password. An external deployment's accounts are not the
+    /// harness's to create.
+    pub async fn account(
+        &self,
+        user: &str,
+    ) -> Result<crate::xmpp::websocket::Credentials, StackError> {
+        match self {
+            Stack::Fixture(s) => s.account(user).await,
+            Stack::Jitsi(s) => s.account(user).await,
+            Stack::External(s) => Err(StackError::Unsupported {
+                stack: s.target().to_string(),
+                variant: String::new(),
+                reason: format!(
+                    "`login = \"password\"`: the harness does not create accounts on an external deployment \
+                     (no account for {user})"
+                ),
             }),
         }
     }

@@ -58,6 +58,23 @@ pub struct Variant {
     /// Fault injection, only the fixture's focus stand-in implements it.
     #[serde(default)]
     pub faults: Faults,
+    /// A folder of the team's own Prosody modules (`jitsi:` stacks), mounted read-only where
+    /// docker-jitsi-meet's prosody image looks for them ([`crate::versions::CUSTOM_PLUGINS_DIR`]). A relative
+    /// path is relative to the folder of `variants.toml`.
+    #[serde(default)]
+    pub prosody_plugins: Option<PathBuf>,
+    /// `XMPP_MUC_MODULES`: more modules on the conference MUC component (e.g. a module of
+    /// `prosody_plugins`), after the ones other knobs add.
+    #[serde(default)]
+    pub xmpp_muc_modules: Vec<String>,
+    /// `XMPP_MODULES`: more modules on the main VirtualHost, after the ones other knobs add.
+    #[serde(default)]
+    pub xmpp_modules: Vec<String>,
+    /// `ENABLE_AUTH=1` + `AUTH_TYPE=internal` (docker-jitsi-meet's "secure domain"): accounts registered on
+    /// the main domain log in with a password (scenario `login = "password"`); with `guests`, anonymous
+    /// guests on the guest domain. Exclusive with `jwt`.
+    #[serde(default)]
+    pub internal_auth: bool,
 }
 
 /// Fault knobs of the fixture's focus stand-in (env `FOCUS_GRANT_DELAY_MS`, `FOCUS_NOT_READY_TIMES`).
@@ -88,9 +105,22 @@ impl Faults {
 }
 
 impl Variant {
+    /// Whether the variant loads Prosody modules of its own (`prosody_plugins`, `xmpp_muc_modules`,
+    /// `xmpp_modules`).
+    pub fn has_custom_modules(&self) -> bool {
+        self.prosody_plugins.is_some()
+            || !self.xmpp_muc_modules.is_empty()
+            || !self.xmpp_modules.is_empty()
+    }
+
     /// Whether jicofo (or the focus stand-in) runs its AuthenticationRoleManager.
     pub fn effective_jicofo_auth(&self) -> bool {
-        self.jicofo_auth.unwrap_or(self.jwt)
+        self.jicofo_auth.unwrap_or(self.jwt || self.internal_auth)
+    }
+
+    /// `ENABLE_AUTH`: the main domain requires a login (a JWT, or a registered account's password).
+    pub fn enable_auth(&self) -> bool {
+        self.jwt || self.internal_auth
     }
 }
 
@@ -181,6 +211,17 @@ impl Variants {
                 });
             }
             v.name = name.get_ref().clone();
+            check_custom_modules(path, text, &name, &mut v)?;
+            if v.jwt && v.internal_auth {
+                return Err(VariantError::Parse {
+                    path: path.to_owned(),
+                    message: format!(
+                        "variant `{}`: `jwt` and `internal_auth` are both set, but AUTH_TYPE is one of them \
+                         (jwt or internal); keep one",
+                        name.get_ref()
+                    ),
+                });
+            }
             by_name.insert(name.into_inner(), v);
         }
         Ok(Variants {
@@ -201,6 +242,55 @@ impl Variants {
     pub fn names(&self) -> Vec<&str> {
         self.by_name.keys().map(String::as_str).collect()
     }
+}
+
+/// Checks the names of `xmpp_muc_modules` / `xmpp_modules` (they become Lua strings in Prosody's config) and
+/// resolves a relative `prosody_plugins` against the folder of the variants file.
+fn check_custom_modules(
+    path: &Path,
+    text: &str,
+    name: &toml::Spanned<String>,
+    v: &mut Variant,
+) -> Result<(), VariantError> {
+    for (knob, modules) in [
+        ("xmpp_muc_modules", &v.xmpp_muc_modules),
+        ("xmpp_modules", &v.xmpp_modules),
+    ] {
+        for module in modules {
+            let ok = !module.is_empty()
+                && module.len() <= 64
+                && module
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !ok {
+                let (line, _) = line_col(text, name.span().start);
+                return Err(VariantError::Parse {
+                    path: path.to_owned(),
+                    message: format!(
+                        "variant `{}` (line {line}): `{knob}` names {module:?}, which is not a Prosody module \
+                         name (letters, digits, `_` and `-`, at most 64; the module `mod_NAME.lua` is named NAME)",
+                        name.get_ref()
+                    ),
+                });
+            }
+        }
+    }
+    if let Some(folder) = &v.prosody_plugins {
+        if folder.as_os_str().is_empty() {
+            return Err(VariantError::Parse {
+                path: path.to_owned(),
+                message: format!(
+                    "variant `{}`: `prosody_plugins` is empty; name the folder of your Prosody modules",
+                    name.get_ref()
+                ),
+            });
+        }
+        if folder.is_relative() {
+            let base = path.parent().unwrap_or_else(|| Path::new(""));
+            v.prosody_plugins = Some(base.join(folder));
+        }
+    }
+    Ok(())
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
@@ -282,5 +372,59 @@ mod tests {
         let b = v.get("b").unwrap();
         assert!(!b.effective_jicofo_auth());
         assert!(v.get("c").unwrap_err().to_string().contains("known: a, b"));
+    }
+
+    #[test]
+    fn custom_module_knobs_are_checked_and_the_folder_is_relative_to_the_file() {
+        let v = Variants::parse(
+            Path::new("scenarios/variants.toml"),
+            "[m]\ndescription = \"\"\njwt = true\nprosody_plugins = \"plugins\"\nxmpp_muc_modules = [\"team_mod\"]\n",
+        )
+        .unwrap();
+        let m = v.get("m").unwrap();
+        assert_eq!(
+            m.prosody_plugins.as_deref(),
+            Some(Path::new("scenarios/plugins"))
+        );
+        assert!(m.has_custom_modules());
+        let abs = Variants::parse(
+            Path::new("scenarios/variants.toml"),
+            "[m]\ndescription = \"\"\njwt = true\nprosody_plugins = \"/srv/p\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            abs.get("m").unwrap().prosody_plugins.as_deref(),
+            Some(Path::new("/srv/p"))
+        );
+        let err = Variants::parse(
+            Path::new("v.toml"),
+            "[ok]\ndescription = \"\"\njwt = true\n[m]\ndescription = \"\"\njwt = true\nxmpp_modules = [\"evil\\\"; os.exit()\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("variant `m` (line 4)")
+                && err.contains("xmpp_modules")
+                && err.contains("not a Prosody module name"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn internal_auth_excludes_jwt_and_turns_auth_on() {
+        let v = Variants::parse(
+            Path::new("v.toml"),
+            "[i]\ndescription = \"\"\njwt = false\ninternal_auth = true\nguests = true\n",
+        )
+        .unwrap();
+        let i = v.get("i").unwrap();
+        assert!(i.enable_auth() && i.effective_jicofo_auth());
+        let err = Variants::parse(
+            Path::new("v.toml"),
+            "[both]\ndescription = \"\"\njwt = true\ninternal_auth = true\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`jwt` and `internal_auth`"), "{err}");
     }
 }

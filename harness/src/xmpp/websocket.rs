@@ -346,7 +346,34 @@ impl XmppWebSocket {
     /// A token the server refuses ends here with [`XmppError::AuthRefused`] and its reason
     /// (`not-allowed` with "token required", "token has expired", …).
     pub async fn login(&mut self, domain: &str, timeouts: Timeouts) -> Result<FullJid, XmppError> {
+        self.login_as(domain, timeouts, None).await
+    }
+
+    /// [`Self::login`], or with `credentials` SASL PLAIN (RFC 4616) as a registered account of an
+    /// `AUTH_TYPE=internal` domain (Prosody offers PLAIN on WebSocket streams it considers secure, as
+    /// docker-jitsi-meet's `consider_websocket_secure`). The password reaches the transcript as `[redacted]`.
+    pub async fn login_as(
+        &mut self,
+        domain: &str,
+        timeouts: Timeouts,
+        credentials: Option<&Credentials>,
+    ) -> Result<FullJid, XmppError> {
         let features = self.open(domain, timeouts).await?;
+        if let Some(credentials) = credentials {
+            let offers_plain = features
+                .get_child("mechanisms", ns::SASL)
+                .map(|m| m.children().any(|c| c.text() == "PLAIN"))
+                .unwrap_or(false);
+            if !offers_plain {
+                return Err(XmppError::AuthRefused {
+                    condition: "no PLAIN mechanism offered".into(),
+                    text: Some(format!(
+                        "domain `{domain}` does not accept password logins (is AUTH_TYPE=internal set?)"
+                    )),
+                });
+            }
+            return self.finish_login(domain, timeouts, Some(credentials)).await;
+        }
         let offers_anonymous = features
             .get_child("mechanisms", ns::SASL)
             .map(|m| m.children().any(|c| c.text() == "ANONYMOUS"))
@@ -359,10 +386,53 @@ impl XmppWebSocket {
                 )),
             });
         }
-        let auth = Element::builder("auth", ns::SASL)
-            .attr(minidom::rxml::xml_ncname!("mechanism").into(), "ANONYMOUS")
-            .build();
-        self.send(auth).await?;
+        self.finish_login(domain, timeouts, None).await
+    }
+
+    /// SASL (PLAIN with credentials, else ANONYMOUS) → open → bind.
+    async fn finish_login(
+        &mut self,
+        domain: &str,
+        timeouts: Timeouts,
+        credentials: Option<&Credentials>,
+    ) -> Result<FullJid, XmppError> {
+        match credentials {
+            Some(c) => {
+                use base64::Engine as _;
+                let payload = base64::engine::general_purpose::STANDARD.encode(format!(
+                    "\0{}\0{}",
+                    c.username,
+                    c.password.expose()
+                ));
+                // The encoded credentials are as secret as the password: scrubbed from any log line.
+                crate::redact::remember(&payload);
+                let auth = Element::builder("auth", ns::SASL)
+                    .attr(minidom::rxml::xml_ncname!("mechanism").into(), "PLAIN")
+                    .append(payload)
+                    .build();
+                let text = String::from(&to_wire(auth));
+                self.note(
+                    Direction::Sent,
+                    &format!(
+                        "<auth xmlns='{}' mechanism='PLAIN'>[{} with password redacted]</auth>",
+                        ns::SASL,
+                        c.username
+                    ),
+                );
+                self.ws
+                    .send(Message::text(text))
+                    .await
+                    .map_err(|e| XmppError::Closed {
+                        reason: Some(e.to_string()),
+                    })?;
+            }
+            None => {
+                let auth = Element::builder("auth", ns::SASL)
+                    .attr(minidom::rxml::xml_ncname!("mechanism").into(), "ANONYMOUS")
+                    .build();
+                self.send(auth).await?;
+            }
+        }
         let answer = self.recv(timeouts.reply, "SASL answer").await?;
         match answer.name() {
             "success" => {}
@@ -404,6 +474,15 @@ impl XmppWebSocket {
             ))),
         }
     }
+}
+
+/// A registered account's login on an `AUTH_TYPE=internal` domain. The password prints as `[redacted]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// The account's local part (`alice` of `alice@meet.jitsi`).
+    pub username: String,
+    /// Its password.
+    pub password: crate::redact::Secret,
 }
 
 /// One WebSocket text frame: a complete XML element.

@@ -323,6 +323,30 @@ impl Checker<'_> {
                     );
                 }
             }
+            for who in body.affiliations.iter().flat_map(|a| a.get_ref().keys()) {
+                let name = who.get_ref().as_str();
+                let why = match presence(&room, name) {
+                    _ if !self.is_known(name) => continue,
+                    Presence::In { .. } => continue,
+                    Presence::Out { left, .. } if left == n => {
+                        format!("`{name}` leaves the room in this step")
+                    }
+                    Presence::Out { left, .. } => format!("`{name}` left in step {left}"),
+                    Presence::Never if rejected.contains(name) => {
+                        format!("`{name}` is rejected in this step")
+                    }
+                    Presence::Never => format!("`{name}` has not joined yet"),
+                };
+                self.push(
+                    Problem::at(
+                        "scenario::not_in_room",
+                        who.span(),
+                        "not in the room",
+                        format!("`affiliations` of step {n} names `{name}`, who is not in the room after the step"),
+                    )
+                    .help(format!("{why}; only occupants have an affiliation the room shows")),
+                );
+            }
             if let Some(count) = body.moderator_count.as_ref().filter(|_| !uncounted) {
                 let present = room
                     .values()

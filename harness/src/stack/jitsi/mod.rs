@@ -80,6 +80,8 @@ struct Inner {
     // Field order matters for Drop: containers go before the network they are attached to.
     containers: Vec<Running>,
     network: Option<LabelledNetwork>,
+    /// Accounts registered for `login = "password"` participants.
+    accounts: super::accounts::Accounts,
 }
 
 /// One started container.
@@ -156,6 +158,7 @@ impl JitsiStack {
             options: options.clone(),
             containers: Vec::new(),
             network: Some(network),
+            accounts: Default::default(),
         };
         let started = Instant::now();
         let deadline = started + options.startup_timeout;
@@ -212,6 +215,42 @@ impl JitsiStack {
                 id: r.container.id().to_owned(),
             })
             .collect()
+    }
+
+    /// The credentials of the account `user` on the main domain, registered on first use
+    /// (`AUTH_TYPE=internal`) with prosodyctl and the release's config file
+    /// ([`crate::versions::Facts::prosody_config_file`]).
+    pub async fn account(
+        &self,
+        user: &str,
+    ) -> Result<crate::xmpp::websocket::Credentials, StackError> {
+        let Some(prosody) = self
+            .inner
+            .containers
+            .iter()
+            .find(|r| r.service == Service::Prosody)
+        else {
+            return Err(StackError::Missing {
+                what: format!(
+                    "{}: the prosody container is not running",
+                    self.inner.target
+                ),
+                hint: "accounts are registered in a running stack".into(),
+            });
+        };
+        let facts = self.inner.plan.release.facts();
+        self.inner
+            .accounts
+            .get(
+                user,
+                super::accounts::Registrar {
+                    container: &prosody.container,
+                    name: &prosody.name,
+                    config: facts.prosody_config_file,
+                    domain: self.inner.plan.endpoints.domain,
+                },
+            )
+            .await
     }
 
     /// The last `lines` lines of `service`'s output (empty for an unknown service).
@@ -577,6 +616,33 @@ fn removal_error(name: &str, e: TestcontainersError) -> StackError {
     }
 }
 
+/// A host folder as a Docker bind mount: it must exist and be a folder (Docker would otherwise create an
+/// empty one, and the modules would silently be missing); Docker needs its absolute path.
+fn bind_mount(bind: &plan::BindSpec, container: &str) -> Result<Mount, StackError> {
+    let missing = |why: String| StackError::Missing {
+        what: format!(
+            "{container}: the folder {} to mount at {}: {why}",
+            bind.source.display(),
+            bind.target
+        ),
+        hint:
+            "`prosody_plugins` in variants.toml names a folder of Prosody modules (mod_NAME.lua), \
+               relative to variants.toml's folder; create it or fix the path"
+                .into(),
+    };
+    let source = std::fs::canonicalize(&bind.source).map_err(|e| missing(e.to_string()))?;
+    if !source.is_dir() {
+        return Err(missing("not a folder".into()));
+    }
+    Ok(Mount {
+        target: Some(bind.target.to_owned()),
+        source: Some(source.to_string_lossy().into_owned()),
+        typ: Some(MountType::BIND),
+        read_only: Some(bind.read_only),
+        ..Default::default()
+    })
+}
+
 /// A free TCP port on 127.0.0.1 right now (the OS picks it; it is released again at once). Docker binds it
 /// moments later; a collision in between fails the start with a clear "port is already allocated".
 #[cfg(test)]
@@ -649,7 +715,7 @@ async fn start_container(
         docker::run_labels(label, options.keep)
             .into_iter()
             .collect();
-    let mounts: Vec<Mount> = spec
+    let mut mounts: Vec<Mount> = spec
         .volumes
         .iter()
         .map(|path| Mount {
@@ -662,6 +728,9 @@ async fn start_container(
             ..Default::default()
         })
         .collect();
+    for bind in &spec.binds {
+        mounts.push(bind_mount(bind, &spec.name)?);
+    }
     request = request.with_host_config_modifier(move |host| {
         if let Some(inner) = &inner {
             inner(host);
@@ -833,6 +902,7 @@ mod tests {
                 read_only: false,
                 volumes: vec!["/scratch-volume"],
                 waits,
+                binds: Vec::new(),
             };
         let good = spec(
             Service::Prosody,

@@ -285,6 +285,20 @@ pub struct ContainerSpec {
     pub volumes: Vec<&'static str>,
     /// Readiness conditions, checked in order after the stage started.
     pub waits: Vec<Ready>,
+    /// Host folders mounted into the container (a variant's own Prosody modules).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub binds: Vec<BindSpec>,
+}
+
+/// A host folder mounted into a container.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BindSpec {
+    /// The folder on this machine (as the variant names it; made absolute when the stack starts).
+    pub source: std::path::PathBuf,
+    /// Where it appears in the container.
+    pub target: &'static str,
+    /// Mounted read-only.
+    pub read_only: bool,
 }
 
 /// Where the participants connect: every port they use is published on a fixed 127.0.0.1 port chosen
@@ -405,6 +419,15 @@ impl Plan {
                         "    volume: {path} (anonymous, removed with the stack)"
                     )?;
                 }
+                for b in &c.binds {
+                    writeln!(
+                        out,
+                        "    bind: {} -> {}{}",
+                        b.source.display(),
+                        b.target,
+                        if b.read_only { " (read-only)" } else { "" }
+                    )?;
+                }
                 for (k, v) in &c.env {
                     writeln!(out, "    env: {k}={v}")?;
                 }
@@ -520,7 +543,20 @@ pub(crate) fn variant_env(facts: &Facts, variant: &Variant) -> Result<Vec<EnvEnt
         );
     }
     // ENABLE_AUTH / AUTH_TYPE / JWT_*: prosody's main VirtualHost, jicofo's default authentication, web.
-    env.push(plain("ENABLE_AUTH", flag(variant.jwt), AUTH_READERS));
+    env.push(plain(
+        "ENABLE_AUTH",
+        flag(variant.enable_auth()),
+        AUTH_READERS,
+    ));
+    if variant.internal_auth {
+        // docker-jitsi-meet's "secure domain": prosody's main VirtualHost uses internal_hashed, jicofo the XMPP
+        // domain authority (jicofo/rootfs/defaults/jicofo.conf: `type = XMPP` unless AUTH_TYPE is jwt).
+        env.push(plain(
+            "AUTH_TYPE",
+            "internal",
+            &[Service::Prosody, Service::Jicofo],
+        ));
+    }
     if variant.jwt {
         env.push(plain(
             "AUTH_TYPE",
@@ -538,9 +574,9 @@ pub(crate) fn variant_env(facts: &Facts, variant: &Variant) -> Result<Vec<EnvEnt
         return Err("`allow_empty_token` needs `jwt = true`: JWT_ALLOW_EMPTY is only read with AUTH_TYPE=jwt".into());
     }
     // ENABLE_GUESTS: the guest VirtualHost exists only with ENABLE_AUTH (prosody jitsi-meet.cfg.lua).
-    if variant.guests && !variant.jwt {
+    if variant.guests && !variant.enable_auth() {
         return Err(
-            "`guests` needs `jwt = true`: the guest domain exists only with ENABLE_AUTH=1".into(),
+            "`guests` needs `jwt = true` or `internal_auth = true`: the guest domain exists only with ENABLE_AUTH=1".into(),
         );
     }
     env.push(plain(
@@ -552,7 +588,7 @@ pub(crate) fn variant_env(facts: &Facts, variant: &Variant) -> Result<Vec<EnvEnt
     if let Some(jicofo_auth) = variant.jicofo_auth {
         if facts.jicofo_enable_auth_env {
             env.push(plain("JICOFO_ENABLE_AUTH", flag(jicofo_auth), JICOFO));
-        } else if jicofo_auth != variant.jwt {
+        } else if jicofo_auth != variant.enable_auth() {
             return Err(format!(
                 "`jicofo_auth = {jicofo_auth}` with `jwt = {}` needs JICOFO_ENABLE_AUTH, which \
                  docker-jitsi-meet has from stable-8719 on; in {release} jicofo authentication follows \
@@ -572,7 +608,7 @@ pub(crate) fn variant_env(facts: &Facts, variant: &Variant) -> Result<Vec<EnvEnt
         if facts.token_affiliation == TokenAffiliation::Unavailable {
             return Err(format!(
                 "`token_affiliation`: {release} ships no token_affiliation module (jitsi-contrib's is \
-                 bundled from stable-9457, jitsi-meet's own from stable-11031)"
+                 bundled from stable-9457, jitsi-meet's own from stable-10978)"
             ));
         }
         muc_modules.push("token_affiliation");
@@ -614,6 +650,9 @@ pub(crate) fn variant_env(facts: &Facts, variant: &Variant) -> Result<Vec<EnvEnt
                 .into(),
         );
     }
+    // The variant's own modules (from `prosody_plugins` or shipped ones), after the knobs' modules.
+    muc_modules.extend(variant.xmpp_muc_modules.iter().map(String::as_str));
+    vhost_modules.extend(variant.xmpp_modules.iter().map(String::as_str));
     if !muc_modules.is_empty() {
         env.push(plain("XMPP_MUC_MODULES", muc_modules.join(","), PROSODY));
     }
@@ -768,6 +807,14 @@ pub(crate) fn plan_with(
                     .map(|(_, path)| *path)
                     .collect(),
                 waits,
+                binds: match (&variant.prosody_plugins, service) {
+                    (Some(folder), Service::Prosody) => vec![BindSpec {
+                        source: folder.clone(),
+                        target: crate::versions::CUSTOM_PLUGINS_DIR,
+                        read_only: true,
+                    }],
+                    _ => Vec::new(),
+                },
             }
         })
         .collect();
@@ -1182,5 +1229,70 @@ mod tests {
         assert!(p.render_text().contains("note: "));
         let fixture: StackTarget = "fixture:13".parse().unwrap();
         assert!(plan(&fixture, &variant("jwt = true")).is_err());
+    }
+
+    #[test]
+    fn custom_modules_mount_read_only_and_load_by_name() {
+        let v = variant(
+            "jwt = true\ntoken_affiliation = true\nprosody_plugins = \"/srv/team-plugins\"\n\
+             xmpp_muc_modules = [\"team_moderation\"]\nxmpp_modules = [\"team_presence\"]",
+        );
+        let p = plan(&target("stable-11146"), &v).unwrap();
+        let prosody = p.container(Service::Prosody).unwrap();
+        assert_eq!(
+            prosody.binds,
+            [BindSpec {
+                source: PathBuf::from("/srv/team-plugins"),
+                target: "/prosody-plugins-custom",
+                read_only: true,
+            }]
+        );
+        assert_eq!(
+            prosody.env["XMPP_MUC_MODULES"].expose(),
+            "token_affiliation,team_moderation"
+        );
+        assert_eq!(prosody.env["XMPP_MODULES"].expose(), "team_presence");
+        assert!(p
+            .render_text()
+            .contains("    bind: /srv/team-plugins -> /prosody-plugins-custom (read-only)"));
+        for other in [Service::Jicofo, Service::Jvb, Service::Web] {
+            assert!(p.container(other).unwrap().binds.is_empty(), "{other}");
+        }
+        // Without the knob nothing is mounted, and the plan's JSON has no `binds` key.
+        let plain = plan(&target("stable-11146"), &variant("jwt = true")).unwrap();
+        assert!(!plain.to_json().contains("binds"));
+    }
+
+    #[test]
+    fn internal_auth_is_auth_type_internal_for_prosody_and_jicofo() {
+        let p = plan(
+            &target("stable-11146"),
+            &variant("jwt = false\ninternal_auth = true\nguests = true"),
+        )
+        .unwrap();
+        for service in [Service::Prosody, Service::Jicofo] {
+            let env = &p.container(service).unwrap().env;
+            assert_eq!(env["ENABLE_AUTH"].expose(), "1", "{service}");
+            assert_eq!(env["AUTH_TYPE"].expose(), "internal", "{service}");
+            assert!(!env.contains_key("JWT_APP_SECRET"), "{service}");
+        }
+        let prosody = &p.container(Service::Prosody).unwrap().env;
+        assert_eq!(prosody["ENABLE_GUESTS"].expose(), "1");
+        assert_eq!(p.endpoints.guest_domain, Some(XMPP_GUEST_DOMAIN));
+        // Registering accounts names the config file where the release renders it.
+        assert_eq!(
+            Release::from_str("stable-11031")
+                .unwrap()
+                .facts()
+                .prosody_config_file,
+            "/config/prosody.cfg.lua"
+        );
+        assert_eq!(
+            Release::from_str("stable-11146")
+                .unwrap()
+                .facts()
+                .prosody_config_file,
+            "/run/prosody/config/prosody.cfg.lua"
+        );
     }
 }
