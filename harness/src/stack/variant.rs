@@ -56,7 +56,8 @@ pub struct Variant {
     pub faults: Faults,
 }
 
-/// Fault knobs of the fixture's focus stand-in (env `FOCUS_GRANT_DELAY_MS`, `FOCUS_NOT_READY_TIMES`).
+/// Fault knobs of the fixture's focus stand-in (env `FOCUS_GRANT_DELAY_MS`, `FOCUS_NOT_READY_TIMES`,
+/// `FOCUS_EVERY_JOINER_OWNER`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
@@ -70,6 +71,10 @@ pub struct Faults {
     /// creation to jicofo). For benchmarks whose clients skip the focus request.
     #[serde(default)]
     pub open_rooms: bool,
+    /// Grant owner to every member that joins, whatever the role manager: a regression as a release
+    /// could bring it, for tests that the harness reports it as `changed` (never `failed`).
+    #[serde(default)]
+    pub every_joiner_owner: bool,
 }
 
 impl Faults {
