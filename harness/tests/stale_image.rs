@@ -99,8 +99,10 @@ fn a_stale_fixture_image_stops_the_run_naming_the_image_and_the_command() {
         err.contains(&format!("`{IMAGE}` was built from other inputs")),
         "{err}"
     );
-    let command = format!("`bash {} 13`", fixture.join("build.sh").display());
-    assert!(err.contains(&command), "{command} missing: {err}");
+    // The command names the build script that owns the hash, relative to the folder the run was in.
+    assert_eq!(fixture, dir.join("docker/fixture"));
+    let command = "`bash docker/fixture/build.sh 13`";
+    assert!(err.contains(command), "{command} missing: {err}");
     assert!(err.contains("JITSI_HARNESS_ALLOW_STALE_IMAGES=1"), "{err}");
     // Said once, before anything started: no stack, no verdict, no artifacts folder.
     assert_eq!(
