@@ -51,6 +51,31 @@ review:
     command -v cargo-insta >/dev/null || cargo install cargo-insta --locked
     cargo insta review --workspace-root . --snapshot snapshots
 
+# Fuzz each cargo-fuzz target of fuzz/ for SECONDS (scenario files, token claim overrides, presence stanzas).
+# cargo-fuzz needs nightly flags: stable with RUSTC_BOOTSTRAP=1. No sanitizer: the harness has no unsafe code,
+# and without ASan the targets run several times faster. Crashes land in fuzz/artifacts/TARGET/.
+fuzz seconds="120":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    cd fuzz
+    mkdir -p logs
+    for t in scenario token_claims presence; do
+      seeds=()
+      [ "$t" = scenario ] && seeds=(../scenarios)
+      mkdir -p "corpus/$t"
+      echo "fuzz: $t for {{seconds}} s (log: fuzz/logs/$t.log)"
+      status=0
+      RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none "$t" "corpus/$t" "${seeds[@]}" -- \
+        -max_total_time={{seconds}} -max_len=65536 -print_final_stats=1 >"logs/$t.log" 2>&1 || status=$?
+      grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done )' "logs/$t.log" || true
+      if [ "$status" != 0 ]; then
+        tail -n 40 "logs/$t.log" >&2
+        echo "fuzz: $t failed (exit $status); a crash input is in fuzz/artifacts/$t/" >&2
+        exit 1
+      fi
+    done
+
 # Remove containers and networks left by killed or --keep-stack runs, and old artifacts.
 clean:
     cargo run --quiet --bin jitsi-harness -- clean --kept

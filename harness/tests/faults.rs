@@ -236,3 +236,118 @@ moderators = [\"bob\"]
         stack.close().await.expect("close");
     });
 }
+
+/// The golden snapshots under `dir` whose timeline a focus that makes every joiner owner must change:
+/// those where someone in the room is not owner after some step. Keyed `scenario@variant`.
+fn owners_only_changes(dir: &Path) -> std::collections::BTreeMap<String, bool> {
+    let mut changes = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir).expect("snapshots/fixture") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("snap") {
+            continue;
+        }
+        let name = path.file_stem().and_then(|s| s.to_str()).expect("name");
+        let text = std::fs::read_to_string(&path).expect("golden");
+        // `… | room: alice:owner/moderator, bob:none/participant`: a seat whose affiliation is not owner.
+        let non_owner = text
+            .lines()
+            .filter_map(|l| l.split_once("| room: ").map(|(_, room)| room))
+            .flat_map(|room| room.trim_end_matches('"').split(", "))
+            .filter_map(|seat| seat.rsplit_once(':').map(|(_, held)| held))
+            .any(|held| held != "empty" && !held.starts_with("owner/"));
+        changes.insert(name.to_owned(), non_owner);
+    }
+    changes
+}
+
+/// The test-only focus fault that makes every joiner owner, on every scenario of the suite: the run
+/// reports exactly the timelines that change as changed (each with its diff; `unmet` when the scenario
+/// file's expectations fail too, which they do for every change here), the others as `same`, none as
+/// `failed`, and exit 1; it prints the client's CPU per unmet step, which stays small (the waits sleep
+/// on events).
+#[test]
+fn every_joiner_owner_reports_exactly_the_changed_timelines_and_no_failure() {
+    let root = repo_root();
+    let dir = root.join("target/test-artifacts/faults-every-joiner-owner");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    // The suite's scenarios and goldens, copied: every variant gets the fault under its own name, so
+    // each timeline is judged against its usual golden (and no pending snapshot lands in the repo).
+    for what in ["scenarios", "snapshots"] {
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(root.join(what))
+            .arg(dir.join(what))
+            .status()
+            .expect("cp");
+        assert!(status.success(), "cp {what}");
+    }
+    let variants_path = dir.join("scenarios/variants.toml");
+    let mut variants: toml::Table = std::fs::read_to_string(&variants_path)
+        .expect("variants.toml")
+        .parse()
+        .expect("variants.toml parses");
+    for (_, variant) in variants.iter_mut() {
+        let table = variant.as_table_mut().expect("a variant is a table");
+        let faults = table
+            .entry("faults")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        faults
+            .as_table_mut()
+            .expect("faults is a table")
+            .insert("every_joiner_owner".into(), toml::Value::Boolean(true));
+    }
+    std::fs::write(&variants_path, variants.to_string()).expect("write variants.toml");
+    let expected = owners_only_changes(&dir.join("snapshots/fixture"));
+    assert!(
+        expected.values().any(|c| *c) && expected.values().any(|c| !*c),
+        "the suite must have timelines the fault changes and others it leaves alone: {expected:?}"
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jitsi-harness"))
+        .args(["--scenarios", "scenarios", "run", "--stack", "fixture:13"])
+        .args(["--format", "json", "--artifacts", "artifacts"])
+        .current_dir(&dir)
+        .env_remove("CI")
+        .output()
+        .expect("run jitsi-harness");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("one JSON document ({e}); stderr:\n{err}"));
+    let results = doc["results"].as_array().expect("results");
+    let mut seen = std::collections::BTreeMap::new();
+    for r in results {
+        let cell = format!(
+            "{}@{}",
+            r["scenario"].as_str().unwrap_or("?"),
+            r["variant"].as_str().unwrap_or("?")
+        );
+        let verdict = r["verdict"].as_str().unwrap_or("?").to_owned();
+        assert_ne!(verdict, "failed", "{cell} failed: {}", r["error"]);
+        let changed = r["diff"].as_str().is_some_and(|d| !d.is_empty());
+        match (changed, verdict.as_str()) {
+            (true, "changed" | "unmet") | (false, "same") => {}
+            _ => panic!("{cell}: verdict {verdict} with diff {}", r["diff"]),
+        }
+        seen.insert(cell, changed);
+    }
+    assert_eq!(
+        seen, expected,
+        "changed timelines (true) by scenario@variant"
+    );
+    assert_eq!(out.status.code(), Some(1), "{err}");
+
+    // The CPU line: "… at most 0.123 s of CPU per unmet step".
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("client CPU: "))
+        .unwrap_or_else(|| panic!("no client CPU line:\n{err}"));
+    let per_step: f64 = line
+        .rsplit_once("at most ")
+        .and_then(|(_, rest)| rest.split_once(" s of CPU per unmet step"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable: {line}"));
+    eprintln!("{line}");
+    // A spinning wait costs about a core for the whole 10 s deadline of each unmet step.
+    assert!(per_step < 1.0, "{line}");
+}

@@ -77,7 +77,8 @@ pub struct Variant {
     pub internal_auth: bool,
 }
 
-/// Fault knobs of the fixture's focus stand-in (env `FOCUS_GRANT_DELAY_MS`, `FOCUS_NOT_READY_TIMES`).
+/// Fault knobs of the fixture's focus stand-in (env `FOCUS_GRANT_DELAY_MS`, `FOCUS_NOT_READY_TIMES`,
+/// `FOCUS_EVERY_JOINER_OWNER`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
@@ -95,6 +96,10 @@ pub struct Faults {
     /// later and grants it again as long after that, a role flap (jitsi-meet#14192) for `no_flaps`.
     #[serde(default)]
     pub flap_ms: u64,
+    /// Grant owner to every member that joins, whatever the role manager: a regression as a release
+    /// could bring it, for tests that the harness reports it as `changed` (never `failed`).
+    #[serde(default)]
+    pub every_joiner_owner: bool,
 }
 
 impl Faults {

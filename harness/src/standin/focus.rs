@@ -22,7 +22,9 @@
 //! receives requests through Prosody's `client_proxy` ([`Identity::Client`]).
 //!
 //! Fault knobs of the fixture: `FOCUS_GRANT_DELAY_MS` delays every grant, `FOCUS_NOT_READY_TIMES` answers
-//! `ready='false'` to the first N requests per room. It exists to exercise the harness; it never stands
+//! `ready='false'` to the first N requests per room, `FOCUS_EVERY_JOINER_OWNER` grants owner to every
+//! member that joins whatever the role manager (a regression as a release could bring it, to test that
+//! the harness reports it as a change). It exists to exercise the harness; it never stands
 //! in for Jitsi in a claim.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -98,6 +100,9 @@ pub struct FocusConfig {
     pub grant_delay: Duration,
     /// `FOCUS_NOT_READY_TIMES`.
     pub not_ready_times: u32,
+    /// `FOCUS_EVERY_JOINER_OWNER` (a fault): every member that joins is granted owner, whatever the role
+    /// manager.
+    pub every_joiner_owner: bool,
     /// `FOCUS_SEED`: the hash order of successors.
     pub seed: u64,
     /// `FOCUS_FLAP_MS` (test-only fault): after each grant, revoke owner this long later and grant it
@@ -226,6 +231,7 @@ impl FocusConfig {
             auto_owner,
             grant_delay: Duration::from_millis(env_number("FOCUS_GRANT_DELAY_MS", 0u64)?),
             not_ready_times: env_number("FOCUS_NOT_READY_TIMES", 0u32)?,
+            every_joiner_owner: env_bool("FOCUS_EVERY_JOINER_OWNER", false)?,
             seed,
             flap: Duration::from_millis(env_number("FOCUS_FLAP_MS", 0u64)?),
         })
@@ -827,7 +833,14 @@ impl Focus {
                                 .unwrap_or("real JID hidden")
                         ),
                     );
-                    if self.config.authentication {
+                    if self.config.every_joiner_owner {
+                        // The fault knob: owner for everyone, as no role manager of jicofo grants it.
+                        if let Some(jid) = &member.jid {
+                            if member.affiliation != Affiliation::Owner {
+                                out.extend(self.grant(&room, jid, "every joiner owner, fault knob"));
+                            }
+                        }
+                    } else if self.config.authentication {
                         // AuthenticationRoleManager: owner for every member with a session.
                         if let Some(jid) = &member.jid {
                             if self.sessions.contains(jid.as_str())
@@ -868,7 +881,10 @@ impl Focus {
                         leave.from = self.focus_full();
                         out.push(Self::now(leave));
                     }
-                } else if !self.config.authentication && self.config.auto_owner {
+                } else if !self.config.authentication
+                    && self.config.auto_owner
+                    && !self.config.every_joiner_owner
+                {
                     out.extend(self.elect(&room));
                 }
             }
@@ -1066,11 +1082,12 @@ pub async fn run(config: FocusConfig, server: &str, secret: &str) -> Result<(), 
         }
     };
     println!(
-        "{READY_LINE} as {} (mode {}, grant delay {} ms, not-ready {}, seed {})",
+        "{READY_LINE} as {} (mode {}, grant delay {} ms, not-ready {}, every joiner owner {}, seed {})",
         config.focus_domain,
         config.mode(),
         config.grant_delay.as_millis(),
         config.not_ready_times,
+        config.every_joiner_owner,
         config.seed
     );
     let (delayed_tx, mut delayed_rx) = tokio::sync::mpsc::unbounded_channel::<Stanza>();
@@ -1114,6 +1131,7 @@ mod tests {
             auto_owner,
             grant_delay: Duration::ZERO,
             not_ready_times: 0,
+            every_joiner_owner: false,
             seed: 7,
             flap: Duration::ZERO,
         }
@@ -1557,6 +1575,46 @@ mod tests {
             ))
         );
         assert_eq!(parse_grant_evidence("focus: r1: alice left"), None);
+    }
+
+    #[test]
+    fn every_joiner_owner_knob_grants_every_member_in_every_mode() {
+        for (authentication, auto_owner) in [(false, true), (false, false), (true, true)] {
+            let mut focus = Focus::new(FocusConfig {
+                every_joiner_owner: true,
+                ..config(authentication, auto_owner)
+            });
+            create(&mut focus, "a@meet.jitsi/r", "r1");
+            let mut granted = Vec::new();
+            for (nick, jid) in [("alice", "a@meet.jitsi/r"), ("bob", "b@guest.meet.jitsi/r")] {
+                granted.extend(grants(&focus.handle(occupant(
+                    "r1",
+                    nick,
+                    jid,
+                    "none",
+                    "participant",
+                ))));
+            }
+            assert_eq!(
+                granted,
+                ["a@meet.jitsi", "b@guest.meet.jitsi"],
+                "authentication {authentication}, auto-owner {auto_owner}"
+            );
+            // Someone already owner is not granted again, and a leaving owner elects nobody.
+            let again = focus.handle(occupant(
+                "r1",
+                "carol",
+                "c@meet.jitsi/r",
+                "owner",
+                "moderator",
+            ));
+            assert!(grants(&again).is_empty());
+            assert!(grants(&focus.handle(left("r1", "alice"))).is_empty());
+        }
+        assert!(
+            parse_bool("FOCUS_EVERY_JOINER_OWNER", None, false).is_ok_and(|b| !b),
+            "off unless set"
+        );
     }
 
     #[test]

@@ -179,6 +179,7 @@ impl JicofoConfig {
             auto_owner: self.auto_owner,
             grant_delay: std::time::Duration::ZERO,
             not_ready_times: 0,
+            every_joiner_owner: false,
             seed: rand::random(),
             flap: std::time::Duration::ZERO,
         })

@@ -71,6 +71,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
             return Err(Exit(exit::INFRASTRUCTURE));
         }
     }
+    check_fixture_images(&targets).await?;
     // The artifacts root must be writable before any stack starts.
     if let Err(e) = probe_writable(&args.artifacts) {
         eprintln!(
@@ -174,6 +175,9 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Exit> {
                 .unwrap_or_default()
         ),
         Format::Text => print!("{}", harness::report::text(&results, &targets)),
+    }
+    if let Some(line) = cpu_per_unmet_step(&results, own_cpu()) {
+        eprintln!("{line}");
     }
     let mut code = exit::of(&results);
     if let Err(e) = write_reports(&args.reports, &results, &targets) {
@@ -303,6 +307,82 @@ pub fn sweep_this_run() {
         Ok(_) => {}
         Err(e) => eprintln!("cleanup failed: {e}"),
     }
+}
+
+/// The fixture images the run needs are on this machine and were built from this tree's inputs
+/// (`harness::stack::fixture::image`, which says why a stale image stops the run rather than being
+/// rebuilt): otherwise one message per image with the command that builds it, and exit 3, before any
+/// stack starts or artifacts folder exists.
+async fn check_fixture_images(targets: &[StackTarget]) -> Result<(), Exit> {
+    use harness::stack::fixture::image;
+    let versions: Vec<String> = targets
+        .iter()
+        .filter(|t| t.family == Family::Fixture)
+        .map(|t| t.version.clone())
+        .collect();
+    if versions.is_empty() {
+        return Ok(());
+    }
+    let checks = match docker::connect().await {
+        Ok(d) => image::check(&d, &versions).await,
+        Err(e) => Err(e),
+    };
+    let checks = checks.map_err(|e| {
+        eprintln!("jitsi-harness: checking the fixture images: {e}");
+        Exit(exit::INFRASTRUCTURE)
+    })?;
+    let allow = image::allow_stale();
+    let mut stop = false;
+    for c in &checks {
+        let Some(problem) = c.problem() else { continue };
+        if c.stops(allow) {
+            eprintln!("jitsi-harness: {problem}");
+            stop = true;
+        } else if matches!(c.state, image::ImageState::Stale { .. }) {
+            eprintln!(
+                "jitsi-harness: warning ({}=1, running anyway): {problem}",
+                image::ALLOW_STALE_ENV
+            );
+        } else {
+            eprintln!("jitsi-harness: warning: {problem}");
+        }
+    }
+    if stop {
+        return Err(Exit(exit::INFRASTRUCTURE));
+    }
+    Ok(())
+}
+
+/// This process's CPU time so far (user + system, `/proc/self/stat`); zero when unreadable.
+fn own_cpu() -> Duration {
+    harness::process::process_info(std::process::id())
+        .map(|p| {
+            let ticks = p.user_ticks + p.system_ticks;
+            Duration::from_secs_f64(ticks as f64 / procfs::ticks_per_second().max(1) as f64)
+        })
+        .unwrap_or_default()
+}
+
+/// The client's CPU per step that waited for an unmet expectation: such a step waits out its whole
+/// deadline, and a wait that spins instead of sleeping on events costs a core for it (and starves the
+/// stack on a small machine). `cpu` is the whole run's, so the figure per step is an upper bound: it also
+/// holds stack starts, joins and every scenario that ran meanwhile. `None` when no step was unmet.
+fn cpu_per_unmet_step(results: &[ScenarioResult], cpu: Duration) -> Option<String> {
+    let unmet: Vec<&harness::timeline::StepRecord> = results
+        .iter()
+        .filter_map(|r| r.timeline.as_ref())
+        .flat_map(|t| t.unmet())
+        .collect();
+    let n = u32::try_from(unmet.len()).ok().filter(|n| *n > 0)?;
+    let waited: Duration = unmet.iter().map(|s| s.took).sum();
+    Some(format!(
+        "client CPU: {:.2} s for the whole run; {n} unmet step{} waited {:.1} s in all: at most {:.3} s \
+         of CPU per unmet step",
+        cpu.as_secs_f64(),
+        if n == 1 { "" } else { "s" },
+        waited.as_secs_f64(),
+        (cpu / n).as_secs_f64()
+    ))
 }
 
 /// Creates `root` if needed and writes (and removes) a probe file in it.
