@@ -98,11 +98,12 @@ pub async fn run_matrix(options: &MatrixOptions) -> Vec<ScenarioResult> {
                 // An external deployment is configured one way: the scenarios of the variants its file
                 // does not declare are skipped with the reason, never started and failed. A feature the
                 // scenario requires and the stack cannot provide: skipped too, before any stack starts.
-                let reason = external_skip(target, variant).or_else(|| {
-                    options.variants.get(variant).ok().and_then(|v| {
-                        crate::stack::features::lacks(target, v, &scenario.requires)
-                    })
-                });
+                let reason =
+                    external_skip(target, variant).or_else(|| {
+                        options.variants.get(variant).ok().and_then(|v| {
+                            crate::stack::features::lacks(target, v, &scenario.requires)
+                        })
+                    });
                 if let Some(reason) = reason {
                     let result = skipped(options, scenario, variant, target, reason);
                     report(options, RunEvent::ScenarioFinished { result: &result });

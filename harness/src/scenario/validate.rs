@@ -674,7 +674,10 @@ impl Checker<'_> {
         for (key, pair) in [("admit", &body.admit), ("deny", &body.deny)] {
             if let Some(pair) = pair {
                 names.push((pair.get_ref().by.clone(), format!("in `{key}` of step {n}")));
-                names.push((pair.get_ref().who.clone(), format!("in `{key}` of step {n}")));
+                names.push((
+                    pair.get_ref().who.clone(),
+                    format!("in `{key}` of step {n}"),
+                ));
             }
         }
         for (key, list) in [

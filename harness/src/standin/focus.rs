@@ -837,7 +837,11 @@ impl Focus {
                         // The fault knob: owner for everyone, as no role manager of jicofo grants it.
                         if let Some(jid) = &member.jid {
                             if member.affiliation != Affiliation::Owner {
-                                out.extend(self.grant(&room, jid, "every joiner owner, fault knob"));
+                                out.extend(self.grant(
+                                    &room,
+                                    jid,
+                                    "every joiner owner, fault knob",
+                                ));
                             }
                         }
                     } else if self.config.authentication {
