@@ -373,7 +373,8 @@ leave = "carol"
 moderators = ["bob"]
 "#
         }
-        "jwt-jicofo-auth" => {
+        // JWT_ALLOW_EMPTY changes nothing for token holders: the jicofo-auth seed holds.
+        "jwt-jicofo-auth" | "jwt-allow-empty" => {
             r#"participants = { alice = { transport = "browser" }, bob = {} }
 [[step]]
 join = ["bob"]
@@ -393,7 +394,7 @@ join = ["alice"]
 moderator_count = 0
 "#
         }
-        "jwt-guests" => {
+        "jwt-guests" | "jwt-allow-empty-guests" => {
             r#"participants = { alice = { transport = "browser" }, bob = {}, guest = { login = "guest" } }
 [[step]]
 join = ["bob"]

@@ -174,6 +174,9 @@ fn list_prints_scenarios_and_variants_as_text_and_json() {
     assert_eq!(
         variants,
         [
+            "internal-guests",
+            "jwt-allow-empty",
+            "jwt-allow-empty-guests",
             "jwt-auto-owner",
             "jwt-auto-owner-strict",
             "jwt-guests",
@@ -181,8 +184,10 @@ fn list_prints_scenarios_and_variants_as_text_and_json() {
             "jwt-guests-wait-for-host",
             "jwt-guests-wait-for-host-fixed",
             "jwt-jicofo-auth",
+            "jwt-jicofo-auth-token-affiliation",
             "jwt-lobby",
-            "jwt-no-auto-owner"
+            "jwt-no-auto-owner",
+            "jwt-token-affiliation"
         ],
         "{stdout}"
     );

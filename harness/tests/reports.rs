@@ -394,3 +394,90 @@ fn report_merge_of_two_shards_equals_the_unsharded_run() {
     assert_eq!(twice.status.code(), Some(2), "{err}");
     assert!(err.contains("in more than one file"), "{err}");
 }
+
+/// The release loop's own question on real stacks: 0.12 against 13 where only 13 changes behaviour (a
+/// test-only focus fault scoped to that stack, `faults.only_on`). The comparison names fixture:13 as the
+/// first stack that differs and step 2 as the step, with bob's and carol's seats before and after; the
+/// JUnit, markdown and HTML reports carry the same difference.
+#[test]
+fn a_behaviour_change_on_one_of_two_fixture_stacks_is_named_with_its_stack_and_step() {
+    let dir = out_dir("one-side");
+    let scenarios = dir.join("scenarios");
+    let snapshots = dir.join("snapshots/fixture");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::create_dir_all(&snapshots).unwrap();
+    let root = support::repo_root();
+    // The library scenario as it is (on fixture:13 its expectations are unmet too: a failure either way),
+    // with a short step deadline, since each unmet step waits out its deadline.
+    let text = std::fs::read_to_string(root.join("scenarios/auto_owner_hands_over.toml")).unwrap();
+    let text = text.replacen(
+        "\n[participants]",
+        "\ntimeout = \"3s\"\n\n[participants]",
+        1,
+    );
+    assert!(text.contains("timeout = \"3s\""), "the deadline must apply");
+    std::fs::write(scenarios.join("auto_owner_hands_over.toml"), text).unwrap();
+    std::fs::write(
+        scenarios.join("variants.toml"),
+        "[jwt-auto-owner]\ndescription = \"jwt-auto-owner; on fixture:13 only, the focus makes every joiner owner\"\n\
+         jwt = true\nallow_empty_token = false\njicofo_auth = false\nauto_owner = true\n\
+         faults = { every_joiner_owner = true, only_on = \"fixture:13\" }\n",
+    )
+    .unwrap();
+    let name = "auto_owner_hands_over@jwt-auto-owner.snap";
+    std::fs::copy(
+        root.join("snapshots/fixture").join(name),
+        snapshots.join(name),
+    )
+    .unwrap();
+    let (junit, md, html_dir) = (
+        dir.join("junit.xml"),
+        dir.join("summary.md"),
+        dir.join("html"),
+    );
+    let out = harness(&[
+        "--scenarios",
+        scenarios.to_str().unwrap(),
+        "run",
+        "--stack",
+        "fixture:0.12,fixture:13",
+        "--snapshots",
+        dir.join("snapshots").to_str().unwrap(),
+        "--artifacts",
+        dir.join("artifacts").to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--markdown",
+        md.to_str().unwrap(),
+        "--html",
+        html_dir.to_str().unwrap(),
+    ]);
+    let (stdout, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{err}");
+    assert!(
+        stdout.contains("auto_owner_hands_over jwt-auto-owner: first differs on fixture:13"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  fixture:13 vs fixture:0.12:"), "{stdout}");
+    assert!(stdout.contains("    step 2 `join bob, carol`:"), "{stdout}");
+    assert!(
+        stdout.contains("      bob: none/participant -> owner/moderator"),
+        "{stdout}"
+    );
+    let xml = std::fs::read_to_string(&junit).expect("junit.xml");
+    assert!(
+        xml.contains(r#"tests="2" skipped="0" failures="1" errors="0""#),
+        "{xml}"
+    );
+    let md = std::fs::read_to_string(&md).expect("summary.md");
+    assert!(md.contains("```diff\n"), "{md}");
+    assert!(md.contains("fixture:13"), "{md}");
+    let page = std::fs::read_to_string(html_dir.join("index.html")).expect("index.html");
+    assert!(
+        page.matches("changed-prev").count() >= 2,
+        "bob's and carol's cells on fixture:13 are highlighted against fixture:0.12"
+    );
+}

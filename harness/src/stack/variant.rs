@@ -100,12 +100,28 @@ pub struct Faults {
     /// could bring it, for tests that the harness reports it as `changed` (never `failed`).
     #[serde(default)]
     pub every_joiner_owner: bool,
+    /// Test-only: the faults apply only on this stack (`fixture:13`), so that one side of a multi-stack
+    /// run changes behaviour and the cross-stack comparison has a difference to name. Unset: every stack.
+    #[serde(default)]
+    pub only_on: Option<String>,
 }
 
 impl Faults {
     /// Whether no fault is injected.
     pub fn is_none(&self) -> bool {
         self == &Faults::default()
+    }
+
+    /// The faults that apply on `stack` (`fixture:13`): all of them, or none when [`Self::only_on`]
+    /// names another stack.
+    pub fn on(&self, stack: &str) -> Faults {
+        match &self.only_on {
+            Some(only) if only != stack => Faults::default(),
+            _ => Faults {
+                only_on: None,
+                ..self.clone()
+            },
+        }
     }
 }
 
@@ -330,6 +346,23 @@ fn suggest_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn faults_scoped_to_one_stack_apply_there_only() {
+        let faults = Faults {
+            every_joiner_owner: true,
+            only_on: Some("fixture:13".into()),
+            ..Faults::default()
+        };
+        assert!(faults.on("fixture:0.12").is_none());
+        let on = faults.on("fixture:13");
+        assert!(on.every_joiner_owner && on.only_on.is_none());
+        let everywhere = Faults {
+            grant_delay_ms: 5,
+            ..Faults::default()
+        };
+        assert_eq!(everywhere.on("fixture:0.12"), everywhere);
+    }
 
     #[test]
     fn unknown_knob_lists_the_valid_ones() {
