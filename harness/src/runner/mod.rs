@@ -180,14 +180,56 @@ fn may_touch(service: &str) -> Vec<String> {
     services
 }
 
-/// The failure for a container event nobody asked for, with the service's last log lines.
+/// Of container events that came together, the cause: the one whose fault may touch every other's
+/// service (Prosody killed ends the focus's connection, and the focus exits too; the cause is Prosody,
+/// whichever event the engine delivered first). The first event when none covers the others.
+fn root_cause(first: ContainerEvent, mut rest: Vec<ContainerEvent>) -> ContainerEvent {
+    let covers = |c: &ContainerEvent, others: &mut dyn Iterator<Item = &ContainerEvent>| {
+        let touched = may_touch(&c.service);
+        for e in others {
+            if !touched.contains(&e.service) {
+                return false;
+            }
+        }
+        true
+    };
+    if covers(&first, &mut rest.iter()) {
+        return first;
+    }
+    let root = (0..rest.len()).find(|&i| {
+        let mut others = std::iter::once(&first).chain(
+            rest.iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, e)| e),
+        );
+        covers(&rest[i], &mut others)
+    });
+    match root {
+        Some(i) => rest.swap_remove(i),
+        None => first,
+    }
+}
+
+/// The failure for a container event nobody asked for, with the service's last log lines: after the
+/// killed container's last words, the events that came with it are read too, and the cause among them
+/// named ([`root_cause`]).
 async fn container_fault(
     stack: &Stack,
     scenario: &Scenario,
     step: &Step,
-    event: ContainerEvent,
+    first: ContainerEvent,
+    watch: &mut ContainerWatch,
+    asked: &Mutex<Vec<Asked>>,
 ) -> RunError {
     tokio::time::sleep(LAST_WORDS).await;
+    let mut with_it = Vec::new();
+    while let Some(more) = watch.try_next() {
+        if !asked_for(asked, &more) {
+            with_it.push(more);
+        }
+    }
+    let event = root_cause(first, with_it);
     RunError::new(
         StepRef::new(scenario, step),
         None,
@@ -239,10 +281,14 @@ pub async fn run_scenario(
         for step in &scenario.steps {
             // A container that exits, restarts or is paused unasked fails the step at once, named by its
             // cause; a participant failure first waits briefly for such a cause.
-            let result = tokio::select! {
-                result = run.step(step) => result,
-                event = unexpected(&mut watch, &asked) => {
-                    Err(container_fault(stack, scenario, step, event).await)
+            let faulted = tokio::select! {
+                result = run.step(step) => Ok(result),
+                event = unexpected(&mut watch, &asked) => Err(event),
+            };
+            let result = match faulted {
+                Ok(result) => result,
+                Err(event) => {
+                    Err(container_fault(stack, scenario, step, event, &mut watch, &asked).await)
                 }
             };
             let record = match result {
@@ -250,7 +296,10 @@ pub async fn run_scenario(
                 Err(e) if e.may_be_symptom() => {
                     match tokio::time::timeout(CAUSE_GRACE, unexpected(&mut watch, &asked)).await {
                         Ok(event) => {
-                            return Err(container_fault(stack, scenario, step, event).await)
+                            return Err(container_fault(
+                                stack, scenario, step, event, &mut watch, &asked,
+                            )
+                            .await)
                         }
                         Err(_) => return Err(e),
                     }
@@ -1040,6 +1089,33 @@ impl Run<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn died(service: &str, code: i64) -> ContainerEvent {
+        ContainerEvent {
+            service: service.into(),
+            container: format!("jh-{service}"),
+            change: crate::stack::watch::ContainerChange::Exited { code: Some(code) },
+            at: std::time::SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_killed_prosody_is_the_cause_whichever_exit_the_engine_reports_first() {
+        assert_eq!(
+            root_cause(died("focus", 1), vec![died("prosody", 137)]).service,
+            "prosody"
+        );
+        assert_eq!(
+            root_cause(died("prosody", 137), vec![died("focus", 1)]).service,
+            "prosody"
+        );
+        assert_eq!(root_cause(died("focus", 1), Vec::new()).service, "focus");
+        // Neither explains the other: the first reported stays the one named.
+        assert_eq!(
+            root_cause(died("jvb", 1), vec![died("web", 1)]).service,
+            "jvb"
+        );
+    }
     use crate::participant::jicofo::parse_conference;
     use crate::xmpp::Role;
 

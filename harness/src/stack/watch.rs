@@ -171,6 +171,11 @@ impl ContainerWatch {
         }
     }
 
+    /// A change already delivered, without waiting (`None`: none yet).
+    pub fn try_next(&mut self) -> Option<ContainerEvent> {
+        self.events.as_mut()?.try_recv().ok()
+    }
+
     /// The next change; pending for ever when nothing is watched or the stream has ended.
     pub async fn next(&mut self) -> ContainerEvent {
         if let Some(events) = &mut self.events {
