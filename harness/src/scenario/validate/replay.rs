@@ -151,13 +151,7 @@ impl Checker<'_> {
                     who.span(),
                     &format!("{verb} in step {n}"),
                 ) {
-                    room.insert(
-                        name,
-                        Presence::Out {
-                            joined: since_of(&room, name),
-                            left: n,
-                        },
-                    );
+                    leaves(&mut room, name, n);
                 }
             } else if let Some(grant) = &body.grant {
                 let grant = grant.get_ref();
@@ -236,13 +230,7 @@ impl Checker<'_> {
                     deny.who.span(),
                     &format!("is denied in step {n}"),
                 ) {
-                    room.insert(
-                        who,
-                        Presence::Out {
-                            joined: since_of(&room, who),
-                            left: n,
-                        },
-                    );
+                    leaves(&mut room, who, n);
                 }
             } else if let Some(kick) = &body.kick {
                 let kick = kick.get_ref();
@@ -271,13 +259,7 @@ impl Checker<'_> {
                     kick.who.span(),
                     &format!("is kicked in step {n}"),
                 ) {
-                    room.insert(
-                        who,
-                        Presence::Out {
-                            joined: since_of(&room, who),
-                            left: n,
-                        },
-                    );
+                    leaves(&mut room, who, n);
                 }
             }
 
@@ -457,6 +439,12 @@ fn moderator_departs<'a>(
         }
     }
     *uncounted = true;
+}
+
+/// `name` is out of the room from step `n` on, having joined when it did.
+fn leaves<'a>(room: &mut BTreeMap<&'a str, Presence>, name: &'a str, n: usize) {
+    let joined = since_of(room, name);
+    room.insert(name, Presence::Out { joined, left: n });
 }
 
 fn since_of(room: &BTreeMap<&str, Presence>, name: &str) -> usize {
