@@ -890,15 +890,7 @@ impl Checker<'_> {
                 );
             }
             if per.key == "rejected" {
-                let joining: Vec<&str> = match (&body.join, &body.rejoin) {
-                    (Some(join), _) => join
-                        .get_ref()
-                        .iter()
-                        .map(|n| n.get_ref().as_str())
-                        .collect(),
-                    (None, Some(who)) => vec![who.get_ref().as_str()],
-                    (None, None) => Vec::new(),
-                };
+                let joining = joining(body);
                 for who in list.get_ref() {
                     let w = who.get_ref().as_str();
                     if self.is_known(w) && !joining.contains(&w) {
@@ -1330,15 +1322,7 @@ impl Checker<'_> {
             }
         }
         if let Some(rejected) = &body.rejected {
-            let joining: Vec<&str> = match (&body.join, &body.rejoin) {
-                (Some(join), _) => join
-                    .get_ref()
-                    .iter()
-                    .map(|n| n.get_ref().as_str())
-                    .collect(),
-                (None, Some(who)) => vec![who.get_ref().as_str()],
-                (None, None) => Vec::new(),
-            };
+            let joining = joining(body);
             for who in rejected.get_ref() {
                 let name = who.get_ref().as_str();
                 if self.is_known(name) && !joining.contains(&name) {
@@ -1407,4 +1391,17 @@ fn key_span(keys: &[Key], name: &str) -> Option<Range<usize>> {
 
 fn names(list: &[Spanned<String>]) -> Vec<String> {
     list.iter().map(|n| n.get_ref().clone()).collect()
+}
+
+/// Who joins in a step, as written (`join`, or the one who `rejoin`s): whom `rejected` may name.
+fn joining(body: &RawStep) -> Vec<&str> {
+    match (&body.join, &body.rejoin) {
+        (Some(join), _) => join
+            .get_ref()
+            .iter()
+            .map(|n| n.get_ref().as_str())
+            .collect(),
+        (None, Some(who)) => vec![who.get_ref().as_str()],
+        (None, None) => Vec::new(),
+    }
 }
